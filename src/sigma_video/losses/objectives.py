@@ -1,0 +1,65 @@
+"""Objectives as modules: ``objective(predicted, target) -> (loss, metrics)``.
+
+``predicted`` and ``target`` are ``(B, N_mask, D)`` decoder outputs and target-network
+outputs for the same masked tubes. Metrics are detached scalar tensors (no host sync).
+"""
+
+from __future__ import annotations
+
+from torch import Tensor, nn
+
+from sigma_video.losses.diagnostics import feature_spread
+from sigma_video.losses.reconstruction import l2_loss
+from sigma_video.losses.sigma import TARGET_KINDS, sigma_loss
+from sigma_video.models.prototypes import Prototypes
+
+
+class SigmaObjective(nn.Module):
+    """Sinkhorn-guided cross-prediction over learnable prototypes (SIGMA)."""
+
+    def __init__(
+        self,
+        prototypes: Prototypes,
+        temperature: float = 0.1,
+        epsilon: float = 0.05,
+        iterations: int = 10,
+        targets: str = "hard",
+    ) -> None:
+        super().__init__()
+        if targets not in TARGET_KINDS:
+            raise ValueError(f"targets must be one of {TARGET_KINDS}, got {targets!r}")
+        if not epsilon > 0:
+            raise ValueError(f"sinkhorn epsilon must be > 0, got {epsilon}")
+        if not temperature > 0:
+            raise ValueError(f"temperature must be > 0, got {temperature}")
+        self.prototypes = prototypes
+        self.temperature, self.epsilon, self.iterations = temperature, epsilon, iterations
+        self.targets = targets
+
+    def forward(self, predicted: Tensor, target: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
+        out = sigma_loss(
+            predicted,
+            target,
+            self.prototypes.normalize_(),
+            temperature=self.temperature,
+            epsilon=self.epsilon,
+            iterations=self.iterations,
+            targets=self.targets,
+        )
+        metrics = out.metrics()
+        metrics["feature_spread"] = feature_spread(target)
+        return out.loss, metrics
+
+    def after_backward(self, step: int) -> None:
+        self.prototypes.cancel_gradients(step)
+
+
+class L2Objective(nn.Module):
+    """Mean squared error to the target: VideoMAE pixels, or the collapsing feature-L2."""
+
+    def forward(self, predicted: Tensor, target: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
+        loss = l2_loss(predicted, target)
+        return loss, {"loss": loss.detach(), "feature_spread": feature_spread(target)}
+
+    def after_backward(self, step: int) -> None:
+        """Nothing to adjust."""

@@ -1,0 +1,118 @@
+"""The SIGMA objective: symmetric cross-prediction of Sinkhorn codes (paper Eq. 5-7)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from sigma_video.losses.diagnostics import prototype_usage
+from sigma_video.losses.sinkhorn import sinkhorn_knopp
+
+TARGET_KINDS = ("hard", "soft")
+
+
+@dataclass(frozen=True)
+class SigmaLossOutput:
+    """The loss and its parts; every tensor but ``loss`` is detached.
+
+    ``loss_phi`` is ``CE(x̃φ, qΨ)``: φ's scores predict the codes of Ψ's features (trains φ
+    and the prototypes); ``loss_psi`` is ``CE(x̃Ψ, qφ)``: Ψ's scores predict φ's codes
+    (trains the encoder/decoder only). Usage statistics are from the argmax of the raw
+    scores (before Sinkhorn), where collapse shows.
+    """
+
+    loss: Tensor
+    loss_phi: Tensor
+    loss_psi: Tensor
+    usage_entropy: Tensor
+    prototypes_in_use: Tensor
+    usage_entropy_psi: Tensor
+    prototypes_in_use_psi: Tensor
+
+    def metrics(self) -> dict[str, Tensor]:
+        return {name: getattr(self, name).detach() for name in self.__dataclass_fields__}
+
+
+def prototype_scores(features: Tensor, prototypes: Tensor) -> Tensor:
+    """Cosine scores ``x̃ = normalize(x) · Cᵀ``, ``(M, D), (K, D) -> (M, K)`` in float32.
+
+    ``prototypes`` are used as given (``Prototypes`` keeps them unit-norm).
+    """
+    with torch.autocast(features.device.type, enabled=False):
+        return F.normalize(features.float(), dim=-1) @ prototypes.float().T
+
+
+def cross_entropy(scores: Tensor, codes: Tensor, temperature: float, hard: bool) -> Tensor:
+    """Mean over rows of ``-Σ_k q_k log softmax(scores/τ)_k`` (Eq. 5-6), ``(M, K)`` inputs.
+
+    With ``hard`` the target is ``argmax q`` (the released recipe), else the soft codes.
+    """
+    logits = scores / temperature
+    if hard:
+        return F.cross_entropy(logits, codes.argmax(dim=1))
+    return -(codes * F.log_softmax(logits, dim=1)).sum(dim=1).mean()
+
+
+def sigma_loss(
+    predicted: Tensor,
+    projected: Tensor,
+    prototypes: Tensor,
+    *,
+    temperature: float = 0.1,
+    epsilon: float = 0.05,
+    iterations: int = 10,
+    targets: str = "hard",
+) -> SigmaLossOutput:
+    """SIGMA's symmetric loss over all masked tubes of the batch (Eq. 7).
+
+    Args:
+        predicted: ``(..., D)`` Ψ's features x^Ψ (decoder output) for the masked tubes.
+        projected: ``(..., D)`` φ's features x^φ for the same tubes, same order.
+        prototypes: ``(K, D)`` unit-norm prototypes C.
+        temperature: softmax temperature τ (reference 0.1).
+        epsilon, iterations: Sinkhorn regularisation and rounds; the codes of each branch
+            are an equipartition over all masked tubes of the (global) batch.
+        targets: ``"hard"`` (argmax codes, the released recipe) or ``"soft"`` (Eq. 5).
+
+    Returns:
+        ``SigmaLossOutput`` with ``loss = loss_phi + loss_psi``, each the mean over tubes.
+        Gradients: codes carry none; ``loss_phi`` reaches φ and C; ``loss_psi`` reaches Ψ
+        but not C (the prototypes are detached in the Ψ-prediction term).
+    """
+    if targets not in TARGET_KINDS:
+        raise ValueError(f"targets must be one of {TARGET_KINDS}, got {targets!r}")
+    if not temperature > 0:
+        raise ValueError(f"temperature must be > 0, got {temperature}")
+    if predicted.shape != projected.shape:
+        raise ValueError(
+            f"predicted {tuple(predicted.shape)} and projected {tuple(projected.shape)} "
+            "features must have the same shape"
+        )
+    if prototypes.ndim != 2 or prototypes.shape[1] != predicted.shape[-1]:
+        raise ValueError(
+            f"prototypes must be (K, {predicted.shape[-1]}), got {tuple(prototypes.shape)}"
+        )
+    x_psi = predicted.reshape(-1, predicted.shape[-1])  # (M, D)
+    x_phi = projected.reshape(-1, projected.shape[-1])
+    scores_phi = prototype_scores(x_phi, prototypes)  # (M, K)
+    scores_psi = prototype_scores(x_psi, prototypes.detach())
+    codes_phi = sinkhorn_knopp(scores_phi, epsilon, iterations)  # no gradient
+    codes_psi = sinkhorn_knopp(scores_psi, epsilon, iterations)
+    hard = targets == "hard"
+    loss_phi = cross_entropy(scores_phi, codes_psi, temperature, hard)
+    loss_psi = cross_entropy(scores_psi, codes_phi, temperature, hard)
+    num_prototypes = prototypes.shape[0]
+    entropy_phi, used_phi = prototype_usage(scores_phi.detach().argmax(dim=1), num_prototypes)
+    entropy_psi, used_psi = prototype_usage(scores_psi.detach().argmax(dim=1), num_prototypes)
+    return SigmaLossOutput(
+        loss=loss_phi + loss_psi,
+        loss_phi=loss_phi.detach(),
+        loss_psi=loss_psi.detach(),
+        usage_entropy=entropy_phi,
+        prototypes_in_use=used_phi,
+        usage_entropy_psi=entropy_psi,
+        prototypes_in_use_psi=used_psi,
+    )

@@ -1,0 +1,185 @@
+"""The pretraining model: encoder Ψ + decoder + target network φ + objective, composed.
+
+``SigmaPretrainer`` takes its parts ready-made, so every variant of the paper is a choice of
+parts: SIGMA-MLP (``MLPProjection`` + ``SigmaObjective``), SIGMA-DINO (``FrozenFeatures`` +
+``SigmaObjective``), VideoMAE (``PixelTargets`` + ``L2Objective``) and the collapsing
+deep-feature L2 ablation (``MLPProjection`` + ``L2Objective``). ``build_pretrainer`` makes
+them from a ``PretrainerConfig``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+from sigma_video.losses.objectives import L2Objective, SigmaObjective
+from sigma_video.losses.sigma import TARGET_KINDS
+from sigma_video.masking import MASKS, TokenMask, make_mask
+from sigma_video.models.decoder import VideoDecoder
+from sigma_video.models.encoder import VideoEncoder
+from sigma_video.models.projection import PROJECTION_PRESETS, MLPProjection, PixelTargets
+from sigma_video.models.prototypes import Prototypes
+from sigma_video.models.registry import decoder_config, encoder_config, list_models
+
+TARGETS = ("mlp", "pixels")
+OBJECTIVES = ("sigma", "l2")
+
+
+class SigmaPretrainer(nn.Module):
+    """Masked video modelling with a pluggable target network and objective.
+
+    Args:
+        encoder: the video model Ψ's encoder.
+        decoder: predicts ``target.out_dim`` values for each masked tube.
+        target: target network φ, ``(video, masked) -> (B, N_mask, D)``.
+        objective: ``(predicted, target) -> (loss, metrics)``.
+    """
+
+    def __init__(
+        self, encoder: VideoEncoder, decoder: VideoDecoder, target: nn.Module, objective: nn.Module
+    ) -> None:
+        super().__init__()
+        if decoder.config.out_dim != target.out_dim:
+            raise ValueError(
+                f"decoder out_dim {decoder.config.out_dim} != target network width {target.out_dim}"
+            )
+        self.encoder, self.decoder = encoder, decoder
+        self.target, self.objective = target, objective
+
+    def forward_prediction(self, video: Tensor, mask: TokenMask) -> Tensor:
+        """Ψ: encode the visible tokens, decode the masked ones: ``(B, N_mask, D)``."""
+        grid = self.encoder.grid_of(video)
+        if mask.num_tokens != grid[0] * grid[1] * grid[2] or mask.masked.shape[0] != len(video):
+            raise ValueError(
+                f"mask of {mask.masked.shape[0]}×{mask.num_tokens} tokens does not fit clips "
+                f"{tuple(video.shape)} with token grid {grid}"
+            )
+        encoded = self.encoder.forward_features(video, mask.visible)  # (B, N_vis, D_enc)
+        return self.decoder(encoded, mask)
+
+    def forward(self, video: Tensor, mask: TokenMask) -> tuple[Tensor, dict[str, Tensor]]:
+        """Loss and detached scalar metrics for clips ``(B, C, T, H, W)`` and their mask."""
+        predicted = self.forward_prediction(video, mask)
+        target = self.target(video, mask.masked)
+        return self.objective(predicted, target)
+
+    def after_backward(self, step: int) -> None:
+        """Hook for the training loop, after ``backward`` (prototype freezing)."""
+        self.objective.after_backward(step)
+
+
+@dataclass
+class PretrainerConfig:
+    """One pretraining variant; defaults are the released SIGMA-MLP recipe at ViT-B.
+
+    ``target``: ``mlp`` (φ-MLP) or ``pixels``; ``objective``: ``sigma`` or ``l2``.
+    ``targets`` picks hard (argmax, released recipe, default) or soft (paper Eq. 5) codes.
+    ``num_frames``/``img_size``/``decoder_depth`` override the model preset when set.
+    """
+
+    model: str = "vit_base"
+    target: str = "mlp"
+    objective: str = "sigma"
+    projection: str = "reference"
+    projection_dim: int = 256
+    num_prototypes: int = 3000
+    freeze_prototypes_steps: int = 0
+    temperature: float = 0.1
+    epsilon: float = 0.05
+    sinkhorn_iterations: int = 10
+    targets: str = "hard"
+    mask: str = "tube"
+    mask_ratio: float = 0.9
+    num_frames: int | None = None
+    img_size: int | None = None
+    decoder_depth: int | None = None
+    drop_path: float = 0.0
+    grad_checkpointing: bool = False
+
+    def __post_init__(self) -> None:
+        choices = {
+            "model": list_models(),
+            "target": TARGETS,
+            "objective": OBJECTIVES,
+            "projection": sorted(PROJECTION_PRESETS),
+            "targets": TARGET_KINDS,
+            "mask": sorted(MASKS),
+        }
+        for name, allowed in choices.items():
+            if getattr(self, name) not in allowed:
+                raise ValueError(
+                    f"{name} must be one of {list(allowed)}, got {getattr(self, name)!r}"
+                )
+        if not 0.0 < self.mask_ratio < 1.0:
+            raise ValueError(
+                f"mask_ratio must be in the open interval (0, 1), got {self.mask_ratio}"
+            )
+        if self.num_prototypes < 2:
+            raise ValueError(f"num_prototypes K must be >= 2, got {self.num_prototypes}")
+        if not self.epsilon > 0:
+            raise ValueError(f"epsilon must be > 0, got {self.epsilon}")
+        if not self.temperature > 0:
+            raise ValueError(f"temperature must be > 0, got {self.temperature}")
+        if self.sinkhorn_iterations < 1:
+            raise ValueError(f"sinkhorn_iterations must be >= 1, got {self.sinkhorn_iterations}")
+
+
+def build_pretrainer(config: PretrainerConfig, target: nn.Module | None = None) -> SigmaPretrainer:
+    """Build the variant described by ``config``.
+
+    ``target`` replaces the configured target network (e.g. ``FrozenFeatures`` around a DINO
+    model for SIGMA-DINO); the decoder's and prototypes' width follows ``target.out_dim``.
+    """
+    clip = {
+        k: v
+        for k, v in {"num_frames": config.num_frames, "img_size": config.img_size}.items()
+        if v is not None
+    }
+    enc_cfg = encoder_config(
+        config.model,
+        drop_path=config.drop_path,
+        grad_checkpointing=config.grad_checkpointing,
+        **clip,
+    )
+    if target is None:
+        shape = {"tubelet": enc_cfg.tubelet, "patch": enc_cfg.patch, "in_chans": enc_cfg.in_chans}
+        if config.target == "mlp":
+            hidden = PROJECTION_PRESETS[config.projection]
+            target = MLPProjection(hidden, config.projection_dim, **shape)
+        else:
+            target = PixelTargets(**shape)
+    depth = {} if config.decoder_depth is None else {"depth": config.decoder_depth}
+    dec_cfg = decoder_config(
+        config.model, out_dim=target.out_dim, grad_checkpointing=config.grad_checkpointing, **depth
+    )
+    if config.objective == "sigma":
+        prototypes = Prototypes(
+            config.num_prototypes, target.out_dim, config.freeze_prototypes_steps
+        )
+        objective: nn.Module = SigmaObjective(
+            prototypes,
+            config.temperature,
+            config.epsilon,
+            config.sinkhorn_iterations,
+            config.targets,
+        )
+    else:
+        objective = L2Objective()
+    encoder = VideoEncoder(enc_cfg)
+    decoder = VideoDecoder(dec_cfg, enc_cfg.embed_dim)
+    return SigmaPretrainer(encoder, decoder, target, objective)
+
+
+def sample_mask(
+    config: PretrainerConfig,
+    model: SigmaPretrainer,
+    video: Tensor,
+    generator: torch.Generator | None = None,
+) -> TokenMask:
+    """A fresh mask of the configured kind and ratio for a clip batch, on its device."""
+    grid = model.encoder.grid_of(video)
+    return make_mask(
+        config.mask, len(video), grid, config.mask_ratio, generator=generator, device=video.device
+    )
