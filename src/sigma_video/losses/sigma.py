@@ -20,8 +20,12 @@ class SigmaLossOutput:
 
     ``loss_phi`` is ``CE(x̃φ, qΨ)``: φ's scores predict the codes of Ψ's features (trains φ
     and the prototypes); ``loss_psi`` is ``CE(x̃Ψ, qφ)``: Ψ's scores predict φ's codes
-    (trains the encoder/decoder only). Usage statistics are from the argmax of the raw
-    scores (before Sinkhorn), where collapse shows.
+    (trains the encoder/decoder only).
+
+    Diagnostics: ``usage_entropy`` (nats, at most ``log K``) and ``prototypes_in_use`` count
+    the pseudo-labels ``argmax q`` of both branches — the equipartition keeps them high,
+    and they drop to 0 / 1 only if the features collapse exactly. ``score_usage_entropy`` is
+    the same for φ's raw scores ``argmax x̃φ``: low when φ maps most tubes to one prototype.
     """
 
     loss: Tensor
@@ -29,8 +33,7 @@ class SigmaLossOutput:
     loss_psi: Tensor
     usage_entropy: Tensor
     prototypes_in_use: Tensor
-    usage_entropy_psi: Tensor
-    prototypes_in_use_psi: Tensor
+    score_usage_entropy: Tensor
 
     def metrics(self) -> dict[str, Tensor]:
         return {name: getattr(self, name).detach() for name in self.__dataclass_fields__}
@@ -45,15 +48,17 @@ def prototype_scores(features: Tensor, prototypes: Tensor) -> Tensor:
         return F.normalize(features.float(), dim=-1) @ prototypes.float().T
 
 
-def cross_entropy(scores: Tensor, codes: Tensor, temperature: float, hard: bool) -> Tensor:
-    """Mean over rows of ``-Σ_k q_k log softmax(scores/τ)_k`` (Eq. 5-6), ``(M, K)`` inputs.
+def cross_entropy(scores: Tensor, target: Tensor, temperature: float) -> Tensor:
+    """Mean over rows of ``-Σ_k q_k log softmax(scores/τ)_k`` (Eq. 5-6).
 
-    With ``hard`` the target is ``argmax q`` (the released recipe), else the soft codes.
+    Args:
+        scores: ``(M, K)`` prototype scores.
+        target: ``(M,)`` hard prototype labels, or ``(M, K)`` soft codes.
     """
     logits = scores / temperature
-    if hard:
-        return F.cross_entropy(logits, codes.argmax(dim=1))
-    return -(codes * F.log_softmax(logits, dim=1)).sum(dim=1).mean()
+    if target.ndim == 1:
+        return F.cross_entropy(logits, target)
+    return -(target * F.log_softmax(logits, dim=1)).sum(dim=1).mean()
 
 
 def sigma_loss(
@@ -99,20 +104,20 @@ def sigma_loss(
     x_phi = projected.reshape(-1, projected.shape[-1])
     scores_phi = prototype_scores(x_phi, prototypes)  # (M, K)
     scores_psi = prototype_scores(x_psi, prototypes.detach())
-    codes_phi = sinkhorn_knopp(scores_phi, epsilon, iterations)  # no gradient
+    codes_phi = sinkhorn_knopp(scores_phi, epsilon, iterations)  # (M, K), no gradient
     codes_psi = sinkhorn_knopp(scores_psi, epsilon, iterations)
+    labels_phi, labels_psi = codes_phi.argmax(dim=1), codes_psi.argmax(dim=1)  # (M,)
     hard = targets == "hard"
-    loss_phi = cross_entropy(scores_phi, codes_psi, temperature, hard)
-    loss_psi = cross_entropy(scores_psi, codes_phi, temperature, hard)
+    loss_phi = cross_entropy(scores_phi, labels_psi if hard else codes_psi, temperature)
+    loss_psi = cross_entropy(scores_psi, labels_phi if hard else codes_phi, temperature)
     num_prototypes = prototypes.shape[0]
-    entropy_phi, used_phi = prototype_usage(scores_phi.detach().argmax(dim=1), num_prototypes)
-    entropy_psi, used_psi = prototype_usage(scores_psi.detach().argmax(dim=1), num_prototypes)
+    entropy, in_use = prototype_usage(torch.cat([labels_phi, labels_psi]), num_prototypes)
+    score_entropy, _ = prototype_usage(scores_phi.detach().argmax(dim=1), num_prototypes)
     return SigmaLossOutput(
         loss=loss_phi + loss_psi,
         loss_phi=loss_phi.detach(),
         loss_psi=loss_psi.detach(),
-        usage_entropy=entropy_phi,
-        prototypes_in_use=used_phi,
-        usage_entropy_psi=entropy_psi,
-        prototypes_in_use_psi=used_psi,
+        usage_entropy=entropy,
+        prototypes_in_use=in_use,
+        score_usage_entropy=score_entropy,
     )

@@ -1,16 +1,19 @@
 """Sinkhorn-Knopp equipartition of tubes over prototypes (SwAV / SIGMA Eq. 3-4).
 
-The textbook algorithm scales ``Q = exp(scores / ε)`` alternately so that every prototype
+The textbook algorithm rescales ``Q = exp(scores / ε)`` alternately so that every prototype
 receives ``1/K`` of the mass and every row (tube) ``1/N``; the codes are the final matrix
-with its rows rescaled to sum to one. We run exactly those iterations, but in the log
-domain: ``Q = exp(scores/ε + a_k + b_n)`` with the scalings ``a`` (per prototype) and ``b``
-(per row) updated by log-sum-exp. This is the same sequence of matrices as the textbook
-algorithm in exact arithmetic, and it cannot overflow or underflow a whole row or column,
-whatever ε and the range of the scores.
+with its rows rescaled to sum to one. We run exactly those iterations, keeping the matrix
+fixed and the two scalings as vectors in log space (``Q = exp(scores/ε + a_k + b_n)``), so
+the result is the textbook one in exact arithmetic while nothing overflows:
+
+- fast path: ``E = exp(scores/ε - rowmax)`` is made once, in place; each round is two
+  matrix-vector products with max-shifted scalings. One ``(N, K)`` float32 buffer in all.
+- fallback: if scores are so extreme that a sum underflows (far outside [-1, 1] at small ε),
+  the same rounds run with log-sum-exp over the matrix — slower, never inf or NaN.
 
 When ``torch.distributed`` is initialised the rows of all ranks form one problem: the
-per-prototype sums are all-reduced, so N processes produce exactly the codes one process
-produces on the concatenated rows.
+per-prototype sums are all-reduced, so N processes produce the codes one process produces
+on the concatenated rows (up to float32 summation order).
 """
 
 from __future__ import annotations
@@ -46,33 +49,71 @@ def sinkhorn_knopp(
     """
     if scores.ndim != 2:
         raise ValueError(f"scores must be 2-D (N, K), got shape {tuple(scores.shape)}")
-    num_prototypes = scores.shape[1]
-    if num_prototypes < 2:
-        raise ValueError(f"scores must have K >= 2 prototype columns, got K={num_prototypes}")
+    if scores.shape[1] < 2:
+        raise ValueError(f"scores must have K >= 2 prototype columns, got K={scores.shape[1]}")
     if not epsilon > 0 or not math.isfinite(epsilon):
         raise ValueError(f"epsilon must be a finite number > 0, got {epsilon}")
     if iterations < 1:
         raise ValueError(f"iterations must be >= 1, got {iterations}")
     if distributed is None:
         distributed = dist.is_available() and dist.is_initialized()
+    group = group if distributed else None
 
     with torch.no_grad(), torch.autocast(scores.device.type, enabled=False):
-        logits = scores.detach().float() / epsilon  # (N, K): log of exp(scores/ε)
-        # The targets 1/K (prototype mass) and 1/N (row mass) only add constants to the log
-        # scalings, which the next normalisation absorbs; they are left out.
-        row_scale = torch.zeros(logits.shape[0], 1, device=logits.device)  # b_n, (N, 1)
-        for step in range(iterations):
-            # Equal mass per prototype, summed over all ranks' rows: a_k, (1, K).
-            col_scale = -_column_logsumexp(logits + row_scale, group, distributed)
-            if step < iterations - 1:
-                # Equal mass per row: b_n.
-                row_scale = -torch.logsumexp(logits + col_scale, dim=1, keepdim=True)
-        # The last row normalisation (the textbook's final `Q /= Q.sum(rows); Q *= N`) is a
-        # softmax over the prototypes: rows sum to one exactly.
-        return torch.softmax(logits + col_scale, dim=1)
+        codes = _scaled(scores.detach().float() / epsilon, iterations, distributed, group)
+        if not _all_finite(codes, distributed, group):  # one host sync per call
+            codes = _log_domain(scores.detach().float() / epsilon, iterations, distributed, group)
+        return codes
 
 
-def _column_logsumexp(x: Tensor, group: dist.ProcessGroup | None, distributed: bool) -> Tensor:
+# The targets 1/K (prototype mass) and 1/N (row mass) only add constants to the log
+# scalings, which the next normalisation absorbs; both paths leave them out.
+
+
+def _scaled(
+    logits: Tensor, iterations: int, distributed: bool, group: dist.ProcessGroup | None
+) -> Tensor:
+    """Fast path. ``logits`` (N, K) is consumed: it becomes the returned codes."""
+    row_max = logits.amax(dim=1) if logits.shape[0] else logits.new_zeros(0)  # (N,)
+    e = logits.sub_(row_max[:, None]).exp_()  # (N, K), each row's largest entry is 1
+    # w_n = row_max_n + b_n: the row scaling including the factored-out maximum.
+    w = row_max
+    for step in range(iterations):
+        # a_k = -log Σ_n E_nk exp(w_n), shifted by W = max_n w_n (over all ranks).
+        top = _global_max(w, distributed, group)
+        col = torch.mv(e.T, torch.exp(w - top))  # (K,)
+        if distributed:
+            dist.all_reduce(col, group=group)
+        a = -(torch.log(col) + top)
+        # b_n = -log Σ_k exp(logits_nk + a_k); with the row max folded in this is w_n.
+        shift = a.max()
+        if step < iterations - 1:
+            w = -(torch.log(torch.mv(e, torch.exp(a - shift))) + shift)
+    # Final row normalisation (the textbook's ``Q /= Q.sum(rows); Q *= N``).
+    e.mul_(torch.exp(a - shift)[None, :])
+    return e.div_(e.sum(dim=1, keepdim=True))
+
+
+def _log_domain(
+    logits: Tensor, iterations: int, distributed: bool, group: dist.ProcessGroup | None
+) -> Tensor:
+    """The same rounds with log-sum-exp over the matrix: robust for any finite scores."""
+    row_scale = torch.zeros(logits.shape[0], 1, device=logits.device)  # b_n, (N, 1)
+    for step in range(iterations):
+        col_scale = -_column_logsumexp(logits + row_scale, distributed, group)  # a_k, (1, K)
+        if step < iterations - 1:
+            row_scale = -torch.logsumexp(logits + col_scale, dim=1, keepdim=True)
+    return torch.softmax(logits + col_scale, dim=1)
+
+
+def _global_max(x: Tensor, distributed: bool, group: dist.ProcessGroup | None) -> Tensor:
+    top = x.max() if x.numel() else x.new_tensor(-torch.inf)
+    if distributed:
+        dist.all_reduce(top, op=dist.ReduceOp.MAX, group=group)
+    return torch.where(torch.isfinite(top), top, torch.zeros_like(top))
+
+
+def _column_logsumexp(x: Tensor, distributed: bool, group: dist.ProcessGroup | None) -> Tensor:
     """``log Σ_n exp(x[n, k])`` over the rows of all ranks, ``(N, K) -> (1, K)``."""
     if not distributed:
         return torch.logsumexp(x, dim=0, keepdim=True)
@@ -82,3 +123,10 @@ def _column_logsumexp(x: Tensor, group: dist.ProcessGroup | None, distributed: b
     total = torch.exp(x - peak).sum(dim=0, keepdim=True)
     dist.all_reduce(total, group=group)
     return torch.log(total) + peak
+
+
+def _all_finite(codes: Tensor, distributed: bool, group: dist.ProcessGroup | None) -> bool:
+    ok = torch.isfinite(codes).all().to(torch.int32)
+    if distributed:  # every rank must take the same path
+        dist.all_reduce(ok, op=dist.ReduceOp.MIN, group=group)
+    return bool(ok.item())

@@ -89,7 +89,3 @@ class VideoDecoder(nn.Module):
         x = run_blocks(self.blocks, x, self.config.grad_checkpointing and self.training)
         num_masked = mask.masked.shape[1]
         return self.head(self.norm(x[:, -num_masked:]))
-
-    def _apply(self, fn, recurse=True):
-        self._tables.clear()
-        return super()._apply(fn, recurse)

@@ -141,7 +141,3 @@ class VideoEncoder(nn.Module):
 
     def forward(self, video: Tensor, visible: Tensor | None = None) -> Tensor:
         return self.forward_features(video, visible)
-
-    def _apply(self, fn, recurse=True):
-        self._tables.clear()
-        return super()._apply(fn, recurse)

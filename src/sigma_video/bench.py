@@ -1,0 +1,146 @@
+"""Micro-benchmarks that print numbers: Sinkhorn and one full pretraining step.
+
+Run through ``sigma-video bench sinkhorn|step``; results go to BENCHMARKS.md with the
+machine they ran on. Timings synchronise the device; the first ``warmup`` runs are dropped.
+"""
+
+from __future__ import annotations
+
+import platform
+import statistics
+import time
+from collections.abc import Callable
+from typing import Any
+
+import torch
+
+from sigma_video.losses.sinkhorn import sinkhorn_knopp
+from sigma_video.pretrainer import PretrainerConfig, build_pretrainer, sample_mask
+
+
+def device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return f"{platform.processor() or platform.machine()} ({torch.get_num_threads()} threads)"
+
+
+def time_calls(
+    fn: Callable[[], Any], device: torch.device, repeats: int, warmup: int
+) -> list[float]:
+    """Wall-clock seconds of ``repeats`` calls after ``warmup`` untimed ones."""
+    times = []
+    for i in range(warmup + repeats):
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        start = time.perf_counter()
+        fn()
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        if i >= warmup:
+            times.append(time.perf_counter() - start)
+    return times
+
+
+def summary(times: list[float]) -> dict[str, float]:
+    return {
+        "median_ms": 1e3 * statistics.median(times),
+        "min_ms": 1e3 * min(times),
+        "max_ms": 1e3 * max(times),
+    }
+
+
+def bench_sinkhorn(
+    rows: int = 45056,
+    prototypes: int = 3000,
+    epsilon: float = 0.05,
+    iterations: int = 10,
+    repeats: int = 5,
+    warmup: int = 1,
+    device: str = "cpu",
+) -> dict[str, Any]:
+    """Time ``sinkhorn_knopp`` on random cosine-like scores ``(rows, prototypes)``."""
+    dev = torch.device(device)
+    gen = torch.Generator(device=dev).manual_seed(0)
+    scores = torch.rand(rows, prototypes, generator=gen, device=dev) * 2 - 1
+    times = time_calls(lambda: sinkhorn_knopp(scores, epsilon, iterations), dev, repeats, warmup)
+    return {
+        "bench": "sinkhorn",
+        "device": device_name(dev),
+        "rows": rows,
+        "prototypes": prototypes,
+        "epsilon": epsilon,
+        "iterations": iterations,
+        "repeats": repeats,
+        **summary(times),
+    }
+
+
+def bench_step(
+    model: str = "vit_tiny",
+    batch_size: int = 8,
+    num_frames: int | None = None,
+    img_size: int | None = None,
+    target: str = "mlp",
+    objective: str = "sigma",
+    num_prototypes: int = 3000,
+    mask_ratio: float = 0.9,
+    grad_checkpointing: bool = False,
+    repeats: int = 5,
+    warmup: int = 2,
+    device: str = "cpu",
+) -> dict[str, Any]:
+    """Time one training step (forward, backward, AdamW) of a pretraining variant.
+
+    bf16 autocast on CUDA, float32 on CPU. Masks are made on the device each step.
+    """
+    dev = torch.device(device)
+    config = PretrainerConfig(
+        model=model,
+        target=target,
+        objective=objective,
+        num_prototypes=num_prototypes,
+        mask_ratio=mask_ratio,
+        num_frames=num_frames,
+        img_size=img_size,
+        grad_checkpointing=grad_checkpointing,
+    )
+    net = build_pretrainer(config).to(dev).train()
+    enc = net.encoder.config
+    optimizer = torch.optim.AdamW(
+        [p for p in net.parameters() if p.requires_grad], lr=1e-4, betas=(0.9, 0.95)
+    )
+    gen = torch.Generator(device=dev).manual_seed(0)
+    shape = (batch_size, enc.in_chans, enc.num_frames, enc.img_size, enc.img_size)
+    video = torch.randn(shape, generator=gen, device=dev)
+    use_bf16 = dev.type == "cuda"
+
+    def step() -> None:
+        mask = sample_mask(config, net, video, generator=gen)
+        with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=use_bf16):
+            loss, _ = net(video, mask)
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+
+    if dev.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(dev)
+    times = time_calls(step, dev, repeats, warmup)
+    result = {
+        "bench": "step",
+        "device": device_name(dev),
+        "model": model,
+        "target": target,
+        "objective": objective,
+        "batch_size": batch_size,
+        "clip": list(shape[1:]),
+        "num_prototypes": num_prototypes,
+        "mask_ratio": mask_ratio,
+        "precision": "bf16-autocast" if use_bf16 else "fp32",
+        "parameters_m": sum(p.numel() for p in net.parameters()) / 1e6,
+        "repeats": repeats,
+        **summary(times),
+        "clips_per_s": batch_size / statistics.median(times),
+    }
+    if dev.type == "cuda":
+        result["peak_memory_gib"] = torch.cuda.max_memory_allocated(dev) / 2**30
+    return result

@@ -1,0 +1,70 @@
+import json
+import subprocess
+import sys
+
+import pytest
+
+from sigma_video.cli import main
+
+
+def run_cli(capsys, *argv):
+    code = main(list(argv))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_bench_sinkhorn_prints_json(capsys):
+    code, out, _ = run_cli(
+        capsys, "bench", "sinkhorn", "--rows", "200", "--prototypes", "30", "--repeats", "2"
+    )
+    result = json.loads(out.strip().splitlines()[-1])
+    assert code == 0 and result["rows"] == 200 and result["prototypes"] == 30
+    assert result["median_ms"] > 0 and result["min_ms"] <= result["median_ms"] <= result["max_ms"]
+
+
+def test_bench_step_prints_json(capsys):
+    code, out, _ = run_cli(
+        capsys,
+        "bench",
+        "step",
+        "--model",
+        "vit_tiny",
+        "--batch-size",
+        "2",
+        "--prototypes",
+        "16",
+        "--repeats",
+        "1",
+    )
+    result = json.loads(out.strip().splitlines()[-1])
+    assert code == 0 and result["model"] == "vit_tiny" and result["clip"] == [3, 8, 64, 64]
+    assert result["clips_per_s"] > 0 and result["precision"] == "fp32"
+
+
+def test_demo_trains_and_reports(capsys):
+    code, out, _ = run_cli(capsys, "demo", "--steps", "3", "--batch-size", "2")
+    assert code == 0 and "done in" in out and "pseudo-label entropy" in out
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["bench", "sinkhorn", "--rows", "10", "--epsilon", "0"], "epsilon"),
+        (["bench", "sinkhorn", "--rows", "10", "--prototypes", "1"], "K >= 2"),
+        (["bench", "step", "--mask-ratio", "1.5"], "mask_ratio"),
+        (["demo", "--steps", "0"], "--steps"),
+    ],
+)
+def test_user_mistakes_give_one_line_and_exit_2(capsys, argv, message):
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    err = capsys.readouterr().err
+    assert exc.value.code == 2
+    assert err.startswith("sigma-video: error:") and message in err and err.count("\n") == 1
+
+
+def test_console_entry_point_lists_models():
+    out = subprocess.run(
+        [sys.executable, "-m", "sigma_video", "models"], capture_output=True, text=True, check=True
+    ).stdout
+    assert out.split() == ["vit_base", "vit_large", "vit_small", "vit_tiny"]

@@ -1,0 +1,246 @@
+import pytest
+import torch
+from torch import nn
+
+from sigma_video import PretrainerConfig, build_pretrainer, sample_mask, tube_mask
+from sigma_video.layers import TubeEmbed, resample_table, sinusoid_table
+from sigma_video.models import (
+    FrozenFeatures,
+    MLPProjection,
+    create_decoder,
+    create_encoder,
+    list_models,
+    model_preset,
+)
+
+SMALL = {"num_frames": 4, "img_size": 32}  # token grid (2, 2, 2)
+
+
+def clips(b=2, t=4, s=32, seed=0):
+    return torch.randn(b, 3, t, s, s, generator=torch.Generator().manual_seed(seed))
+
+
+@pytest.mark.parametrize("name", list_models())
+@pytest.mark.parametrize(("target", "objective"), [("mlp", "sigma"), ("pixels", "l2")])
+def test_every_model_forward_backward(name, target, objective):
+    torch.manual_seed(0)
+    config = PretrainerConfig(
+        model=name, target=target, objective=objective, num_prototypes=16, mask_ratio=0.5, **SMALL
+    )
+    model = build_pretrainer(config)
+    video = clips()
+    loss, metrics = model(video, sample_mask(config, model, video))
+    loss.backward()
+    assert torch.isfinite(loss) and all(torch.isfinite(v).all() for v in metrics.values())
+    missing = [n for n, p in model.named_parameters() if p.requires_grad and p.grad is None]
+    assert not missing, f"parameters without gradient: {missing}"
+    assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
+
+
+def test_presets_match_the_reference_shapes():
+    shapes = {
+        name: (
+            p.encoder.embed_dim,
+            p.encoder.depth,
+            p.encoder.num_heads,
+            p.decoder.embed_dim,
+            p.decoder.depth,
+            p.decoder.num_heads,
+        )
+        for name in ("vit_small", "vit_base", "vit_large")
+        for p in [model_preset(name)]
+    }
+    assert shapes["vit_small"] == (384, 12, 6, 192, 4, 3)
+    assert shapes["vit_base"] == (768, 12, 12, 384, 4, 6)
+    assert shapes["vit_large"][:3] == (1024, 24, 16)
+    assert model_preset("vit_base").encoder.grid == (8, 14, 14)
+    with pytest.raises(ValueError, match=r"unknown model 'vit_huge'.*vit_base"):
+        model_preset("vit_huge")
+
+
+def test_parameter_names_follow_the_reference_checkpoints():
+    encoder = create_encoder("vit_small")
+    keys = set(encoder.state_dict())
+    assert {
+        "patch_embed.proj.weight",
+        "blocks.0.norm1.weight",
+        "blocks.0.attn.qkv.weight",
+        "blocks.0.attn.q_bias",
+        "blocks.0.attn.v_bias",
+        "blocks.0.attn.proj.weight",
+        "blocks.11.mlp.fc2.bias",
+        "norm.weight",
+    } <= keys
+    assert "blocks.0.attn.qkv.bias" not in keys and not any("pos_embed" in k for k in keys)
+    assert encoder.state_dict()["patch_embed.proj.weight"].shape == (384, 3, 2, 16, 16)
+    decoder = create_decoder("vit_small", out_dim=256)
+    assert decoder.encoder_to_decoder.bias is None
+    assert decoder.state_dict()["encoder_to_decoder.weight"].shape == (192, 384)
+    assert decoder.state_dict()["head.weight"].shape == (256, 192)
+    assert decoder.mask_token.abs().max() <= 0.02
+
+
+def test_all_visible_equals_full_clip():
+    torch.manual_seed(0)
+    encoder = create_encoder("vit_tiny", **SMALL).eval()
+    video = clips()
+    everything = torch.arange(8).expand(2, -1)
+    torch.testing.assert_close(
+        encoder.forward_features(video, everything), encoder.forward_features(video)
+    )
+    torch.testing.assert_close(
+        encoder.forward_pooled(video), encoder.forward_features(video).mean(1)
+    )
+
+
+def test_visible_subset_is_encoded_alone():
+    """Masked tokens must not influence the visible tokens' encoding."""
+    torch.manual_seed(0)
+    encoder = create_encoder("vit_tiny", **SMALL).eval()
+    video = clips(b=1)
+    visible = torch.tensor([[0, 3, 5]])  # grid (2, 2, 2): token = 4t + 2h + w
+    reference = encoder.forward_features(video, visible)
+    masked_changed = video.clone()
+    masked_changed[:, :, 2:, 16:, 16:] += 5.0  # token 7 (t=1, h=1, w=1), not visible
+    torch.testing.assert_close(encoder.forward_features(masked_changed, visible), reference)
+    visible_changed = video.clone()
+    visible_changed[:, :, 2:, :16, 16:] += 5.0  # token 5 (t=1, h=0, w=1), visible
+    assert not torch.allclose(encoder.forward_features(visible_changed, visible), reference)
+
+
+def test_decoder_matches_boolean_mask_formulation():
+    """Predictions are for the masked tokens in ascending order (reference `x[mask]`)."""
+    torch.manual_seed(0)
+    decoder = create_decoder("vit_tiny", out_dim=7).eval()
+    mask = tube_mask(2, (2, 3, 3), 0.6, generator=torch.Generator().manual_seed(0))
+    encoded = torch.randn(2, mask.visible.shape[1], 192)
+    out = decoder(encoded, mask)
+    assert out.shape == (2, mask.masked.shape[1], 7)
+    table = sinusoid_table(18, 96)
+    flags = mask.boolean()
+    for b in range(2):
+        x_vis = decoder.encoder_to_decoder(encoded[b]) + table[~flags[b]]
+        x_mask = decoder.mask_token[0] + table[flags[b]]
+        x = torch.cat([x_vis, x_mask])[None]
+        for block in decoder.blocks:
+            x = block(x)
+        expected = decoder.head(decoder.norm(x))[0, -x_mask.shape[0] :]
+        torch.testing.assert_close(out[b], expected)
+
+
+def test_position_tables_at_other_clip_sizes():
+    encoder = create_encoder("vit_tiny")  # built for 8×64² -> grid (4, 4, 4)
+    assert encoder.position_table((4, 4, 4)) is encoder.pos_embed
+    torch.testing.assert_close(encoder.position_table((2, 3, 3)), sinusoid_table(18, 192))
+    interp = create_encoder("vit_tiny", pos_table="interpolate")
+    torch.testing.assert_close(
+        interp.position_table((2, 3, 3)), resample_table(interp.pos_embed, (4, 4, 4), (2, 3, 3))
+    )
+    video = torch.randn(1, 3, 4, 48, 48)
+    assert encoder.forward_features(video).shape == (1, 18, 192)
+    assert interp.forward_features(video).shape == (1, 18, 192)
+    assert "pos_embed" not in encoder.state_dict()
+
+
+def test_activation_checkpointing_gives_the_same_gradients():
+    video = clips()
+    grads = []
+    for flag in (False, True):
+        torch.manual_seed(0)
+        encoder = create_encoder("vit_tiny", grad_checkpointing=flag, **SMALL).train()
+        encoder.forward_features(video).square().mean().backward()
+        grads.append(encoder.blocks[0].attn.qkv.weight.grad)
+    torch.testing.assert_close(grads[0], grads[1])
+
+
+@pytest.mark.parametrize(
+    ("shape", "message"),
+    [
+        ((2, 3, 4, 32), r"\(B, 3, T, H, W\)"),
+        ((2, 1, 4, 32, 32), r"\(B, 3"),
+        ((2, 3, 5, 32, 32), "tile"),
+    ],
+)
+def test_wrong_clip_shape(shape, message):
+    with pytest.raises(ValueError, match=message):
+        create_encoder("vit_tiny").forward_features(torch.zeros(shape))
+
+
+def test_mask_that_does_not_fit_the_clip():
+    config = PretrainerConfig(model="vit_tiny", num_prototypes=8, **SMALL)
+    model = build_pretrainer(config)
+    wrong = tube_mask(2, (4, 4, 4), 0.5)
+    with pytest.raises(ValueError, match="does not fit"):
+        model(clips(), wrong)
+
+
+def test_prototypes_normalised_and_frozen_for_first_steps():
+    config = PretrainerConfig(
+        model="vit_tiny", num_prototypes=8, freeze_prototypes_steps=2, **SMALL
+    )
+    model = build_pretrainer(config)
+    prototypes = model.objective.prototypes
+    assert not torch.allclose(prototypes.weight.norm(dim=1), torch.ones(8))
+    video = clips()
+    for step, frozen in [(0, True), (1, True), (2, False)]:
+        loss, _ = model(video, sample_mask(config, model, video))
+        torch.testing.assert_close(prototypes.weight.norm(dim=1), torch.ones(8))
+        model.zero_grad(set_to_none=True)
+        loss.backward()
+        model.after_backward(step)
+        assert (prototypes.weight.grad is None) == frozen
+
+
+class _FixedFeatures(nn.Module):
+    """A stand-in frozen image model: a random tube embedding."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.embed = TubeEmbed(3, 6, 2, 16)
+        self.dropout = nn.Dropout(0.5)
+
+    def forward(self, video):
+        return self.dropout(self.embed(video))
+
+
+def test_frozen_feature_targets_are_standardised_and_frozen():
+    torch.manual_seed(0)
+    extractor = _FixedFeatures()
+    target = FrozenFeatures(extractor, out_dim=6)
+    config = PretrainerConfig(model="vit_tiny", num_prototypes=8, **SMALL)
+    model = build_pretrainer(config, target=target).train()
+    assert not extractor.training  # eval mode survives .train()
+    video = clips()
+    all_tokens = torch.arange(8).expand(2, -1)
+    features = target(video, all_tokens)
+    torch.testing.assert_close(features.mean(1), torch.zeros(2, 6), atol=1e-5, rtol=0)
+    torch.testing.assert_close(features.std(1), torch.ones(2, 6), atol=1e-4, rtol=0)
+    loss, _ = model(video, sample_mask(config, model, video))
+    loss.backward()
+    assert all(p.grad is None for p in extractor.parameters())
+    assert model.decoder.head.out_features == 6
+
+
+def test_mlp_projection_presets():
+    reference = MLPProjection()
+    widths = [m.out_features for m in reference.mlp if isinstance(m, nn.Linear)]
+    assert reference.mlp[0].in_features == 1536 and widths == [1024, 1024, 512, 256]
+    assert sum(isinstance(m, nn.GELU) for m in reference.mlp) == 3
+    paper = MLPProjection(hidden=(1024,))
+    assert [m.out_features for m in paper.mlp if isinstance(m, nn.Linear)] == [1024, 256]
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ({"mask_ratio": 1.0}, "mask_ratio"),
+        ({"num_prototypes": 1}, "num_prototypes"),
+        ({"epsilon": 0.0}, "epsilon"),
+        ({"targets": "fuzzy"}, "targets"),
+        ({"model": "vit_giant"}, "model"),
+        ({"projection": "huge"}, "projection"),
+    ],
+)
+def test_config_errors_name_the_argument(override, message):
+    with pytest.raises(ValueError, match=message):
+        PretrainerConfig(**override)
