@@ -134,7 +134,7 @@ def _rank_main(
 def test_two_processes_equal_one_process_on_concatenated_rows(tmp_path, extreme):
     if extreme:
         scores, eps = torch.randn(18, 6, generator=torch.Generator().manual_seed(3)) * 20, 0.03
-        assert not torch.isfinite(sinkhorn_module._scaled(scores / eps, 10, False, None)).all()
+        assert not sinkhorn_module._scaled(scores / eps, 10, False, None)[1]  # fast path fails
     else:
         scores, eps = cosine_scores(18, 6, seed=9), 0.05
     out = str(tmp_path / "codes")

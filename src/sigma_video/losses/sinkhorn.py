@@ -60,8 +60,8 @@ def sinkhorn_knopp(
     group = group if distributed else None
 
     with torch.no_grad(), torch.autocast(scores.device.type, enabled=False):
-        codes = _scaled(scores.detach().float() / epsilon, iterations, distributed, group)
-        if not _all_finite(codes, distributed, group):  # one host sync per call
+        codes, ok = _scaled(scores.detach().float() / epsilon, iterations, distributed, group)
+        if not _agree(ok, distributed, group):  # one host sync per call
             codes = _log_domain(scores.detach().float() / epsilon, iterations, distributed, group)
         return codes
 
@@ -72,8 +72,12 @@ def sinkhorn_knopp(
 
 def _scaled(
     logits: Tensor, iterations: int, distributed: bool, group: dist.ProcessGroup | None
-) -> Tensor:
-    """Fast path. ``logits`` (N, K) is consumed: it becomes the returned codes."""
+) -> tuple[Tensor, Tensor]:
+    """Fast path. ``logits`` (N, K) is consumed: it becomes the returned codes.
+
+    Also returns a bool scalar tensor, False if a sum under- or overflowed; any such
+    failure turns the final scales into NaN or zero row sums, so checking them suffices.
+    """
     row_max = logits.amax(dim=1) if logits.shape[0] else logits.new_zeros(0)  # (N,)
     e = logits.sub_(row_max[:, None]).exp_()  # (N, K), each row's largest entry is 1
     # w_n = row_max_n + b_n: the row scaling including the factored-out maximum.
@@ -90,8 +94,10 @@ def _scaled(
         if step < iterations - 1:
             w = -(torch.log(torch.mv(e, torch.exp(a - shift))) + shift)
     # Final row normalisation (the textbook's ``Q /= Q.sum(rows); Q *= N``).
-    e.mul_(torch.exp(a - shift)[None, :])
-    return e.div_(e.sum(dim=1, keepdim=True))
+    scale = torch.exp(a - shift)  # (K,), entries in [0, 1] when finite
+    row_sum = torch.mv(e, scale)  # (N,)
+    ok = torch.isfinite(scale).all() & (row_sum > 0).all() & torch.isfinite(row_sum).all()
+    return e.mul_(scale[None, :]).div_(row_sum[:, None]), ok
 
 
 def _log_domain(
@@ -125,8 +131,9 @@ def _column_logsumexp(x: Tensor, distributed: bool, group: dist.ProcessGroup | N
     return torch.log(total) + peak
 
 
-def _all_finite(codes: Tensor, distributed: bool, group: dist.ProcessGroup | None) -> bool:
-    ok = torch.isfinite(codes).all().to(torch.int32)
-    if distributed:  # every rank must take the same path
+def _agree(ok: Tensor, distributed: bool, group: dist.ProcessGroup | None) -> bool:
+    """True if the fast path succeeded on every rank (all ranks must take the same path)."""
+    ok = ok.to(torch.int32)
+    if distributed:
         dist.all_reduce(ok, op=dist.ReduceOp.MIN, group=group)
     return bool(ok.item())
