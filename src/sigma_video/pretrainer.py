@@ -15,7 +15,7 @@ import torch
 from torch import Tensor, nn
 
 from sigma_video.losses.objectives import L2Objective, SigmaObjective
-from sigma_video.losses.sigma import TARGET_KINDS
+from sigma_video.losses.sigma import check_sigma_options
 from sigma_video.masking import MASKS, TokenMask, make_mask
 from sigma_video.models.decoder import VideoDecoder
 from sigma_video.models.encoder import VideoEncoder
@@ -104,7 +104,6 @@ class PretrainerConfig:
             "target": TARGETS,
             "objective": OBJECTIVES,
             "projection": sorted(PROJECTION_PRESETS),
-            "targets": TARGET_KINDS,
             "mask": sorted(MASKS),
         }
         for name, allowed in choices.items():
@@ -118,12 +117,7 @@ class PretrainerConfig:
             )
         if self.num_prototypes < 2:
             raise ValueError(f"num_prototypes K must be >= 2, got {self.num_prototypes}")
-        if not self.epsilon > 0:
-            raise ValueError(f"epsilon must be > 0, got {self.epsilon}")
-        if not self.temperature > 0:
-            raise ValueError(f"temperature must be > 0, got {self.temperature}")
-        if self.sinkhorn_iterations < 1:
-            raise ValueError(f"sinkhorn_iterations must be >= 1, got {self.sinkhorn_iterations}")
+        check_sigma_options(self.temperature, self.epsilon, self.sinkhorn_iterations, self.targets)
 
 
 def build_pretrainer(config: PretrainerConfig, target: nn.Module | None = None) -> SigmaPretrainer:

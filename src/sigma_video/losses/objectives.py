@@ -10,7 +10,7 @@ from torch import Tensor, nn
 
 from sigma_video.losses.diagnostics import feature_spread
 from sigma_video.losses.reconstruction import l2_loss
-from sigma_video.losses.sigma import TARGET_KINDS, sigma_loss
+from sigma_video.losses.sigma import check_sigma_options, sigma_loss
 from sigma_video.models.prototypes import Prototypes
 
 
@@ -26,12 +26,7 @@ class SigmaObjective(nn.Module):
         targets: str = "hard",
     ) -> None:
         super().__init__()
-        if targets not in TARGET_KINDS:
-            raise ValueError(f"targets must be one of {TARGET_KINDS}, got {targets!r}")
-        if not epsilon > 0:
-            raise ValueError(f"sinkhorn epsilon must be > 0, got {epsilon}")
-        if not temperature > 0:
-            raise ValueError(f"temperature must be > 0, got {temperature}")
+        check_sigma_options(temperature, epsilon, iterations, targets)
         self.prototypes = prototypes
         self.temperature, self.epsilon, self.iterations = temperature, epsilon, iterations
         self.targets = targets

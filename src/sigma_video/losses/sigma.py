@@ -61,6 +61,18 @@ def cross_entropy(scores: Tensor, target: Tensor, temperature: float) -> Tensor:
     return -(target * F.log_softmax(logits, dim=1)).sum(dim=1).mean()
 
 
+def check_sigma_options(temperature: float, epsilon: float, iterations: int, targets: str) -> None:
+    """Raise ValueError naming the first option outside its allowed range."""
+    if targets not in TARGET_KINDS:
+        raise ValueError(f"targets must be one of {TARGET_KINDS}, got {targets!r}")
+    if not temperature > 0:
+        raise ValueError(f"temperature must be > 0, got {temperature}")
+    if not epsilon > 0:
+        raise ValueError(f"sinkhorn epsilon must be > 0, got {epsilon}")
+    if iterations < 1:
+        raise ValueError(f"sinkhorn iterations must be >= 1, got {iterations}")
+
+
 def sigma_loss(
     predicted: Tensor,
     projected: Tensor,
@@ -87,10 +99,7 @@ def sigma_loss(
         Gradients: codes carry none; ``loss_phi`` reaches φ and C; ``loss_psi`` reaches Ψ
         but not C (the prototypes are detached in the Ψ-prediction term).
     """
-    if targets not in TARGET_KINDS:
-        raise ValueError(f"targets must be one of {TARGET_KINDS}, got {targets!r}")
-    if not temperature > 0:
-        raise ValueError(f"temperature must be > 0, got {temperature}")
+    check_sigma_options(temperature, epsilon, iterations, targets)
     if predicted.shape != projected.shape:
         raise ValueError(
             f"predicted {tuple(predicted.shape)} and projected {tuple(projected.shape)} "
