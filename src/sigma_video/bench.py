@@ -144,3 +144,68 @@ def bench_step(
     if dev.type == "cuda":
         result["peak_memory_gib"] = torch.cuda.max_memory_allocated(dev) / 2**30
     return result
+
+
+def bench_data(
+    records: list,
+    num_frames: int = 16,
+    stride: int = 4,
+    size: int = 224,
+    workers: int = 2,
+    num_samples: tuple[int, ...] = (1, 4),
+    backends: tuple[str, ...] | None = None,
+    clips: int = 64,
+    baseline: bool = True,
+) -> list[dict[str, Any]]:
+    """Loader throughput for pretraining-style sampling, per backend and ``num_sample``.
+
+    ``clips`` samples are loaded through a ``DataLoader`` with ``workers`` processes (batch
+    size 1); the first one (worker start-up) is not timed. ``views_per_s`` counts augmented
+    clips (``num_sample`` per decode).
+    """
+    from torch.utils.data import DataLoader, Subset
+
+    from sigma_video.data.collate import MaskingCollator
+    from sigma_video.data.dataset import ClipConfig, VideoClips
+    from sigma_video.data.decode import WholeVideoBaseline, available_backends, get_backend
+
+    chosen: list[Any] = [get_backend(name) for name in (backends or available_backends())]
+    if baseline:
+        chosen.append(WholeVideoBaseline())
+    results = []
+    for backend in chosen:
+        for num_sample in num_samples:
+            clip = ClipConfig(
+                num_frames=num_frames, stride=stride, size=size, num_sample=num_sample
+            )
+            data = VideoClips(records, clip, backend=backend)
+            subset = Subset(data, [i % len(data) for i in range(clips)])
+            loader = DataLoader(
+                subset, batch_size=1, num_workers=workers, collate_fn=MaskingCollator(), timeout=300
+            )
+            views = skipped = 0
+            start = time.perf_counter()
+            for i, batch in enumerate(loader):
+                if i == 0:  # worker start-up is not throughput
+                    start = time.perf_counter()
+                    continue
+                views += batch["video"].shape[0]
+                skipped += len(batch["skipped"])
+            elapsed = time.perf_counter() - start
+            decodes = clips - 1
+            results.append(
+                {
+                    "bench": "data",
+                    "backend": backend.name,
+                    "workers": workers,
+                    "num_sample": num_sample,
+                    "clip": [3, num_frames, size, size],
+                    "stride": stride,
+                    "decodes": decodes,
+                    "decodes_per_s": decodes / elapsed,
+                    "views_per_s": views / elapsed,
+                    "ms_per_decode_per_worker": 1e3 * elapsed * max(workers, 1) / decodes,
+                    "skipped": skipped,
+                }
+            )
+    return results

@@ -10,12 +10,13 @@ import json
 import sys
 from collections.abc import Sequence
 
+from sigma_video.data.dataset import DataError
 from sigma_video.models.registry import list_models
 
 
 def _bench_parser(sub: argparse._SubParsersAction) -> None:
     bench = sub.add_parser("bench", help="print timing numbers as JSON")
-    which = bench.add_subparsers(dest="bench", required=True, metavar="{sinkhorn,step}")
+    which = bench.add_subparsers(dest="bench", required=True, metavar="{sinkhorn,step,data}")
     sk = which.add_parser("sinkhorn", help="time Sinkhorn-Knopp on an (N, K) score matrix")
     sk.add_argument("--rows", type=int, default=45056, help="N (default 32 clips × 1408 tubes)")
     sk.add_argument("--prototypes", type=int, default=3000, help="K")
@@ -35,6 +36,29 @@ def _bench_parser(sub: argparse._SubParsersAction) -> None:
     st.add_argument("--grad-checkpointing", action="store_true")
     st.add_argument("--repeats", type=int, default=5)
     st.add_argument("--device", default="cpu")
+    dt = which.add_parser("data", help="data-loader throughput per backend and num_sample")
+    dt.add_argument("--list", default=None, help="annotation list (default: the embedded dataset)")
+    dt.add_argument("--data-root", default=None, help="prefix for relative paths in --list")
+    dt.add_argument("--workers", type=int, default=2)
+    dt.add_argument("--num-frames", type=int, default=16)
+    dt.add_argument("--stride", type=int, default=4)
+    dt.add_argument("--size", type=int, default=224)
+    dt.add_argument("--num-sample", type=int, default=4, help="repeated-augmentation views")
+    dt.add_argument("--clips", type=int, default=64, help="decodes per measurement")
+    dt.add_argument("--backend", action="append", default=None, help="repeatable; default all")
+    dt.add_argument("--no-baseline", action="store_true", help="skip the whole-video baseline")
+
+
+def _data_parser(sub: argparse._SubParsersAction) -> None:
+    data = sub.add_parser("data", help="datasets: generate the embedded synthetic dataset")
+    which = data.add_subparsers(dest="data", required=True, metavar="{synth}")
+    synth = which.add_parser("synth", help="write the procedural video dataset")
+    synth.add_argument("--output", required=True, help="folder to create")
+    synth.add_argument("--num-train", type=int, default=240)
+    synth.add_argument("--num-val", type=int, default=96)
+    synth.add_argument("--frames", type=int, default=32)
+    synth.add_argument("--size", type=int, default=96)
+    synth.add_argument("--seed", type=int, default=0)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -47,18 +71,27 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--batch-size", type=int, default=8)
     sub.add_parser("models", help="list the registered model presets")
     _bench_parser(sub)
+    _data_parser(sub)
     return parser
 
 
 def run(args: argparse.Namespace) -> None:
     if args.command == "models":
         print("\n".join(list_models()))
+    elif args.command == "data":
+        from sigma_video.data.synth import SynthConfig, write_dataset
+
+        config = SynthConfig(args.num_train, args.num_val, args.frames, args.size, seed=args.seed)
+        root = write_dataset(args.output, config)
+        print(f"wrote {config.num_train} + {config.num_val} videos to {root} (train.csv, val.csv)")
     elif args.command == "demo":
         from sigma_video.demo import run_demo
 
         if args.steps < 1 or args.batch_size < 1:
             raise ValueError("--steps and --batch-size must be >= 1")
         run_demo(steps=args.steps, batch_size=args.batch_size)
+    elif args.bench == "data":
+        _run_bench_data(args)
     elif args.bench == "sinkhorn":
         from sigma_video.bench import bench_sinkhorn
 
@@ -97,12 +130,39 @@ def run(args: argparse.Namespace) -> None:
         print(json.dumps(result))
 
 
+def _run_bench_data(args: argparse.Namespace) -> None:
+    from sigma_video.bench import bench_data
+    from sigma_video.data.annotations import read_list
+    from sigma_video.data.synth import default_dataset
+
+    if args.workers < 0 or args.clips < 2 or args.num_sample < 1:
+        raise ValueError("need --workers >= 0, --clips >= 2 and --num-sample >= 1")
+    if args.list is None:
+        root = default_dataset()
+        records, _ = read_list(root / "train.csv", root=str(root))
+    else:
+        records, _ = read_list(args.list, root=args.data_root)
+    samples = (1,) if args.num_sample == 1 else (1, args.num_sample)
+    for result in bench_data(
+        records,
+        args.num_frames,
+        args.stride,
+        args.size,
+        args.workers,
+        samples,
+        tuple(args.backend) if args.backend else None,
+        args.clips,
+        baseline=not args.no_baseline,
+    ):
+        print(json.dumps(result), flush=True)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
         run(args)
-    except (ValueError, RuntimeError) as err:
+    except (ValueError, DataError) as err:  # user mistakes and unusable data, not crashes
         message = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         parser.exit(2, f"sigma-video: error: {message}\n")
     return 0

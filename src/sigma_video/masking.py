@@ -74,7 +74,8 @@ def tube_mask(
         batch_size: number of clips B.
         grid: token grid ``(T, H, W)``.
         ratio: share of each time slot's ``H·W`` tokens to mask, in (0, 1).
-        generator: optional RNG for reproducible masks (must live on ``device``).
+        generator: optional RNG for reproducible masks (on any device; the indices are
+            drawn there and moved to ``device``).
         device: where the indices are made (the batch's device).
 
     Returns:
@@ -147,10 +148,9 @@ def _random_permutations(
     """``(rows, size)`` int64, each row an independent uniform permutation of ``range(size)``."""
     if rows < 1:
         raise ValueError(f"batch_size must be >= 1, got {rows}")
-    if generator is not None and device is None:
-        device = generator.device
-    noise = torch.rand(rows, size, generator=generator, device=device)
-    return noise.argsort(dim=1)
+    draw_on = generator.device if generator is not None else device
+    noise = torch.rand(rows, size, generator=generator, device=draw_on)
+    return noise.argsort(dim=1).to(device if device is not None else draw_on)
 
 
 def _check_ratio(ratio: float) -> None:

@@ -18,11 +18,11 @@ def sinusoid_table(
     """
     if num_positions < 1 or dim < 1:
         raise ValueError(f"need num_positions >= 1 and dim >= 1, got {num_positions}, {dim}")
-    position = torch.arange(num_positions, dtype=torch.float64, device=device)[:, None]
-    exponent = 2 * (torch.arange(dim, device=device) // 2).double() / dim
+    position = torch.arange(num_positions, dtype=torch.float64)[:, None]  # on the CPU:
+    exponent = 2 * (torch.arange(dim) // 2).double() / dim  # float64 is not on every device
     angle = position / torch.pow(10000.0, exponent)[None, :]  # (P, D)
-    table = torch.where(torch.arange(dim, device=device) % 2 == 0, angle.sin(), angle.cos())
-    return table.float()
+    table = torch.where(torch.arange(dim) % 2 == 0, angle.sin(), angle.cos())
+    return table.float().to(device)
 
 
 def resample_table(

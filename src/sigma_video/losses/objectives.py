@@ -15,7 +15,12 @@ from sigma_video.models.prototypes import Prototypes
 
 
 class SigmaObjective(nn.Module):
-    """Sinkhorn-guided cross-prediction over learnable prototypes (SIGMA)."""
+    """Sinkhorn-guided cross-prediction over learnable prototypes (SIGMA).
+
+    ``distributed=None`` solves Sinkhorn over all ranks' tubes when ``torch.distributed`` is
+    initialised (the recipe); set ``objective.distributed = False`` for a pass that runs on
+    one rank only.
+    """
 
     def __init__(
         self,
@@ -24,12 +29,13 @@ class SigmaObjective(nn.Module):
         epsilon: float = 0.05,
         iterations: int = 10,
         targets: str = "hard",
+        distributed: bool | None = None,
     ) -> None:
         super().__init__()
         check_sigma_options(temperature, epsilon, iterations, targets)
         self.prototypes = prototypes
         self.temperature, self.epsilon, self.iterations = temperature, epsilon, iterations
-        self.targets = targets
+        self.targets, self.distributed = targets, distributed
 
     def forward(self, predicted: Tensor, target: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
         out = sigma_loss(
@@ -40,6 +46,7 @@ class SigmaObjective(nn.Module):
             epsilon=self.epsilon,
             iterations=self.iterations,
             targets=self.targets,
+            distributed=self.distributed,
         )
         metrics = out.metrics()
         metrics["feature_spread"] = feature_spread(target)

@@ -82,6 +82,7 @@ def sigma_loss(
     epsilon: float = 0.05,
     iterations: int = 10,
     targets: str = "hard",
+    distributed: bool | None = None,
 ) -> SigmaLossOutput:
     """SIGMA's symmetric loss over all masked tubes of the batch (Eq. 7).
 
@@ -93,6 +94,8 @@ def sigma_loss(
         epsilon, iterations: Sinkhorn regularisation and rounds; the codes of each branch
             are an equipartition over all masked tubes of the (global) batch.
         targets: ``"hard"`` (argmax codes, the released recipe) or ``"soft"`` (Eq. 5).
+        distributed: passed to ``sinkhorn_knopp``; False solves on this rank's tubes only
+            (e.g. an evaluation pass on one rank), None uses all ranks when initialised.
 
     Returns:
         ``SigmaLossOutput`` with ``loss = loss_phi + loss_psi``, each the mean over tubes.
@@ -109,12 +112,14 @@ def sigma_loss(
         raise ValueError(
             f"prototypes must be (K, {predicted.shape[-1]}), got {tuple(prototypes.shape)}"
         )
+    if predicted.numel() == 0:
+        raise ValueError("no masked tubes: the SIGMA loss needs at least one")
     x_psi = predicted.reshape(-1, predicted.shape[-1])  # (M, D)
     x_phi = projected.reshape(-1, projected.shape[-1])
     scores_phi = prototype_scores(x_phi, prototypes)  # (M, K)
     scores_psi = prototype_scores(x_psi, prototypes.detach())
-    codes_phi = sinkhorn_knopp(scores_phi, epsilon, iterations)  # (M, K), no gradient
-    codes_psi = sinkhorn_knopp(scores_psi, epsilon, iterations)
+    codes_phi = sinkhorn_knopp(scores_phi, epsilon, iterations, distributed=distributed)
+    codes_psi = sinkhorn_knopp(scores_psi, epsilon, iterations, distributed=distributed)
     labels_phi, labels_psi = codes_phi.argmax(dim=1), codes_psi.argmax(dim=1)  # (M,)
     hard = targets == "hard"
     loss_phi = cross_entropy(scores_phi, labels_psi if hard else codes_psi, temperature)

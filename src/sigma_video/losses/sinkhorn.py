@@ -8,8 +8,10 @@ the result is the textbook one in exact arithmetic while nothing overflows:
 
 - fast path: ``E = exp(scores/ε - rowmax)`` is made once, in place; each round is two
   matrix-vector products with max-shifted scalings. One ``(N, K)`` float32 buffer in all.
-- fallback: if scores are so extreme that a sum underflows (far outside [-1, 1] at small ε),
-  the same rounds run with log-sum-exp over the matrix — slower, never inf or NaN.
+- fallback: if a row or column sum gets so small that float32 subnormals would cost
+  precision (a logit spread beyond ~87, e.g. cosine scores at ε ≤ 0.02 or scores far
+  outside [-1, 1]), the same rounds run with log-sum-exp over the matrix — slower, exact,
+  never inf or NaN.
 
 When ``torch.distributed`` is initialised the rows of all ranks form one problem: the
 per-prototype sums are all-reduced, so N processes produce the codes one process produces
@@ -75,9 +77,11 @@ def _scaled(
 ) -> tuple[Tensor, Tensor]:
     """Fast path. ``logits`` (N, K) is consumed: it becomes the returned codes.
 
-    Also returns a bool scalar tensor, False if a sum under- or overflowed; any such
-    failure turns the final scales into NaN or zero row sums, so checking them suffices.
+    Also returns a bool scalar tensor, False when a column or row sum fell below
+    ``_TRUSTED`` (2^-100): then float32 subnormals would have cost precision, or a sum
+    under/overflowed, and the caller takes the log-domain path.
     """
+    ok = torch.ones((), dtype=torch.bool, device=logits.device)
     row_max = logits.amax(dim=1) if logits.shape[0] else logits.new_zeros(0)  # (N,)
     e = logits.sub_(row_max[:, None]).exp_()  # (N, K), each row's largest entry is 1
     # w_n = row_max_n + b_n: the row scaling including the factored-out maximum.
@@ -88,16 +92,26 @@ def _scaled(
         col = torch.mv(e.T, torch.exp(w - top))  # (K,)
         if distributed:
             dist.all_reduce(col, group=group)
+        ok &= _trusted(col)
         a = -(torch.log(col) + top)
         # b_n = -log Σ_k exp(logits_nk + a_k); with the row max folded in this is w_n.
         shift = a.max()
+        scale = torch.exp(a - shift)  # (K,), entries in [0, 1] when finite
+        row_sum = torch.mv(e, scale)  # (N,)
+        ok &= _trusted(row_sum)
         if step < iterations - 1:
-            w = -(torch.log(torch.mv(e, torch.exp(a - shift))) + shift)
+            w = -(torch.log(row_sum) + shift)
     # Final row normalisation (the textbook's ``Q /= Q.sum(rows); Q *= N``).
-    scale = torch.exp(a - shift)  # (K,), entries in [0, 1] when finite
-    row_sum = torch.mv(e, scale)  # (N,)
-    ok = torch.isfinite(scale).all() & (row_sum > 0).all() & torch.isfinite(row_sum).all()
     return e.mul_(scale[None, :]).div_(row_sum[:, None]), ok
+
+
+_TRUSTED = 2.0**-100  # sums above this lose nothing to float32 subnormal terms
+
+
+def _trusted(sums: Tensor) -> Tensor:
+    if sums.numel() == 0:
+        return torch.ones((), dtype=torch.bool, device=sums.device)
+    return (sums.min() > _TRUSTED) & torch.isfinite(sums).all()
 
 
 def _log_domain(
@@ -123,7 +137,7 @@ def _column_logsumexp(x: Tensor, distributed: bool, group: dist.ProcessGroup | N
     """``log Σ_n exp(x[n, k])`` over the rows of all ranks, ``(N, K) -> (1, K)``."""
     if not distributed:
         return torch.logsumexp(x, dim=0, keepdim=True)
-    peak = x.amax(dim=0, keepdim=True) if x.shape[0] else torch.full_like(x[:1], -torch.inf)
+    peak = x.amax(dim=0, keepdim=True) if x.shape[0] else x.new_full((1, x.shape[1]), -torch.inf)
     dist.all_reduce(peak, op=dist.ReduceOp.MAX, group=group)
     peak = torch.where(torch.isfinite(peak), peak, torch.zeros_like(peak))
     total = torch.exp(x - peak).sum(dim=0, keepdim=True)

@@ -18,7 +18,7 @@ import torch
 from torch import Tensor, nn
 
 from sigma_video.masking import gather_tokens
-from sigma_video.tubes import normalized_tube_pixels, standardize_tokens
+from sigma_video.tubes import normalized_tube_pixels, standardize_tokens, token_grid
 
 # Hidden widths of φ-MLP (output width is separate). "reference" is the released code's
 # stack 1536→1024→1024→512→256; "paper" is the text of Sec. 4 (one 1024 hidden layer). The
@@ -93,15 +93,25 @@ class FrozenFeatures(nn.Module):
             gradients.
         out_dim: its feature width (the decoder's output width).
         standardize: standardise per video and channel over all N tokens (reference).
+        tubelet, patch: the encoder's tube size; the extractor must return exactly one
+            feature per tube of the clip.
     """
 
     trainable = False
 
-    def __init__(self, extractor: nn.Module, out_dim: int, standardize: bool = True) -> None:
+    def __init__(
+        self,
+        extractor: nn.Module,
+        out_dim: int,
+        standardize: bool = True,
+        tubelet: int = 2,
+        patch: int = 16,
+    ) -> None:
         super().__init__()
         self.extractor = extractor.eval().requires_grad_(False)
         self.out_dim = out_dim
         self.standardize = standardize
+        self.tubelet, self.patch = tubelet, patch
 
     def train(self, mode: bool = True) -> FrozenFeatures:
         super().train(mode)
@@ -111,9 +121,12 @@ class FrozenFeatures(nn.Module):
     def forward(self, video: Tensor, masked: Tensor) -> Tensor:
         with torch.no_grad():
             features = self.extractor(video)  # (B, N, D)
-            if features.ndim != 3 or features.shape[1] < masked.shape[1]:
+            grid = token_grid(*video.shape[2:], self.tubelet, self.patch)
+            expected = (len(video), grid[0] * grid[1] * grid[2], self.out_dim)
+            if tuple(features.shape) != expected:
                 raise ValueError(
-                    f"frozen extractor must return (B, N, D) tokens, got {tuple(features.shape)}"
+                    f"frozen extractor returned {tuple(features.shape)}, expected {expected}: "
+                    f"one {self.out_dim}-d feature per tube of the {grid} grid"
                 )
             if self.standardize:
                 features = standardize_tokens(features.float(), dim=1)

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import dataclasses
+import difflib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -45,10 +46,12 @@ def model_preset(name: str) -> ModelPreset:
 
 
 def _replace(config: Any, overrides: dict[str, Any], what: str) -> Any:
-    fields = {f.name for f in dataclasses.fields(config)}
-    unknown = sorted(set(overrides) - fields)
-    if unknown:
-        raise ValueError(f"unknown {what} option(s) {unknown}; valid: {sorted(fields)}")
+    fields = [f.name for f in dataclasses.fields(config)]
+    for key in overrides:
+        if key not in fields:
+            close = difflib.get_close_matches(key, fields, n=1)
+            hint = f"did you mean {close[0]!r}?" if close else f"valid: {', '.join(fields)}"
+            raise ValueError(f"unknown {what} option {key!r}; {hint}")
     return dataclasses.replace(config, **overrides)
 
 

@@ -1,0 +1,192 @@
+"""Reading the lists of samples users already have.
+
+Supported (``read_list`` detects the line format per line; ``--data-root`` prefixes
+relative paths):
+
+- VideoMAE/SIGMA ``path label`` — space separated, the label is the last field, the path may
+  contain spaces;
+- VideoMAE-v2 ``path 0 -1`` (a video, unlabeled) and ``frame_dir start total [label]`` (a
+  folder of frames starting at ``start``);
+- a bare ``path`` (unlabeled);
+- Something-Something-v2 JSON files (``read_ssv2``) and plain folders (``read_folder``).
+
+Blank lines and lines starting with ``#`` are ignored. Lines that cannot be read, and labels
+outside ``[0, num_classes)``, are reported with their line numbers and left out.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+logger = logging.getLogger(__name__)
+
+VIDEO_SUFFIXES = (".mp4", ".webm", ".avi", ".mkv", ".mov", ".m4v", ".mpg", ".mpeg")
+
+
+@dataclass(frozen=True)
+class VideoRecord:
+    """One sample: a video file, or a frame folder (``is_frames``) starting at ``start``.
+
+    ``label`` is -1 when unlabeled; ``num_frames`` is known for frame-folder entries.
+    """
+
+    path: str
+    label: int = -1
+    start: int = 0
+    num_frames: int | None = None
+    is_frames: bool = False
+
+
+@dataclass(frozen=True)
+class ListProblem:
+    line: int
+    text: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"line {self.line}: {self.reason}: {self.text!r}"
+
+
+def _int(token: str) -> int | None:
+    try:
+        return int(token)
+    except ValueError:
+        return None
+
+
+def _join(root: str | None, path: str) -> str:
+    return path if root is None or os.path.isabs(path) else os.path.join(root, path)
+
+
+def parse_line(line: str, root: str | None = None) -> VideoRecord:
+    """One list line to a record; ValueError with the reason if it is malformed."""
+    text = line.strip()
+    tokens = text.split()
+    if not tokens:
+        raise ValueError("empty line")
+    if len(tokens) == 1:
+        return VideoRecord(_join(root, text))
+    if len(tokens) >= 3 and _int(tokens[-1]) is not None and _int(tokens[-2]) is not None:
+        path = text.rsplit(None, 2)[0]
+        a, b = int(tokens[-2]), int(tokens[-1])
+        if b == -1:  # VideoMAE-v2 video list: path start -1
+            return VideoRecord(_join(root, path), start=a)
+        if os.path.isdir(_join(root, path)):
+            if a < 0 or b < 1:
+                raise ValueError(f"frame folder start {a} / total {b} out of range")
+            return VideoRecord(_join(root, path), start=a, num_frames=b, is_frames=True)
+    if len(tokens) >= 4 and all(_int(t) is not None for t in tokens[-3:]):
+        path = text.rsplit(None, 3)[0]
+        if os.path.isdir(_join(root, path)):  # frame_dir start total label
+            a, b, label = (int(t) for t in tokens[-3:])
+            return VideoRecord(_join(root, path), label, a, b, is_frames=True)
+    head, last = text.rsplit(None, 1)
+    label = _int(last)
+    if label is None:
+        raise ValueError(f"last field {last!r} is not an integer label")
+    return VideoRecord(_join(root, head), label)
+
+
+def read_list(
+    path: str | os.PathLike,
+    root: str | None = None,
+    num_classes: int | None = None,
+) -> tuple[list[VideoRecord], list[ListProblem]]:
+    """Read an annotation list; returns the records and the problems (also logged).
+
+    Raises ValueError if the file cannot be read or no line is usable.
+    """
+    try:
+        lines = Path(path).read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError as err:
+        raise ValueError(f"cannot read list {path}: {err.strerror or err}") from None
+    records, problems = [], []
+    for number, line in enumerate(lines, start=1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        try:
+            record = parse_line(line, root)
+        except ValueError as err:
+            problems.append(ListProblem(number, line.strip()[:120], str(err)))
+            continue
+        if num_classes is not None and record.label >= num_classes:
+            reason = f"label {record.label} outside [0, {num_classes})"
+            problems.append(ListProblem(number, line.strip()[:120], reason))
+            continue
+        if record.label < -1:
+            problems.append(
+                ListProblem(number, line.strip()[:120], f"negative label {record.label}")
+            )
+            continue
+        records.append(record)
+    report_problems(str(path), problems)
+    if not records:
+        raise ValueError(
+            f"list {path} has no usable lines" + (f" ({problems[0]})" if problems else "")
+        )
+    return records, problems
+
+
+def report_problems(source: str, problems: list[ListProblem], show: int = 5) -> None:
+    if problems:
+        shown = "; ".join(str(p) for p in problems[:show])
+        more = f" (and {len(problems) - show} more)" if len(problems) > show else ""
+        logger.warning("%s: %d line(s) left out: %s%s", source, len(problems), shown, more)
+
+
+def read_folder(root: str | os.PathLike) -> tuple[list[VideoRecord], list[str]]:
+    """Videos in a folder: one sub-folder per class (sorted names -> labels 0, 1, …), or
+    videos directly in ``root`` (unlabeled). Returns the records and the class names."""
+    root = Path(root)
+    if not root.is_dir():
+        raise ValueError(f"data folder {root} does not exist")
+    classes = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    records: list[VideoRecord] = []
+    for label, name in enumerate(classes):
+        for file in sorted((root / name).rglob("*")):
+            if file.suffix.lower() in VIDEO_SUFFIXES:
+                records.append(VideoRecord(str(file), label))
+    if not records:  # flat folder: unlabeled
+        classes = []
+        records = [
+            VideoRecord(str(f))
+            for f in sorted(root.iterdir())
+            if f.suffix.lower() in VIDEO_SUFFIXES
+        ]
+    if not records:
+        raise ValueError(f"data folder {root} holds no videos ({', '.join(VIDEO_SUFFIXES)})")
+    return records, classes
+
+
+def read_ssv2(
+    annotation_json: str | os.PathLike,
+    labels_json: str | os.PathLike,
+    root: str,
+    suffix: str = ".webm",
+) -> tuple[list[VideoRecord], list[ListProblem]]:
+    """Something-Something-v2: ``[{"id", "template", …}]`` plus ``{"template": "index"}``.
+
+    The label of an entry is its template with the brackets removed (the official rule).
+    """
+    try:
+        entries = json.loads(Path(annotation_json).read_text(encoding="utf-8"))
+        labels = json.loads(Path(labels_json).read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as err:
+        raise ValueError(f"cannot read SSv2 annotations: {err}") from None
+    records, problems = [], []
+    for number, entry in enumerate(entries, start=1):
+        try:
+            template = entry["template"].replace("[", "").replace("]", "")
+            records.append(
+                VideoRecord(os.path.join(root, f"{entry['id']}{suffix}"), int(labels[template]))
+            )
+        except (KeyError, TypeError, ValueError, AttributeError) as err:
+            problems.append(ListProblem(number, str(entry)[:120], f"bad entry ({err})"))
+    report_problems(str(annotation_json), problems)
+    if not records:
+        raise ValueError(f"{annotation_json} has no usable entries")
+    return records, problems

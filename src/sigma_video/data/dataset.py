@@ -1,0 +1,244 @@
+"""Map-style clip datasets that never crash a run on a bad file.
+
+``VideoClips[i]`` decodes the frames one clip needs and returns ``num_sample`` augmented
+views of them (repeated augmentation: one decode, several crops). A sample that cannot be
+decoded is logged once, replaced by another (seeded) sample and reported in the returned
+``skipped`` list, so the main process can count bad files across workers (``SkipCounter``)
+and stop when too large a share of the data is bad.
+
+Randomness is a pure function of ``(seed, epoch, index, attempt)``: the same sample gets the
+same frames and crops whatever worker loads it, which makes runs reproducible and resumable.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from sigma_video.data.annotations import VideoRecord
+from sigma_video.data.decode import Backend, DecodeError, FrameFolder, get_backend
+from sigma_video.data.sampling import (
+    PAD_MODES,
+    random_clip_indices,
+    segment_indices,
+    uniform_clip_indices,
+)
+from sigma_video.data.transforms import (
+    MULTISCALE_SCALES,
+    crop_resize,
+    multiscale_crop_box,
+    random_resized_crop_box,
+    spatial_crop_boxes,
+)
+
+logger = logging.getLogger(__name__)
+
+CROPS = ("multiscale", "random_resized", "center")
+SAMPLINGS = ("stride", "segments")
+
+
+class DataError(RuntimeError):
+    """Too many bad samples: the data, not one file, is the problem."""
+
+
+@dataclass
+class ClipConfig:
+    """How a training clip is sampled and augmented (defaults: the K400 pretraining recipe).
+
+    ``sampling="stride"`` takes ``num_frames`` frames ``stride`` apart from a random start
+    (short videos padded per ``pad``); ``"segments"`` is TSN sampling (SSv2 fine-tuning).
+    ``crop``: ``multiscale`` (reference pretraining), ``random_resized`` or ``center``.
+    ``flip`` is off by default: it changes the label of direction classes (SSv2).
+    """
+
+    num_frames: int = 16
+    stride: int = 4
+    size: int = 224
+    sampling: str = "stride"
+    pad: str = "repeat"
+    crop: str = "multiscale"
+    scales: tuple[float, ...] = MULTISCALE_SCALES
+    flip: bool = False
+    num_sample: int = 1
+
+    def __post_init__(self) -> None:
+        for name, allowed in (("sampling", SAMPLINGS), ("pad", PAD_MODES), ("crop", CROPS)):
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}")
+        for name in ("num_frames", "stride", "size", "num_sample"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+
+
+def sample_rng(seed: int, epoch: int, index: int, attempt: int = 0) -> random.Random:
+    """The RNG of one sample: a pure function of its coordinates."""
+    return random.Random(f"{seed}/{epoch}/{index}/{attempt}")
+
+
+class VideoClips(Dataset):
+    """Training clips from a list of records.
+
+    Item ``i`` (or ``(i, epoch)``) is a dict: ``video`` ``uint8 (num_sample, 3, T, S, S)``,
+    ``label`` (int, -1 if unlabeled), ``index`` (the sample actually used) and ``skipped``
+    (``[(path, reason)]`` of bad samples replaced on the way).
+    """
+
+    def __init__(
+        self,
+        records: Sequence[VideoRecord],
+        clip: ClipConfig | None = None,
+        backend: str | Backend = "pyav",
+        seed: int = 0,
+        max_retries: int = 10,
+        time_limit: float = 30.0,
+    ) -> None:
+        if not records:
+            raise ValueError("dataset has no samples")
+        self.records = list(records)
+        self.clip = clip or ClipConfig()
+        self.backend = (
+            get_backend(backend, time_limit=time_limit) if isinstance(backend, str) else backend
+        )
+        self.frames = FrameFolder()
+        self.seed, self.max_retries, self.epoch = seed, max_retries, 0
+        self._lengths: dict[str, int] = {}
+        self._logged: set[str] = set()
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __getitem__(self, key: int | tuple[int, int]) -> dict:
+        index, epoch = key if isinstance(key, tuple) else (key, self.epoch)
+        skipped: list[tuple[str, str]] = []
+        current = index
+        for attempt in range(self.max_retries + 1):
+            rng = sample_rng(self.seed, epoch, current, attempt)
+            try:
+                video = self.load(self.records[current], rng)
+            except DecodeError as err:
+                self._log_once(err)
+                skipped.append((err.path, err.reason))
+                current = rng.randrange(len(self.records))
+                continue
+            label = self.records[current].label
+            return {"video": video, "label": label, "index": current, "skipped": skipped}
+        first = "; ".join(f"{p}: {r}" for p, r in skipped[:3])
+        raise DataError(f"{len(skipped)} samples in a row could not be decoded, e.g. {first}")
+
+    def source(self, record: VideoRecord) -> Backend:
+        return self.frames if record.is_frames else self.backend
+
+    def num_frames(self, record: VideoRecord) -> int:
+        if record.num_frames is not None:
+            return record.num_frames
+        if record.path not in self._lengths:
+            self._lengths[record.path] = self.source(record).num_frames(record.path)
+        return max(1, self._lengths[record.path] - record.start)
+
+    def frame_indices(self, record: VideoRecord, rng: random.Random) -> list[int]:
+        n, c = self.num_frames(record), self.clip
+        if c.sampling == "segments":
+            return segment_indices(n, c.num_frames, rng)
+        return random_clip_indices(n, c.num_frames, c.stride, rng, c.pad)
+
+    def decode(self, record: VideoRecord, indices: Sequence[int]) -> torch.Tensor:
+        """``uint8 (T, H, W, 3)`` frames of a record."""
+        offset = 0 if record.is_frames else record.start
+        frames = self.source(record).decode(record.path, [offset + i for i in indices])
+        return torch.from_numpy(np.ascontiguousarray(frames))
+
+    def load(self, record: VideoRecord, rng: random.Random) -> torch.Tensor:
+        """Decode once, crop ``num_sample`` times: ``uint8 (num_sample, 3, T, S, S)``."""
+        frames = self.decode(record, self.frame_indices(record, rng))
+        _, height, width, _ = frames.shape
+        c = self.clip
+        views = []
+        for _ in range(c.num_sample):
+            if c.crop == "multiscale":
+                box = multiscale_crop_box(height, width, rng, c.size, c.scales)
+            elif c.crop == "random_resized":
+                box = random_resized_crop_box(height, width, rng)
+            else:
+                box = spatial_crop_boxes(height, width, 1)[0]
+            views.append(crop_resize(frames, box, c.size, flip=c.flip and rng.random() < 0.5))
+        return torch.stack(views)
+
+    def _log_once(self, err: DecodeError) -> None:
+        if err.path not in self._logged:
+            self._logged.add(err.path)
+            logger.warning("skipping bad sample %s", err)
+
+
+class EvalClips(VideoClips):
+    """Evaluation views: ``num_clips`` uniformly spaced clips × ``num_crops`` spatial crops
+    (short side resized to ``size``), ``video`` ``uint8 (clips·crops, 3, T, S, S)``.
+
+    A bad sample is not replaced (that would change the test set): it raises
+    ``DecodeError``; evaluation code reports and counts it.
+    """
+
+    def __init__(
+        self,
+        records: Sequence[VideoRecord],
+        clip: ClipConfig | None = None,
+        num_clips: int = 1,
+        num_crops: int = 1,
+        backend: str | Backend = "pyav",
+        time_limit: float = 30.0,
+    ) -> None:
+        super().__init__(records, clip, backend, time_limit=time_limit)
+        if num_clips < 1 or num_crops < 1:
+            raise ValueError(f"num_clips and num_crops must be >= 1, got {num_clips}, {num_crops}")
+        self.num_clips, self.num_crops = num_clips, num_crops
+
+    def __getitem__(self, key: int | tuple[int, int]) -> dict:
+        index = key[0] if isinstance(key, tuple) else key
+        record = self.records[index]
+        n, c = self.num_frames(record), self.clip
+        if c.sampling == "segments":
+            positions = [(j + 0.5) / self.num_clips for j in range(self.num_clips)]
+            clips = [segment_indices(n, c.num_frames, position=p) for p in positions]
+        else:
+            clips = uniform_clip_indices(n, c.num_frames, c.stride, self.num_clips, c.pad)
+        views = []
+        for indices in clips:
+            frames = self.decode(record, indices)
+            for box in spatial_crop_boxes(frames.shape[1], frames.shape[2], self.num_crops):
+                views.append(crop_resize(frames, box, c.size))
+        return {"video": torch.stack(views), "label": record.label, "index": index, "skipped": []}
+
+
+class SkipCounter:
+    """Counts bad samples reported in batches; stops the run when too many are bad.
+
+    Raises ``DataError`` listing the first few paths once more than ``max_fraction`` of the
+    ``total`` samples (and at least ``min_count``) have failed.
+    """
+
+    def __init__(self, total: int, max_fraction: float = 0.05, min_count: int = 10) -> None:
+        self.total, self.max_fraction, self.min_count = total, max_fraction, min_count
+        self.bad: dict[str, str] = {}
+        self.events = 0
+
+    def update(self, skipped: Sequence[tuple[str, str]]) -> None:
+        for path, reason in skipped:
+            self.events += 1
+            self.bad.setdefault(path, reason)
+        if len(self.bad) > max(self.min_count, self.max_fraction * self.total):
+            first = "; ".join(f"{p}: {r}" for p, r in list(self.bad.items())[:5])
+            raise DataError(
+                f"{len(self.bad)} of {self.total} samples are unreadable (more than "
+                f"{self.max_fraction:.0%}); first: {first}"
+            )
+
+    def summary(self) -> str:
+        return f"{len(self.bad)} bad file(s) skipped ({self.events} replacement(s))"

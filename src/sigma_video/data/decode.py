@@ -1,0 +1,307 @@
+"""Video decoding: the only module that touches a decoder.
+
+A backend answers two questions about a source (a video file or a folder of frames):
+``num_frames(path)`` and ``decode(path, frame_indices) -> uint8 (T, H, W, 3)`` (RGB, one
+frame per requested index, repeats allowed, in the requested order). Every failure — a
+missing or unreadable file, no video stream, corrupt data, a time limit exceeded — raises
+``DecodeError`` with a one-line reason; the dataset turns those into skipped samples.
+
+Backends: ``pyav`` (default; FFmpeg ships in its wheel), ``torchcodec`` and ``decord`` when
+installed. Frame folders (``.jpg``/``.png`` files, sorted by name) are read with Pillow
+whatever the backend.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import time
+from collections.abc import Sequence
+from fractions import Fraction
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+FRAME_SUFFIXES = (".jpg", ".jpeg", ".png")
+
+
+class DecodeError(Exception):
+    """A sample that cannot be decoded; ``str()`` is ``"<path>: <reason>"``."""
+
+    def __init__(self, path: str | os.PathLike, reason: str) -> None:
+        self.path, self.reason = str(path), reason
+        super().__init__(f"{path}: {reason}")
+
+
+class Backend(Protocol):
+    name: str
+
+    def num_frames(self, path: str) -> int: ...
+
+    def decode(self, path: str, frame_indices: Sequence[int]) -> np.ndarray: ...
+
+
+def _check_file(path: str) -> None:
+    if not os.path.exists(path):
+        raise DecodeError(path, "file not found")
+    if os.path.isfile(path) and os.path.getsize(path) == 0:
+        raise DecodeError(path, "empty file (0 bytes)")
+    if not os.access(path, os.R_OK):
+        raise DecodeError(path, "permission denied")
+
+
+def _check_indices(path: str, frame_indices: Sequence[int]) -> None:
+    if len(frame_indices) == 0:
+        raise DecodeError(path, "no frames requested")
+    if min(frame_indices) < 0:
+        raise DecodeError(path, f"negative frame index {min(frame_indices)}")
+
+
+def _pick(path: str, frames: dict[int, np.ndarray], frame_indices: Sequence[int]) -> np.ndarray:
+    """Stack the requested frames; an index past the last decodable frame (a header that
+    over-states the length) takes the last frame before it."""
+    if not frames:
+        raise DecodeError(path, "no decodable frames")
+    have = sorted(frames)
+    out = []
+    for index in frame_indices:
+        if index not in frames:
+            earlier = [k for k in have if k <= index]
+            index = earlier[-1] if earlier else have[0]
+        out.append(frames[index])
+    return np.stack(out)
+
+
+class PyAVBackend:
+    """Decode with PyAV, seeking to the key frame before the first requested frame and
+    decoding forward only as far as the last one.
+
+    ``time_limit`` (seconds) bounds one ``decode`` call; ``threads`` sets FFmpeg's decoder
+    threads (1 suits data-loader workers, which already run in parallel).
+    """
+
+    name = "pyav"
+
+    def __init__(self, time_limit: float = 30.0, threads: int = 1) -> None:
+        self.time_limit, self.threads = time_limit, threads
+
+    def _open(self, path: str):
+        import av
+
+        _check_file(path)
+        try:
+            container = av.open(path, timeout=self.time_limit)
+        except av.error.ExitError:  # FFmpeg's I/O was interrupted by the time limit
+            raise DecodeError(path, f"opening took longer than {self.time_limit:g} s") from None
+        except (av.error.FFmpegError, OSError, UnicodeDecodeError) as err:
+            raise DecodeError(path, f"cannot open: {_reason(err)}") from None
+        if not container.streams.video:
+            container.close()
+            raise DecodeError(path, "no video stream")
+        return container
+
+    def num_frames(self, path: str) -> int:
+        import av
+
+        with self._open(path) as container:
+            stream = container.streams.video[0]
+            if stream.frames > 0:
+                return int(stream.frames)
+            rate = stream.average_rate or stream.guessed_rate
+            if stream.duration and rate:
+                return max(1, round(float(stream.duration * stream.time_base * rate)))
+            try:  # count packets: demuxing is cheap, no decoding
+                count = sum(1 for p in container.demux(stream) if p.size)
+            except av.error.FFmpegError as err:
+                raise DecodeError(path, f"cannot read: {_reason(err)}") from None
+        if count == 0:
+            raise DecodeError(path, "no video frames")
+        return count
+
+    def decode(self, path: str, frame_indices: Sequence[int]) -> np.ndarray:
+        import av
+
+        _check_indices(path, frame_indices)
+        deadline = time.monotonic() + self.time_limit
+        wanted = set(frame_indices)
+        with self._open(path) as container:
+            stream = container.streams.video[0]
+            stream.thread_count = self.threads
+            rate = stream.average_rate or stream.guessed_rate
+            start = stream.start_time or 0
+            try:
+                frames = None
+                if rate is not None and min(wanted) > 0:
+                    frames = self._scan(
+                        container, stream, rate, start, wanted, deadline, path, True
+                    )
+                if frames is None:  # no seek needed, or the seek could not be used
+                    frames = self._scan(
+                        container, stream, rate, start, wanted, deadline, path, False
+                    )
+            except av.error.FFmpegError as err:
+                raise DecodeError(path, f"corrupt data: {_reason(err)}") from None
+        return _pick(path, frames, frame_indices)
+
+    def _scan(self, container, stream, rate, start, wanted, deadline, path, seek):
+        """Decode forward from the key frame before the first wanted frame (``seek``) or from
+        the beginning, keeping the wanted frames. Returns None when a seek cannot be used
+        (no timestamps, or it landed past the first wanted frame)."""
+        first, last = min(wanted), max(wanted)
+        if seek:
+            target = start + int(Fraction(first) / Fraction(rate) / stream.time_base)
+            container.seek(target, stream=stream, backward=True, any_frame=False)
+        else:
+            container.seek(start, stream=stream, backward=True, any_frame=False)
+        frames: dict[int, np.ndarray] = {}
+        position = -1
+        for frame in container.decode(stream):
+            if time.monotonic() > deadline:
+                raise DecodeError(path, f"decoding took longer than {self.time_limit:g} s")
+            if frame.pts is not None and rate is not None:
+                position = round(float((frame.pts - start) * stream.time_base * rate))
+            elif seek:
+                return None
+            else:
+                position += 1  # no timestamps: count frames from the start
+            if seek and not frames and position > first:
+                return None
+            if position in wanted:
+                frames[position] = frame.to_ndarray(format="rgb24")
+            if position >= last:
+                break
+        return frames
+
+
+class TorchCodecBackend:
+    """Decode with torchcodec (optional, fast, CPU or CUDA)."""
+
+    name = "torchcodec"
+
+    def _decoder(self, path: str):
+        from torchcodec.decoders import VideoDecoder
+
+        _check_file(path)
+        try:
+            return VideoDecoder(path, seek_mode="approximate")
+        except (RuntimeError, ValueError) as err:
+            raise DecodeError(path, f"cannot open: {_reason(err)}") from None
+
+    def num_frames(self, path: str) -> int:
+        return len(self._decoder(path))
+
+    def decode(self, path: str, frame_indices: Sequence[int]) -> np.ndarray:
+        _check_indices(path, frame_indices)
+        decoder = self._decoder(path)
+        indices = [min(i, len(decoder) - 1) for i in frame_indices]
+        try:
+            batch = decoder.get_frames_at(indices=indices).data  # (T, 3, H, W) uint8
+        except (RuntimeError, IndexError, ValueError) as err:
+            raise DecodeError(path, f"corrupt data: {_reason(err)}") from None
+        return batch.permute(0, 2, 3, 1).numpy()
+
+
+class DecordBackend:
+    """Decode with decord (optional; unmaintained, kept for comparison)."""
+
+    name = "decord"
+
+    def _reader(self, path: str):
+        import decord
+
+        _check_file(path)
+        try:
+            return decord.VideoReader(path, num_threads=1)
+        except (RuntimeError, decord.DECORDError) as err:
+            raise DecodeError(path, f"cannot open: {_reason(err)}") from None
+
+    def num_frames(self, path: str) -> int:
+        return len(self._reader(path))
+
+    def decode(self, path: str, frame_indices: Sequence[int]) -> np.ndarray:
+        _check_indices(path, frame_indices)
+        reader = self._reader(path)
+        indices = [min(i, len(reader) - 1) for i in frame_indices]
+        return reader.get_batch(indices).asnumpy()
+
+
+class FrameFolder:
+    """A folder of frame images (``.jpg``/``.png``), sorted by file name."""
+
+    name = "frames"
+
+    def _files(self, path: str) -> list[Path]:
+        if not os.path.isdir(path):
+            raise DecodeError(path, "frame folder not found")
+        files = sorted(p for p in Path(path).iterdir() if p.suffix.lower() in FRAME_SUFFIXES)
+        if not files:
+            raise DecodeError(path, "frame folder holds no .jpg/.png images")
+        return files
+
+    def num_frames(self, path: str) -> int:
+        return len(self._files(path))
+
+    def decode(self, path: str, frame_indices: Sequence[int]) -> np.ndarray:
+        from PIL import Image, UnidentifiedImageError
+
+        _check_indices(path, frame_indices)
+        files = self._files(path)
+        frames = {}
+        for index in sorted(set(frame_indices)):
+            file = files[min(index, len(files) - 1)]
+            try:
+                with Image.open(file) as image:
+                    frames[index] = np.asarray(image.convert("RGB"))
+            except (OSError, UnidentifiedImageError) as err:
+                raise DecodeError(str(file), f"unreadable image: {_reason(err)}") from None
+        shapes = {f.shape for f in frames.values()}
+        if len(shapes) > 1:
+            raise DecodeError(path, f"frames of different sizes {sorted(shapes)}")
+        return _pick(path, frames, frame_indices)
+
+
+BACKENDS = {"pyav": PyAVBackend, "torchcodec": TorchCodecBackend, "decord": DecordBackend}
+_MODULES = {"pyav": "av", "torchcodec": "torchcodec", "decord": "decord"}
+
+
+def available_backends() -> list[str]:
+    """Installed backends, the default first."""
+    return [name for name, module in _MODULES.items() if importlib.util.find_spec(module)]
+
+
+def get_backend(name: str = "pyav", **options: float) -> Backend:
+    """A backend instance by name; ValueError naming the installed ones otherwise."""
+    if name not in BACKENDS:
+        raise ValueError(f"unknown video backend {name!r}; choose from {sorted(BACKENDS)}")
+    if importlib.util.find_spec(_MODULES[name]) is None:
+        raise ValueError(
+            f"video backend {name!r} is not installed; installed: {available_backends()}"
+        )
+    return BACKENDS[name](**options) if name == "pyav" else BACKENDS[name]()
+
+
+def _reason(err: BaseException) -> str:
+    """A short one-line reason (FFmpeg's message without the errno and the file name)."""
+    text = getattr(err, "strerror", None) or str(err).strip()
+    text = text.splitlines()[0] if text else type(err).__name__
+    return text[:200]
+
+
+class WholeVideoBaseline(PyAVBackend):
+    """What users write by hand: decode the whole video, then index. For benchmarks only."""
+
+    name = "pyav-whole-video"
+
+    def decode(self, path: str, frame_indices: Sequence[int]) -> np.ndarray:
+        import av
+
+        _check_indices(path, frame_indices)
+        with self._open(path) as container:
+            try:
+                frames = dict(
+                    enumerate(f.to_ndarray(format="rgb24") for f in container.decode(video=0))
+                )
+            except av.error.FFmpegError as err:
+                raise DecodeError(path, f"corrupt data: {_reason(err)}") from None
+        return _pick(path, frames, frame_indices)

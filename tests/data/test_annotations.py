@@ -1,0 +1,82 @@
+import json
+
+import pytest
+
+from sigma_video.data.annotations import VideoRecord, parse_line, read_folder, read_list, read_ssv2
+
+
+def test_path_label_with_spaces_in_the_path(tmp_path):
+    assert parse_line("clips/a b  c.mp4 12", root="/data") == VideoRecord(
+        "/data/clips/a b  c.mp4", 12
+    )
+    assert parse_line("/abs/x.mp4 3", root="/data") == VideoRecord("/abs/x.mp4", 3)
+    assert parse_line("x.mp4") == VideoRecord("x.mp4")
+
+
+def test_videomae_v2_formats(tmp_path):
+    assert parse_line("videos/x.mp4 0 -1") == VideoRecord("videos/x.mp4", -1, 0)
+    (tmp_path / "frames_a").mkdir()
+    record = parse_line("frames_a 1 120", root=str(tmp_path))
+    assert record == VideoRecord(str(tmp_path / "frames_a"), -1, 1, 120, is_frames=True)
+    record = parse_line("frames_a 1 120 7", root=str(tmp_path))
+    assert record.label == 7 and record.num_frames == 120 and record.is_frames
+
+
+def test_read_list_reports_malformed_lines_with_numbers(tmp_path, caplog):
+    listing = tmp_path / "train.csv"
+    listing.write_text(
+        "# a comment\n\na.mp4 0\nb.mp4 cat\nc.mp4 9\nd.mp4 -5\ne f.mp4 2\n", encoding="utf-8"
+    )
+    records, problems = read_list(listing, root="/r", num_classes=5)
+    assert [r.path for r in records] == ["/r/a.mp4", "/r/e f.mp4"]
+    assert [(p.line, p.reason.split()[0]) for p in problems] == [
+        (4, "last"),
+        (5, "label"),
+        (6, "negative"),
+    ]
+    assert "line 4" in caplog.text and "3 line(s) left out" in caplog.text
+
+
+def test_read_list_errors(tmp_path):
+    with pytest.raises(ValueError, match="cannot read list"):
+        read_list(tmp_path / "nope.csv")
+    bad = tmp_path / "bad.csv"
+    bad.write_text("x.mp4 cat\n")
+    with pytest.raises(ValueError, match="no usable lines"):
+        read_list(bad)
+
+
+def test_read_folder(tmp_path):
+    for cls, name in [("walk", "1.mp4"), ("walk", "2.webm"), ("run", "3.mp4"), ("run", "x.txt")]:
+        (tmp_path / cls).mkdir(exist_ok=True)
+        (tmp_path / cls / name).write_bytes(b"")
+    records, classes = read_folder(tmp_path)
+    assert classes == ["run", "walk"]
+    assert [(r.path.split("/")[-1], r.label) for r in records] == [
+        ("3.mp4", 0),
+        ("1.mp4", 1),
+        ("2.webm", 1),
+    ]
+    flat = tmp_path / "flat"
+    flat.mkdir()
+    (flat / "v.mp4").write_bytes(b"")
+    assert read_folder(flat)[0] == [VideoRecord(str(flat / "v.mp4"))]
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ValueError, match="holds no videos"):
+        read_folder(tmp_path / "empty")
+    with pytest.raises(ValueError, match="does not exist"):
+        read_folder(tmp_path / "missing")
+
+
+def test_read_ssv2(tmp_path):
+    labels = {"Pushing something from left to right": "0", "Holding something": "1"}
+    entries = [
+        {"id": "11", "template": "Pushing [something] from left to right"},
+        {"id": "12", "template": "Holding [something]"},
+        {"id": "13", "template": "Juggling [something]"},
+    ]
+    (tmp_path / "labels.json").write_text(json.dumps(labels))
+    (tmp_path / "train.json").write_text(json.dumps(entries))
+    records, problems = read_ssv2(tmp_path / "train.json", tmp_path / "labels.json", "/ssv2")
+    assert records == [VideoRecord("/ssv2/11.webm", 0), VideoRecord("/ssv2/12.webm", 1)]
+    assert len(problems) == 1 and problems[0].line == 3

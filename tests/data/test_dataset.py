@@ -1,0 +1,132 @@
+import shutil
+
+import pytest
+import torch
+from torch.utils.data import DataLoader
+
+from sigma_video.data import (
+    ClipConfig,
+    DataError,
+    EvalClips,
+    MaskingCollator,
+    SkipCounter,
+    VideoClips,
+    VideoRecord,
+    read_list,
+)
+from sigma_video.data.decode import DecodeError
+from tests.data.test_decode import make_bad_files
+
+SMALL = ClipConfig(num_frames=8, stride=2, size=64)
+
+
+def records(root):
+    return read_list(root / "train.csv", root=str(root))[0]
+
+
+def test_clips_shape_label_and_determinism(synth_root):
+    data = VideoClips(records(synth_root), SMALL, seed=3)
+    item = data[5]
+    assert item["video"].dtype == torch.uint8 and item["video"].shape == (1, 3, 8, 64, 64)
+    assert item["label"] == data.records[5].label and item["index"] == 5 and item["skipped"] == []
+    assert torch.equal(data[5]["video"], item["video"])  # same (seed, epoch, index)
+    assert not torch.equal(data[(5, 1)]["video"], item["video"])  # next epoch differs
+    other = VideoClips(records(synth_root), SMALL, seed=4)
+    assert not torch.equal(other[5]["video"], item["video"])
+
+
+def test_repeated_augmentation_shares_frames_with_different_crops(synth_root):
+    clip = ClipConfig(num_frames=8, stride=2, size=64, num_sample=4)
+    video = VideoClips(records(synth_root), clip)[0]["video"]
+    assert video.shape == (4, 3, 8, 64, 64)
+    assert len({v.float().sum().item() for v in video}) > 1  # not four copies
+
+
+def test_bad_samples_are_replaced_logged_once_and_reported(tmp_path, sample_videos, caplog):
+    bad = make_bad_files(tmp_path, sample_videos)
+    items = [VideoRecord(str(p), 0) for p in bad.values()] + [
+        VideoRecord(str(sample_videos["carphone_pristine"]), 1)
+    ]
+    data = VideoClips(items, SMALL, max_retries=50)
+    for index in range(5):
+        item = data[index]
+        assert item["label"] == 1 and item["index"] == 5
+        assert item["skipped"] and item["skipped"][0][0] == items[index].path
+    data[3]  # random.mp4 again
+    logged = [r for r in caplog.records if str(bad["random"]) in r.getMessage()]
+    assert len(logged) == 1  # logged once, however often it is hit
+
+
+def test_too_many_bad_in_a_row_stops_with_paths(tmp_path, sample_videos):
+    bad = make_bad_files(tmp_path, sample_videos)
+    data = VideoClips([VideoRecord(str(p)) for p in bad.values()], SMALL, max_retries=3)
+    with pytest.raises(DataError, match=r"4 samples in a row.*mp4"):
+        data[0]
+
+
+def test_skip_counter_stops_when_share_exceeded():
+    counter = SkipCounter(total=100, max_fraction=0.05, min_count=2)
+    counter.update([("a.mp4", "x")] * 10)  # the same file many times counts once
+    counter.update([("b.mp4", "y"), ("c.mp4", "z"), ("d.mp4", "z"), ("e.mp4", "z")])
+    assert "5 bad file(s)" in counter.summary()
+    with pytest.raises(DataError, match=r"6 of 100 .*a.mp4: x"):
+        counter.update([("f.mp4", "w")])
+
+
+def test_short_video_is_padded(tmp_path, sample_videos):
+    clip = ClipConfig(num_frames=16, stride=10, size=32)  # needs 151 frames, has 120
+    item = VideoClips([VideoRecord(str(sample_videos["carphone_pristine"]))], clip)[0]
+    assert item["video"].shape == (1, 3, 16, 32, 32)
+
+
+def test_loader_with_workers_survives_corrupt_files(tmp_path, synth_root, sample_videos):
+    good = records(synth_root)[:6]
+    bad = make_bad_files(tmp_path, sample_videos)
+    data = VideoClips(good + [VideoRecord(str(p), 0) for p in bad.values()], SMALL)
+    collate = MaskingCollator(grid=(4, 4, 4), ratio=0.75)
+    loader = DataLoader(data, batch_size=4, num_workers=2, collate_fn=collate, timeout=60)
+    counter = SkipCounter(len(data), max_fraction=0.9)
+    seen = 0
+    for batch in loader:
+        assert batch["video"].shape[1:] == (3, 8, 64, 64)
+        assert batch["mask"].masked.shape == (len(batch["video"]), 4 * 12)
+        counter.update(batch["skipped"])
+        seen += len(batch["video"])
+    assert seen == len(data) and len(counter.bad) == len(bad)
+
+
+def test_collator_repeats_labels_per_view(synth_root):
+    clip = ClipConfig(num_frames=8, stride=2, size=64, num_sample=2)
+    data = VideoClips(records(synth_root), clip)
+    batch = MaskingCollator(grid=(4, 4, 4))([data[0], data[1]])
+    assert (
+        batch["video"].shape[0] == 4
+        and batch["label"].tolist() == [data.records[0].label] * 2 + [data.records[1].label] * 2
+    )
+    assert batch["mask"].visible.shape == (4, 4 * 2)  # int(0.9 · 16) = 14 masked per slot
+    with pytest.raises(ValueError, match="mask ratio"):
+        MaskingCollator(grid=(4, 4, 4), ratio=1.0)
+
+
+def test_eval_clips(synth_root, tmp_path):
+    data = EvalClips(records(synth_root)[:2], SMALL, num_clips=2, num_crops=3)
+    item = data[1]
+    assert item["video"].shape == (6, 3, 8, 64, 64)
+    segments = EvalClips(
+        records(synth_root)[:1], ClipConfig(num_frames=8, size=64, sampling="segments"), num_clips=2
+    )
+    views = segments[0]["video"]
+    assert views.shape == (2, 3, 8, 64, 64) and not torch.equal(views[0], views[1])
+    missing = tmp_path / "gone.mp4"
+    shutil.copy(synth_root / "videos" / "train" / "00000.mp4", missing)
+    data = EvalClips([VideoRecord(str(missing))], SMALL)
+    missing.unlink()
+    with pytest.raises(DecodeError, match="not found"):
+        data[0]
+
+
+def test_clip_config_errors():
+    with pytest.raises(ValueError, match="crop"):
+        ClipConfig(crop="five")
+    with pytest.raises(ValueError, match="num_sample"):
+        ClipConfig(num_sample=0)

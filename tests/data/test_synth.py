@@ -1,0 +1,84 @@
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from sigma_video.data.decode import PyAVBackend
+from sigma_video.data.synth import (
+    APPEARANCE_CLASSES,
+    MOTION_CLASSES,
+    SynthConfig,
+    render,
+    video_spec,
+    write_dataset,
+)
+
+CONFIG = SynthConfig(num_train=16, num_val=8)
+
+
+def centroid(ids, t, label=1):
+    ys, xs = np.nonzero(ids[t] == label)
+    return xs.mean(), ys.mean()
+
+
+@pytest.mark.parametrize("index", range(24))
+def test_motion_label_matches_what_the_pixels_do(index):
+    spec = video_spec(CONFIG, "train", index)
+    rgb, ids = render(spec, CONFIG.frames, CONFIG.size)
+    (x0, y0), (x1, y1) = centroid(ids, 0), centroid(ids, CONFIG.frames - 1)
+    dx, dy = x1 - x0, y1 - y0
+    motion = MOTION_CLASSES[spec.motion]
+    if motion in ("right", "left", "down", "up"):
+        moved = {"right": dx, "left": -dx, "down": dy, "up": -dy}[motion]
+        assert moved > 0.3 * CONFIG.size * 0.45, (motion, dx, dy)
+    else:
+        assert abs(dx) < 1.0 and abs(dy) < 1.0  # rotates in place
+        # the pixels inside the shape change as it turns (stripes rotate)
+        assert not np.array_equal(rgb[0][ids[0] == 1][:50], rgb[8][ids[8] == 1][:50])
+
+
+def test_generation_is_deterministic_and_labels_cover_classes():
+    a = render(video_spec(CONFIG, "val", 3), 8, 64)
+    b = render(video_spec(CONFIG, "val", 3), 8, 64)
+    assert np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1])
+    specs = [video_spec(SynthConfig(), "train", i) for i in range(240)]
+    assert {s.motion for s in specs} == set(range(len(MOTION_CLASSES)))
+    assert {s.main.shape for s in specs} == set(range(len(APPEARANCE_CLASSES)))
+
+
+def test_written_dataset(synth_root):
+    lines = (synth_root / "train.csv").read_text().splitlines()
+    appearance = (synth_root / "train_appearance.csv").read_text().splitlines()
+    assert len(lines) == 16 and len(appearance) == 16
+    path, label = lines[0].rsplit(" ", 1)
+    assert int(label) == video_spec(CONFIG, "train", 0).motion
+    backend = PyAVBackend()
+    assert backend.num_frames(str(synth_root / path)) == CONFIG.frames
+    frames = backend.decode(str(synth_root / path), [0, 31])
+    expected, _ = render(video_spec(CONFIG, "train", 0), CONFIG.frames, CONFIG.size)
+    assert np.abs(frames.astype(int) - expected[[0, 31]].astype(int)).mean() < 6  # lossy H.264
+    meta = json.loads((synth_root / "classes.json").read_text())
+    assert meta["motion_classes"] == list(MOTION_CLASSES)
+
+
+def test_davis_layout_with_palette_masks(synth_root):
+    davis = synth_root / "davis"
+    names = (davis / "ImageSets" / "2017" / "val.txt").read_text().split()
+    assert len(names) == 8
+    mask = Image.open(davis / "Annotations" / "480p" / names[0] / "00000.png")
+    assert mask.mode == "P" and mask.getpalette()[3:6] == [128, 0, 0]
+    _, ids = render(video_spec(CONFIG, "val", 0), CONFIG.frames, CONFIG.size)
+    assert np.array_equal(np.asarray(mask), ids[0])
+    assert len(list((davis / "JPEGImages" / "480p" / names[0]).glob("*.jpg"))) == CONFIG.frames
+
+
+def test_existing_dataset_is_reused(synth_root):
+    before = (synth_root / "train.csv").stat().st_mtime_ns
+    write_dataset(synth_root, CONFIG)
+    assert (synth_root / "train.csv").stat().st_mtime_ns == before
+
+
+def test_bad_config():
+    with pytest.raises(ValueError, match="size"):
+        SynthConfig(size=33)
