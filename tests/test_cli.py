@@ -68,3 +68,52 @@ def test_console_entry_point_lists_models():
         [sys.executable, "-m", "sigma_video", "models"], capture_output=True, text=True, check=True
     ).stdout
     assert out.split() == ["vit_base", "vit_large", "vit_small", "vit_tiny"]
+
+
+def test_data_synth_and_bench_data(capsys, tmp_path):
+    out_dir = tmp_path / "synth"
+    code, out, _ = run_cli(
+        capsys,
+        "data",
+        "synth",
+        "--output",
+        str(out_dir),
+        "--num-train",
+        "3",
+        "--num-val",
+        "2",
+        "--size",
+        "64",
+    )
+    assert code == 0 and (out_dir / "train.csv").read_text().count("\n") == 3
+    code, out, _ = run_cli(
+        capsys,
+        "bench",
+        "data",
+        "--list",
+        str(out_dir / "train.csv"),
+        "--data-root",
+        str(out_dir),
+        "--workers",
+        "0",
+        "--clips",
+        "3",
+        "--num-frames",
+        "8",
+        "--stride",
+        "2",
+        "--size",
+        "32",
+        "--num-sample",
+        "2",
+        "--no-baseline",
+    )
+    rows = [json.loads(line) for line in out.strip().splitlines()]
+    assert code == 0 and [r["num_sample"] for r in rows] == [1, 2]
+    assert rows[1]["views_per_s"] > rows[1]["decodes_per_s"] and rows[0]["skipped"] == 0
+
+
+def test_bad_list_is_one_line_error(capsys, tmp_path):
+    with pytest.raises(SystemExit) as exc:
+        main(["bench", "data", "--list", str(tmp_path / "missing.csv")])
+    assert exc.value.code == 2 and "cannot read list" in capsys.readouterr().err

@@ -181,7 +181,11 @@ def bench_data(
             data = VideoClips(records, clip, backend=backend)
             subset = Subset(data, [i % len(data) for i in range(clips)])
             loader = DataLoader(
-                subset, batch_size=1, num_workers=workers, collate_fn=MaskingCollator(), timeout=300
+                subset,
+                batch_size=1,
+                num_workers=workers,
+                collate_fn=MaskingCollator(),
+                timeout=300 if workers else 0,
             )
             views = skipped = 0
             start = time.perf_counter()

@@ -262,21 +262,32 @@ class FrameFolder:
 
 
 BACKENDS = {"pyav": PyAVBackend, "torchcodec": TorchCodecBackend, "decord": DecordBackend}
-_MODULES = {"pyav": "av", "torchcodec": "torchcodec", "decord": "decord"}
+_MODULES = {"pyav": "av", "torchcodec": "torchcodec.decoders", "decord": "decord"}
+
+
+def _importable(module: str) -> bool:
+    if importlib.util.find_spec(module.split(".")[0]) is None:
+        return False
+    try:  # installed is not enough: torchcodec needs FFmpeg's shared libraries
+        importlib.import_module(module)
+    except (ImportError, OSError, RuntimeError):
+        return False
+    return True
 
 
 def available_backends() -> list[str]:
-    """Installed backends, the default first."""
-    return [name for name, module in _MODULES.items() if importlib.util.find_spec(module)]
+    """Backends that import here, the default first."""
+    return [name for name, module in _MODULES.items() if _importable(module)]
 
 
 def get_backend(name: str = "pyav", **options: float) -> Backend:
     """A backend instance by name; ValueError naming the installed ones otherwise."""
     if name not in BACKENDS:
         raise ValueError(f"unknown video backend {name!r}; choose from {sorted(BACKENDS)}")
-    if importlib.util.find_spec(_MODULES[name]) is None:
+    if not _importable(_MODULES[name]):
         raise ValueError(
-            f"video backend {name!r} is not installed; installed: {available_backends()}"
+            f"video backend {name!r} is not installed or does not load; "
+            f"available: {available_backends()}"
         )
     return BACKENDS[name](**options) if name == "pyav" else BACKENDS[name]()
 

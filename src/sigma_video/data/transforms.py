@@ -115,14 +115,16 @@ def crop_resize(frames: Tensor, box: Box, size: int, flip: bool = False) -> Tens
     """Cut ``box`` from ``uint8 (T, H, W, 3)`` frames, resize (bilinear, antialiased) to
     ``size × size``, optionally flip horizontally; returns ``uint8 (3, T, size, size)``."""
     top, left, h, w = box
-    x = frames[:, top : top + h, left : left + w].permute(0, 3, 1, 2).float()  # (T, 3, h, w)
+    # (T, 3, h, w) viewed channels-last: PyTorch's fast uint8 antialiased resize (≈ 10× the
+    # float path, within 1 grey level of it)
+    x = frames[:, top : top + h, left : left + w].permute(0, 3, 1, 2)
     if (h, w) != (size, size):
         x = F.interpolate(
             x, size=(size, size), mode="bilinear", align_corners=False, antialias=True
         )
     if flip:
         x = x.flip(-1)
-    return x.round_().clamp_(0, 255).to(torch.uint8).transpose(0, 1).contiguous()
+    return x.transpose(0, 1).contiguous()  # (3, T, size, size)
 
 
 def normalize(
