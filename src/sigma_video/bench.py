@@ -165,7 +165,7 @@ def bench_data(
     """
     from torch.utils.data import DataLoader, Subset
 
-    from sigma_video.data.collate import MaskingCollator
+    from sigma_video.data.collate import collate
     from sigma_video.data.dataset import ClipConfig, VideoClips
     from sigma_video.data.decode import WholeVideoBaseline, available_backends, get_backend
 
@@ -184,7 +184,7 @@ def bench_data(
                 subset,
                 batch_size=1,
                 num_workers=workers,
-                collate_fn=MaskingCollator(),
+                collate_fn=collate,
                 timeout=300 if workers else 0,
             )
             views = skipped = 0

@@ -8,10 +8,11 @@ from sigma_video.data import (
     ClipConfig,
     DataError,
     EvalClips,
-    MaskingCollator,
+    MaskConfig,
     SkipCounter,
     VideoClips,
     VideoRecord,
+    collate,
     read_list,
 )
 from sigma_video.data.decode import DecodeError
@@ -82,8 +83,8 @@ def test_short_video_is_padded(tmp_path, sample_videos):
 def test_loader_with_workers_survives_corrupt_files(tmp_path, synth_root, sample_videos):
     good = records(synth_root)[:6]
     bad = make_bad_files(tmp_path, sample_videos)
-    data = VideoClips(good + [VideoRecord(str(p), 0) for p in bad.values()], SMALL)
-    collate = MaskingCollator(grid=(4, 4, 4), ratio=0.75)
+    mask = MaskConfig(grid=(4, 4, 4), ratio=0.75)
+    data = VideoClips(good + [VideoRecord(str(p), 0) for p in bad.values()], SMALL, mask=mask)
     loader = DataLoader(data, batch_size=4, num_workers=2, collate_fn=collate, timeout=60)
     counter = SkipCounter(len(data), max_fraction=0.9)
     seen = 0
@@ -95,17 +96,18 @@ def test_loader_with_workers_survives_corrupt_files(tmp_path, synth_root, sample
     assert seen == len(data) and len(counter.bad) == len(bad)
 
 
-def test_collator_repeats_labels_per_view(synth_root):
+def test_collate_repeats_labels_and_stacks_reproducible_masks(synth_root):
     clip = ClipConfig(num_frames=8, stride=2, size=64, num_sample=2)
-    data = VideoClips(records(synth_root), clip)
-    batch = MaskingCollator(grid=(4, 4, 4))([data[0], data[1]])
-    assert (
-        batch["video"].shape[0] == 4
-        and batch["label"].tolist() == [data.records[0].label] * 2 + [data.records[1].label] * 2
-    )
+    data = VideoClips(records(synth_root), clip, mask=MaskConfig(grid=(4, 4, 4)))
+    batch = collate([data[0], data[1]])
+    labels = [data.records[0].label] * 2 + [data.records[1].label] * 2
+    assert batch["video"].shape[0] == 4 and batch["label"].tolist() == labels
     assert batch["mask"].visible.shape == (4, 4 * 2)  # int(0.9 · 16) = 14 masked per slot
+    again = collate([data[0], data[1]])
+    assert torch.equal(again["mask"].masked, batch["mask"].masked)  # a function of the sample
+    assert not torch.equal(batch["mask"].masked[0], batch["mask"].masked[2])
     with pytest.raises(ValueError, match="mask ratio"):
-        MaskingCollator(grid=(4, 4, 4), ratio=1.0)
+        MaskConfig(grid=(4, 4, 4), ratio=1.0)
 
 
 def test_eval_clips(synth_root, tmp_path):

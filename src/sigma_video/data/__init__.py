@@ -1,8 +1,15 @@
 """Video data: annotation lists, decoding, sampling, augmentation, datasets, the synthetic set."""
 
 from sigma_video.data.annotations import VideoRecord, read_folder, read_list, read_ssv2
-from sigma_video.data.collate import MaskingCollator
-from sigma_video.data.dataset import ClipConfig, DataError, EvalClips, SkipCounter, VideoClips
+from sigma_video.data.collate import collate
+from sigma_video.data.dataset import (
+    ClipConfig,
+    DataError,
+    EvalClips,
+    MaskConfig,
+    SkipCounter,
+    VideoClips,
+)
 from sigma_video.data.decode import DecodeError, available_backends, get_backend
 from sigma_video.data.synth import SynthConfig, default_dataset, write_dataset
 from sigma_video.data.transforms import normalize
@@ -12,12 +19,13 @@ __all__ = [
     "DataError",
     "DecodeError",
     "EvalClips",
-    "MaskingCollator",
+    "MaskConfig",
     "SkipCounter",
     "SynthConfig",
     "VideoClips",
     "VideoRecord",
     "available_backends",
+    "collate",
     "default_dataset",
     "get_backend",
     "normalize",

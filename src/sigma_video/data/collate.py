@@ -1,4 +1,4 @@
-"""Batching: stack the views, repeat the labels, make the masks (they travel with the batch)."""
+"""Batching: stack the views, repeat the labels, stack the masks made with each sample."""
 
 from __future__ import annotations
 
@@ -6,36 +6,29 @@ from collections.abc import Sequence
 
 import torch
 
-from sigma_video.masking import TokenMask, make_mask
+from sigma_video.masking import TokenMask
 
 
-class MaskingCollator:
-    """``collate(samples) -> batch`` for ``VideoClips`` items.
+def collate(samples: Sequence[dict]) -> dict:
+    """``VideoClips`` items -> a batch.
 
-    The batch holds ``video`` ``uint8 (B·num_sample, 3, T, S, S)``, ``label`` ``(B·num_sample,)``,
-    ``mask`` (a ``TokenMask`` for that many clips on the ``grid``, or None when ``grid`` is
-    None) and ``skipped`` (all bad samples replaced while loading it). Masks use the
-    worker's torch RNG, which ``DataLoader`` seeds per worker from its base seed.
+    ``video`` ``uint8 (B·num_sample, 3, T, S, S)``, ``label`` ``(B·num_sample,)``, ``mask``
+    (the samples' ``TokenMask``s stacked, or None), ``index`` ``(B,)`` and ``skipped`` (all
+    bad samples replaced while loading the batch).
     """
-
-    def __init__(
-        self, grid: tuple[int, int, int] | None = None, kind: str = "tube", ratio: float = 0.9
-    ) -> None:
-        self.grid, self.kind, self.ratio = grid, kind, ratio
-        if grid is not None:
-            make_mask(kind, 1, grid, ratio)  # validate now, not in a worker
-
-    def __call__(self, samples: Sequence[dict]) -> dict:
-        video = torch.cat([s["video"] for s in samples])  # (B·n, 3, T, S, S)
-        views = [s["video"].shape[0] for s in samples]
-        label = torch.tensor([s["label"] for s in samples]).repeat_interleave(torch.tensor(views))
-        mask: TokenMask | None = None
-        if self.grid is not None:
-            mask = make_mask(self.kind, video.shape[0], self.grid, self.ratio)
-        return {
-            "video": video,
-            "label": label,
-            "mask": mask,
-            "index": torch.tensor([s["index"] for s in samples]),
-            "skipped": [item for s in samples for item in s["skipped"]],
-        }
+    video = torch.cat([s["video"] for s in samples])
+    views = torch.tensor([s["video"].shape[0] for s in samples])
+    label = torch.tensor([s["label"] for s in samples]).repeat_interleave(views)
+    mask = None
+    if samples[0].get("mask") is not None:
+        mask = TokenMask(
+            visible=torch.cat([s["mask"].visible for s in samples]),
+            masked=torch.cat([s["mask"].masked for s in samples]),
+        )
+    return {
+        "video": video,
+        "label": label,
+        "mask": mask,
+        "index": torch.tensor([s["index"] for s in samples]),
+        "skipped": [item for s in samples for item in s["skipped"]],
+    }

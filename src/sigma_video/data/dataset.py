@@ -36,6 +36,7 @@ from sigma_video.data.transforms import (
     random_resized_crop_box,
     spatial_crop_boxes,
 )
+from sigma_video.masking import TokenMask, make_mask
 
 logger = logging.getLogger(__name__)
 
@@ -76,6 +77,18 @@ class ClipConfig:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
 
 
+@dataclass(frozen=True)
+class MaskConfig:
+    """The masks made with each sample: ``kind`` over the token ``grid`` at ``ratio``."""
+
+    grid: tuple[int, int, int]
+    kind: str = "tube"
+    ratio: float = 0.9
+
+    def __post_init__(self) -> None:
+        make_mask(self.kind, 1, self.grid, self.ratio)  # validate now, not in a worker
+
+
 def sample_rng(seed: int, epoch: int, index: int, attempt: int = 0) -> random.Random:
     """The RNG of one sample: a pure function of its coordinates."""
     return random.Random(f"{seed}/{epoch}/{index}/{attempt}")
@@ -85,8 +98,10 @@ class VideoClips(Dataset):
     """Training clips from a list of records.
 
     Item ``i`` (or ``(i, epoch)``) is a dict: ``video`` ``uint8 (num_sample, 3, T, S, S)``,
-    ``label`` (int, -1 if unlabeled), ``index`` (the sample actually used) and ``skipped``
-    (``[(path, reason)]`` of bad samples replaced on the way).
+    ``label`` (int, -1 if unlabeled), ``index`` (the sample actually used), ``skipped``
+    (``[(path, reason)]`` of bad samples replaced on the way) and ``mask`` (a ``TokenMask``
+    for the ``num_sample`` views when ``mask`` is configured, else None) — drawn from the
+    sample's own RNG, so masks too are reproducible whichever worker makes them.
     """
 
     def __init__(
@@ -97,6 +112,7 @@ class VideoClips(Dataset):
         seed: int = 0,
         max_retries: int = 10,
         time_limit: float = 30.0,
+        mask: MaskConfig | None = None,
     ) -> None:
         if not records:
             raise ValueError("dataset has no samples")
@@ -107,6 +123,7 @@ class VideoClips(Dataset):
         )
         self.frames = FrameFolder()
         self.seed, self.max_retries, self.epoch = seed, max_retries, 0
+        self.mask = mask
         self._lengths: dict[str, int] = {}
         self._logged: set[str] = set()
 
@@ -129,10 +146,22 @@ class VideoClips(Dataset):
                 skipped.append((err.path, err.reason))
                 current = rng.randrange(len(self.records))
                 continue
-            label = self.records[current].label
-            return {"video": video, "label": label, "index": current, "skipped": skipped}
+            return {
+                "video": video,
+                "label": self.records[current].label,
+                "index": current,
+                "skipped": skipped,
+                "mask": self.make_mask(len(video), rng),
+            }
         first = "; ".join(f"{p}: {r}" for p, r in skipped[:3])
         raise DataError(f"{len(skipped)} samples in a row could not be decoded, e.g. {first}")
+
+    def make_mask(self, count: int, rng: random.Random) -> TokenMask | None:
+        if self.mask is None:
+            return None
+        generator = torch.Generator().manual_seed(rng.getrandbits(62))
+        m = self.mask
+        return make_mask(m.kind, count, m.grid, m.ratio, generator=generator)
 
     def source(self, record: VideoRecord) -> Backend:
         return self.frames if record.is_frames else self.backend
@@ -214,7 +243,9 @@ class EvalClips(VideoClips):
             frames = self.decode(record, indices)
             for box in spatial_crop_boxes(frames.shape[1], frames.shape[2], self.num_crops):
                 views.append(crop_resize(frames, box, c.size))
-        return {"video": torch.stack(views), "label": record.label, "index": index, "skipped": []}
+        video = torch.stack(views)
+        item = {"video": video, "label": record.label, "index": index, "skipped": []}
+        return {**item, "mask": None}
 
 
 class SkipCounter:
