@@ -11,6 +11,7 @@ import sys
 from collections.abc import Sequence
 
 from sigma_video.data.dataset import DataError
+from sigma_video.engine.trainer import TrainingError
 from sigma_video.models.registry import list_models
 
 
@@ -61,6 +62,28 @@ def _data_parser(sub: argparse._SubParsersAction) -> None:
     synth.add_argument("--seed", type=int, default=0)
 
 
+def _pretrain_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "pretrain",
+        help="pretrain an encoder (no arguments: the demo recipe on the embedded dataset)",
+        description="Pretrain with SIGMA or a baseline. Settings: defaults, then --config, "
+        "then key=value overrides with dotted keys (e.g. optim.base_lr=3e-4 run.device=cpu).",
+    )
+    p.add_argument(
+        "--config", default="demo", help="preset name or .toml/.json file (default: demo)"
+    )
+    p.add_argument("--data", default=None, help="annotation list or folder of videos")
+    p.add_argument("--data-root", default=None, help="prefix for relative paths in --data")
+    p.add_argument("--output", default=None, help="run directory (default: the preset's)")
+    p.add_argument(
+        "--resume",
+        default=None,
+        help="'auto' (latest checkpoint of --output) or a checkpoint folder",
+    )
+    p.add_argument("--overwrite", action="store_true", help="replace a previous run in --output")
+    p.add_argument("overrides", nargs="*", metavar="key=value", help="dotted config overrides")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="sigma-video", description="SIGMA video pretraining and evaluation"
@@ -69,7 +92,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="a short SIGMA run of the tiny model on generated clips")
     demo.add_argument("--steps", type=int, default=40)
     demo.add_argument("--batch-size", type=int, default=8)
+    _pretrain_parser(sub)
     sub.add_parser("models", help="list the registered model presets")
+    sub.add_parser("presets", help="list the configuration presets")
     _bench_parser(sub)
     _data_parser(sub)
     return parser
@@ -78,6 +103,12 @@ def build_parser() -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> None:
     if args.command == "models":
         print("\n".join(list_models()))
+    elif args.command == "presets":
+        from sigma_video.config import list_presets
+
+        print("\n".join(list_presets()))
+    elif args.command == "pretrain":
+        _run_pretrain(args)
     elif args.command == "data":
         from sigma_video.data.synth import SynthConfig, write_dataset
 
@@ -130,6 +161,22 @@ def run(args: argparse.Namespace) -> None:
         print(json.dumps(result))
 
 
+def _run_pretrain(args: argparse.Namespace) -> None:
+    from sigma_video.config import load_config
+    from sigma_video.engine.trainer import pretrain
+
+    overrides = list(args.overrides)
+    for flag, key in (
+        (args.data, "data.train"),
+        (args.data_root, "data.data_root"),
+        (args.output, "run.output"),
+    ):
+        if flag is not None:
+            overrides.append(f"{key}={flag}")
+    config = load_config(args.config, overrides)
+    pretrain(config, resume=args.resume, overwrite=args.overwrite)
+
+
 def _run_bench_data(args: argparse.Namespace) -> None:
     from sigma_video.bench import bench_data
     from sigma_video.data.annotations import read_list
@@ -162,7 +209,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         run(args)
-    except (ValueError, DataError) as err:  # user mistakes and unusable data, not crashes
+    except (ValueError, DataError, TrainingError) as err:  # user mistakes, bad data, divergence
         message = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         parser.exit(2, f"sigma-video: error: {message}\n")
     return 0

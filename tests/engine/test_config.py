@@ -1,0 +1,65 @@
+import pytest
+
+from sigma_video.config import TrainConfig, list_presets, load_config, save_config
+
+
+def test_every_preset_loads_and_the_recipe_is_right():
+    presets = list_presets()
+    assert "demo" in presets and len(presets) >= 9
+    for name in presets:
+        assert isinstance(load_config(name), TrainConfig)
+    b_ssv2 = load_config("vit_b_ssv2_mlp")
+    assert (b_ssv2.model.model, b_ssv2.model.epsilon, b_ssv2.data.stride) == ("vit_base", 0.03, 2)
+    assert (b_ssv2.model.num_prototypes, b_ssv2.model.temperature, b_ssv2.model.targets) == (
+        3000,
+        0.1,
+        "hard",
+    )
+    assert b_ssv2.optim.betas == (0.9, 0.95) and b_ssv2.optim.base_lr == 1.5e-4
+    assert load_config("vit_b_k400_mlp").data.stride == 4
+    assert load_config("vit_s_k400_videomae").model.objective == "l2"
+
+
+def test_overrides_are_typed():
+    config = load_config(
+        "demo",
+        [
+            "optim.base_lr=3e-3",
+            "optim.betas=0.8, 0.9",
+            "run.tensorboard=false",
+            "optim.clip_grad=1",
+            "optim.weight_decay_end=none",
+            "model.targets=soft",
+            "data.train=/x/list.csv",
+        ],
+    )
+    assert config.optim.base_lr == 3e-3 and config.optim.betas == (0.8, 0.9)
+    assert config.run.tensorboard is False and config.optim.clip_grad == 1.0
+    assert config.optim.weight_decay_end is None and config.model.targets == "soft"
+    assert config.data.train == "/x/list.csv"
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("optim.base_rl=1", "did you mean 'optim.base_lr'"),
+        ("optimm.base_lr=1", "did you mean 'optim'"),
+        ("optim.batch_size=eight", "expects an integer"),
+        ("run.tensorboard=yes", "expects true or false"),
+        ("optim.betas=0.9", "expects 2 values"),
+        ("model.mask_ratio=1.5", "mask_ratio"),
+        ("optim", "key=value"),
+        ("run.precision=fp8", "run.precision"),
+    ],
+)
+def test_bad_overrides_name_the_key(override, message):
+    with pytest.raises(ValueError, match=message):
+        load_config("demo", [override])
+
+
+def test_unknown_preset_and_roundtrip(tmp_path):
+    with pytest.raises(ValueError, match="did you mean 'demo'"):
+        load_config("dem0")
+    config = load_config("vit_b_k400_mlp", ["optim.epochs=300"])
+    save_config(config, tmp_path / "config.json")
+    assert load_config(str(tmp_path / "config.json")) == config

@@ -1,0 +1,31 @@
+import math
+
+import numpy as np
+import pytest
+
+from sigma_video.engine.schedule import cosine_schedule
+
+
+def reference_cosine_scheduler(base, final, epochs, steps_per_epoch, warmup_epochs, start):
+    """VideoMAE's ``utils.cosine_scheduler``, written out with numpy."""
+    warmup_iters = warmup_epochs * steps_per_epoch
+    warmup = np.linspace(start, base, warmup_iters) if warmup_iters > 0 else np.array([])
+    iters = np.arange(epochs * steps_per_epoch - warmup_iters)
+    cosine = final + 0.5 * (base - final) * (1 + np.cos(np.pi * iters / len(iters)))
+    return np.concatenate((warmup, cosine))
+
+
+@pytest.mark.parametrize(("epochs", "per_epoch", "warmup"), [(10, 7, 2), (5, 3, 0), (4, 10, 4)])
+def test_matches_the_reference_scheduler(epochs, per_epoch, warmup):
+    expected = reference_cosine_scheduler(1e-3, 1e-5, epochs, per_epoch, warmup, 1e-6)
+    total, warm = epochs * per_epoch, warmup * per_epoch
+    ours = [cosine_schedule(s, total, warm, 1e-3, 1e-5, 1e-6) for s in range(total)]
+    np.testing.assert_allclose(ours, expected, rtol=1e-12, atol=0)
+
+
+def test_hand_values():
+    assert cosine_schedule(0, 10, 3, 1.0, 0.0, 0.5) == 0.5
+    assert cosine_schedule(2, 10, 3, 1.0, 0.0, 0.5) == 1.0  # warm-up ends on the base value
+    assert cosine_schedule(3, 10, 3, 1.0, 0.0) == 1.0  # cosine starts at the base value
+    assert math.isclose(cosine_schedule(3 + 7 / 2, 10, 3, 1.0, 0.0), 0.5)  # half way
+    assert cosine_schedule(10, 10, 3, 1.0, 0.1) == 0.1  # after the end: final
