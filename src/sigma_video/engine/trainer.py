@@ -152,11 +152,6 @@ def pretrain(
     if info.enabled:  # rank 0 may have generated the embedded dataset; then all read it
         dist.barrier()
         records = records or load_records(config)
-    run_dir = (
-        prepare_run_dir(config, resume, overwrite) if info.is_main else Path(config.run.output)
-    )
-    if info.is_main:
-        save_config(config, run_dir / "config.json")
 
     torch.manual_seed(config.run.seed)
     model = build_pretrainer(config.model).to(device)
@@ -185,12 +180,22 @@ def pretrain(
     if precision == "auto":
         precision = "bf16" if device.type == "cuda" else "fp32"
     scaler = torch.amp.GradScaler(device.type, enabled=precision == "fp16")
+    # Everything is checked; only now does the run directory get written.
+    run_dir = Path(config.run.output)
+    if info.is_main:
+        prepare_run_dir(config, resume, overwrite)
+        save_config(config, run_dir / "config.json")
 
     step, nonfinite_total = 0, 0
     start = _resume_point(run_dir, resume)
     if start is not None:
         weights, state = load_checkpoint(start)
-        unwrap(model).load_state_dict(weights)
+        try:
+            unwrap(model).load_state_dict(weights)
+        except RuntimeError as err:
+            first = str(err).strip().splitlines()
+            detail = first[1].strip() if len(first) > 1 else first[0]
+            raise ValueError(f"checkpoint {start} does not fit this model: {detail[:300]}") from None
         optimizer.load_state_dict(state["optimizer"])
         if "scaler" in state:
             scaler.load_state_dict(state["scaler"])

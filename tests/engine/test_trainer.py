@@ -1,0 +1,202 @@
+"""End-to-end pretraining runs of the tiny model on real (generated) mp4 files."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from sigma_video.config import load_config, save_config
+from sigma_video.engine.checkpoint import list_checkpoints, load_checkpoint
+from sigma_video.engine.trainer import TrainingError, pretrain
+
+
+def tiny(synth_root, output, *extra):
+    return load_config(
+        "demo",
+        [
+            f"data.train={synth_root / 'train.csv'}",
+            f"data.data_root={synth_root}",
+            "data.num_frames=4",
+            "data.stride=2",
+            "data.size=32",
+            "data.workers=0",
+            "model.num_prototypes=32",
+            "optim.batch_size=4",  # 16 videos: 4 steps per epoch
+            "optim.epochs=10",
+            "optim.warmup_epochs=1",
+            "run.log_every=1",
+            "run.save_every=2",
+            "run.keep_last=10",
+            "run.tensorboard=false",
+            "run.progress=false",
+            f"run.output={output}",
+            *extra,
+        ],
+    )
+
+
+def losses(run_dir):
+    lines = (run_dir / "metrics.jsonl").read_text().splitlines()
+    return {row["step"]: row["loss"] for row in map(json.loads, lines)}
+
+
+def final_weights(run_dir):
+    return load_file(str(list_checkpoints(run_dir)[-1] / "model.safetensors"))
+
+
+def assert_same_weights(a, b):
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+
+
+def test_run_writes_config_metrics_checkpoints_and_summary(synth_root, tmp_path):
+    summary = pretrain(tiny(synth_root, tmp_path / "run", "optim.max_steps=6"), log=lambda _: None)
+    run = tmp_path / "run"
+    assert summary["steps"] == 6 and summary["ranks_in_sync"]
+    assert json.loads((run / "config.json").read_text())["optim"]["max_steps"] == 6
+    rows = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [1, 2, 3, 4, 5, 6]
+    for key in (
+        "loss",
+        "loss_phi",
+        "loss_psi",
+        "lr",
+        "grad_norm",
+        "usage_entropy",
+        "prototypes_in_use",
+        "data_wait_s",
+        "skipped_samples",
+        "clips_per_s",
+    ):
+        assert key in rows[-1], key
+    assert rows[0]["lr"] < rows[-1]["lr"]  # warming up
+    assert [p.name for p in list_checkpoints(run)] == [
+        "step_00000002",
+        "step_00000004",
+        "step_00000006",
+    ]
+    weights, state = load_checkpoint(list_checkpoints(run)[-1])
+    assert "encoder.blocks.0.attn.q_bias" in weights and state["step"] == 6
+    assert json.loads((run / "summary.json").read_text())["steps"] == 6
+
+
+def test_resume_continues_exactly(synth_root, tmp_path):
+    log = lambda _: None  # noqa: E731
+    pretrain(tiny(synth_root, tmp_path / "straight", "optim.max_steps=8"), log=log)
+    pretrain(tiny(synth_root, tmp_path / "split", "optim.max_steps=5"), log=log)  # mid-epoch
+    pretrain(tiny(synth_root, tmp_path / "split", "optim.max_steps=8"), resume="auto", log=log)
+    straight, split = losses(tmp_path / "straight"), losses(tmp_path / "split")
+    assert [split[s] for s in range(5, 9)] == [straight[s] for s in range(5, 9)]  # bit for bit
+    assert_same_weights(final_weights(tmp_path / "straight"), final_weights(tmp_path / "split"))
+
+
+@pytest.mark.slow
+def test_sigkill_mid_run_then_resume_matches(synth_root, tmp_path):
+    config = tiny(synth_root, tmp_path / "killed", "optim.max_steps=40")
+    save_config(config, tmp_path / "killed.json")
+    cmd = [
+        sys.executable,
+        "-m",
+        "sigma_video",
+        "pretrain",
+        "--config",
+        str(tmp_path / "killed.json"),
+    ]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while (
+        not list_checkpoints(tmp_path / "killed")
+        or list_checkpoints(tmp_path / "killed")[-1].name < "step_00000006"
+    ):
+        assert proc.poll() is None and time.monotonic() < deadline, "run ended before the kill"
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    killed_at = int(list_checkpoints(tmp_path / "killed")[-1].name.split("_")[1])
+    assert killed_at < 40
+    resumed = tiny(synth_root, tmp_path / "killed", "optim.max_steps=12")
+    pretrain(resumed, resume="auto", log=lambda _: None)
+    pretrain(tiny(synth_root, tmp_path / "straight", "optim.max_steps=12"), log=lambda _: None)
+    if killed_at < 12:
+        assert_same_weights(
+            final_weights(tmp_path / "straight"), final_weights(tmp_path / "killed")
+        )
+
+
+def test_non_finite_loss_is_skipped_then_stops(synth_root, tmp_path):
+    config = tiny(
+        synth_root,
+        tmp_path / "nan",
+        "optim.base_lr=1e30",
+        "optim.warmup_epochs=0",
+        "run.max_nonfinite=3",
+        "optim.max_steps=30",
+    )
+    with pytest.raises(TrainingError, match="not finite for 3 steps"):
+        pretrain(config, log=lambda _: None)
+    for checkpoint in list_checkpoints(tmp_path / "nan"):
+        assert all(torch.isfinite(t).all() for t in load_checkpoint(checkpoint)[0].values())
+
+
+def test_bad_input(synth_root, tmp_path):
+    log = lambda _: None  # noqa: E731
+    pretrain(tiny(synth_root, tmp_path / "run", "optim.max_steps=1"), log=log)
+    with pytest.raises(ValueError, match="already holds a run.*--resume auto.*--overwrite"):
+        pretrain(tiny(synth_root, tmp_path / "run", "optim.max_steps=1"), log=log)
+    summary = pretrain(
+        tiny(synth_root, tmp_path / "run", "optim.max_steps=2"), overwrite=True, log=log
+    )
+    assert summary["steps"] == 2
+    with pytest.raises(ValueError, match="does not exist"):
+        pretrain(tiny(synth_root, tmp_path / "x", f"data.train={tmp_path / 'nope.csv'}"), log=log)
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    with pytest.raises(ValueError, match="cannot write to output directory"):
+        pretrain(tiny(synth_root, blocker / "sub", "optim.max_steps=1"), log=log)
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="no CUDA device"):
+            pretrain(tiny(synth_root, tmp_path / "y", "run.device=cuda"), log=log)
+    with pytest.raises(ValueError, match="fewer than one global batch"):
+        pretrain(tiny(synth_root, tmp_path / "z", "optim.batch_size=64"), log=log)
+    for name in ("x", "y", "z"):
+        assert not (tmp_path / name).exists()  # nothing half-written
+
+
+@pytest.mark.slow
+def test_torchrun_two_processes_match_one_process(synth_root, tmp_path):
+    """2 gloo ranks × batch 2 stay in sync and match 1 process × batch 4 (same global batch)."""
+    one = tiny(synth_root, tmp_path / "one", "optim.max_steps=6", "optim.batch_size=4")
+    two = tiny(synth_root, tmp_path / "two", "optim.max_steps=6", "optim.batch_size=2")
+    save_config(two, tmp_path / "two.json")
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node=2",
+        "-m",
+        "sigma_video",
+        "pretrain",
+        "--config",
+        str(tmp_path / "two.json"),
+    ]
+    result = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    summary = json.loads((tmp_path / "two" / "summary.json").read_text())
+    assert summary["world_size"] == 2 and summary["ranks_in_sync"] and summary["global_batch"] == 4
+    pretrain(one, log=lambda _: None)
+    a, b = losses(tmp_path / "one"), losses(tmp_path / "two")
+    assert a.keys() == b.keys()
+    for step in a:
+        assert a[step] == pytest.approx(b[step], rel=1e-4), step
+    wa, wb = final_weights(tmp_path / "one"), final_weights(tmp_path / "two")
+    for key in wa:
+        torch.testing.assert_close(wa[key], wb[key], rtol=1e-3, atol=1e-5)
