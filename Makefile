@@ -16,7 +16,7 @@ $(BIN)/.installed: pyproject.toml
 	touch $@
 
 demo: $(BIN)/.installed
-	$(BIN)/sigma-video demo
+	$(BIN)/sigma-video pretrain --overwrite
 
 test: $(BIN)/.installed
 	$(BIN)/ruff check src tests benchmarks

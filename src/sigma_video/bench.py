@@ -88,10 +88,12 @@ def bench_step(
     repeats: int = 5,
     warmup: int = 2,
     device: str = "cpu",
+    peak_tflops: float | None = None,
 ) -> dict[str, Any]:
     """Time one training step (forward, backward, AdamW) of a pretraining variant.
 
-    bf16 autocast on CUDA, float32 on CPU. Masks are made on the device each step.
+    bf16 autocast on CUDA, float32 on CPU. Masks are made on the device each step. Reports
+    clips/s, model FLOPs per step and, with a known or given peak, the utilisation (MFU).
     """
     dev = torch.device(device)
     config = PretrainerConfig(
@@ -122,6 +124,7 @@ def bench_step(
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
 
+    flops = step_flops(step)
     if dev.type == "cuda":
         torch.cuda.reset_peak_memory_stats(dev)
     times = time_calls(step, dev, repeats, warmup)
@@ -140,10 +143,37 @@ def bench_step(
         "repeats": repeats,
         **summary(times),
         "clips_per_s": batch_size / statistics.median(times),
+        "model_tflop_per_step": flops / 1e12,
+        "achieved_tflops": flops / statistics.median(times) / 1e12,
     }
+    peak = peak_tflops if peak_tflops is not None else known_peak_tflops(dev)
+    if peak:
+        result["peak_tflops"] = peak
+        result["mfu"] = result["achieved_tflops"] / peak
     if dev.type == "cuda":
         result["peak_memory_gib"] = torch.cuda.max_memory_allocated(dev) / 2**30
     return result
+
+
+def step_flops(step: Callable[[], None]) -> float:
+    """Floating-point operations of one call (matmuls, convolutions, attention), counted
+    by ``torch.utils.flop_counter`` — the model FLOPs of MFU, not the hardware's."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with FlopCounterMode(display=False) as counter:
+        step()
+    return float(counter.get_total_flops())
+
+
+# Dense bf16 tensor-core peaks (vendor figures, TFLOP/s), for model FLOPs utilisation.
+PEAK_BF16_TFLOPS = {"H100": 989.0, "H200": 989.0, "A100": 312.0}
+
+
+def known_peak_tflops(device: torch.device) -> float | None:
+    if device.type != "cuda":
+        return None
+    name = torch.cuda.get_device_name(device)
+    return next((v for k, v in PEAK_BF16_TFLOPS.items() if k in name), None)
 
 
 def bench_data(

@@ -37,6 +37,7 @@ def _bench_parser(sub: argparse._SubParsersAction) -> None:
     st.add_argument("--grad-checkpointing", action="store_true")
     st.add_argument("--repeats", type=int, default=5)
     st.add_argument("--device", default="cpu")
+    st.add_argument("--peak-tflops", type=float, default=None, help="for MFU (default: known GPUs)")
     dt = which.add_parser("data", help="data-loader throughput per backend and num_sample")
     dt.add_argument("--list", default=None, help="annotation list (default: the embedded dataset)")
     dt.add_argument("--data-root", default=None, help="prefix for relative paths in --list")
@@ -157,6 +158,7 @@ def run(args: argparse.Namespace) -> None:
             args.grad_checkpointing,
             args.repeats,
             device=args.device,
+            peak_tflops=args.peak_tflops,
         )
         print(json.dumps(result))
 
@@ -174,7 +176,11 @@ def _run_pretrain(args: argparse.Namespace) -> None:
         if flag is not None:
             overrides.append(f"{key}={flag}")
     config = load_config(args.config, overrides)
-    pretrain(config, resume=args.resume, overwrite=args.overwrite)
+    summary = pretrain(config, resume=args.resume, overwrite=args.overwrite)
+    if config.run.probe_after and config.data.train is None:
+        from sigma_video.evaluation.report import probe_report
+
+        probe_report(summary["run_dir"])
 
 
 def _run_bench_data(args: argparse.Namespace) -> None:

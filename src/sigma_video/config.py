@@ -101,7 +101,8 @@ class RunConfig:
     """Where outputs go and how the run behaves.
 
     ``precision="auto"``: bf16 autocast on CUDA, fp32 on CPU; ``fp16`` adds a grad scaler.
-    ``save_every``/``log_every`` count optimizer steps.
+    ``save_every``/``log_every`` count optimizer steps. ``probe_after`` (the demo) ends
+    the run with a linear probe of the encoder against its random initialisation.
     """
 
     output: str = "runs/sigma"
@@ -115,6 +116,7 @@ class RunConfig:
     max_nonfinite: int = 5
     tensorboard: bool = True
     progress: bool = True
+    probe_after: bool = False
 
     def __post_init__(self) -> None:
         if self.precision not in PRECISIONS:

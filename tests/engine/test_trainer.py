@@ -148,7 +148,7 @@ def test_non_finite_loss_is_skipped_then_stops(synth_root, tmp_path):
 def test_bad_input(synth_root, tmp_path):
     log = lambda _: None  # noqa: E731
     pretrain(tiny(synth_root, tmp_path / "run", "optim.max_steps=1"), log=log)
-    with pytest.raises(ValueError, match="already holds a run.*--resume auto.*--overwrite"):
+    with pytest.raises(ValueError, match=r"already holds a run.*--resume auto.*--overwrite"):
         pretrain(tiny(synth_root, tmp_path / "run", "optim.max_steps=1"), log=log)
     summary = pretrain(
         tiny(synth_root, tmp_path / "run", "optim.max_steps=2"), overwrite=True, log=log

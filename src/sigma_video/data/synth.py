@@ -47,6 +47,7 @@ class SynthConfig:
     seed: int = 0
     distractor_prob: float = 0.5
     crf: int = 20
+    object_scale: tuple[float, float] = (0.13, 0.2)  # radius as a share of the frame size
 
     def __post_init__(self) -> None:
         if self.num_train < 1 or self.num_val < 1:
@@ -85,7 +86,7 @@ def video_spec(config: SynthConfig, split: str, index: int) -> VideoSpec:
     rng = random.Random(f"sigma-video-synth/{config.seed}/{split}/{index}")
     s, t = config.size, config.frames
     motion = rng.randrange(len(MOTION_CLASSES))
-    radius = s * rng.uniform(0.13, 0.2)
+    radius = s * rng.uniform(*config.object_scale)
     margin = radius * 1.1
     if motion < 4:  # travel across the frame
         travel = rng.uniform(0.45, 0.75) * (s - 2 * margin)
@@ -266,7 +267,8 @@ def is_complete(root: Path, config: SynthConfig) -> bool:
         meta = json.loads((root / "classes.json").read_text())
     except (OSError, json.JSONDecodeError):
         return False
-    return meta.get("format_version") == FORMAT_VERSION and meta.get("config") == asdict(config)
+    saved = json.loads(json.dumps(asdict(config)))  # tuples as lists, as in the file
+    return meta.get("format_version") == FORMAT_VERSION and meta.get("config") == saved
 
 
 def default_cache_dir() -> Path:

@@ -195,7 +195,9 @@ def pretrain(
         except RuntimeError as err:
             first = str(err).strip().splitlines()
             detail = first[1].strip() if len(first) > 1 else first[0]
-            raise ValueError(f"checkpoint {start} does not fit this model: {detail[:300]}") from None
+            raise ValueError(
+                f"checkpoint {start} does not fit this model: {detail[:300]}"
+            ) from None
         optimizer.load_state_dict(state["optimizer"])
         if "scaler" in state:
             scaler.load_state_dict(state["scaler"])

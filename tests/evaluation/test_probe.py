@@ -1,0 +1,44 @@
+import pytest
+import torch
+
+from sigma_video.evaluation import linear_probe, load_encoder, topk_accuracy
+
+
+def test_topk_hand_case():
+    logits = torch.tensor([[0.1, 0.9, 0.0], [0.8, 0.05, 0.15], [0.2, 0.3, 0.5]])
+    labels = torch.tensor([1, 2, 0])
+    assert topk_accuracy(logits, labels, 1) == pytest.approx(1 / 3)
+    assert topk_accuracy(logits, labels, 2) == pytest.approx(2 / 3)  # row 3's label ranks 3rd
+    assert topk_accuracy(logits, labels, 5) == 1.0
+    with pytest.raises(ValueError, match="no samples"):
+        topk_accuracy(logits[:0], labels[:0])
+
+
+def test_probe_separates_separable_classes_and_not_noise():
+    g = torch.Generator().manual_seed(0)
+    y = torch.arange(300) % 5
+    x = torch.nn.functional.one_hot(y, 5).float() * 3 + torch.randn(300, 5, generator=g)
+    result = linear_probe(x[:200], y[:200], x[200:], y[200:])
+    assert result["top1"] > 0.9 and result["num_train"] == 200 and result["num_val"] == 100
+    noise = torch.randn(300, 5, generator=g)
+    assert linear_probe(noise[:200], y[:200], noise[200:], y[200:])["top1"] < 0.4
+    with pytest.raises(ValueError, match="labelled"):
+        linear_probe(x[:10], -torch.ones(10, dtype=torch.long), x[:10], y[:10])
+
+
+def test_load_encoder_from_run_and_random(synth_root, tmp_path):
+    from sigma_video.engine.checkpoint import list_checkpoints, load_checkpoint
+    from sigma_video.engine.trainer import pretrain
+    from tests.engine.test_trainer import tiny
+
+    pretrain(tiny(synth_root, tmp_path / "run", "optim.max_steps=2"), log=lambda _: None)
+    encoder, config = load_encoder(tmp_path / "run")
+    weights, _ = load_checkpoint(list_checkpoints(tmp_path / "run")[-1])
+    assert torch.equal(
+        encoder.blocks[0].attn.qkv.weight, weights["encoder.blocks.0.attn.qkv.weight"]
+    )
+    assert not encoder.training and config.data.size == 32
+    random_encoder, _ = load_encoder("random:demo")
+    assert random_encoder.config.embed_dim == 192
+    with pytest.raises(ValueError, match="neither a run directory"):
+        load_encoder(tmp_path)
