@@ -21,8 +21,8 @@ def parameter_groups(model: nn.Module, weight_decay: float) -> list[dict]:
         skip = param.ndim <= 1 or name.endswith(".bias") or any(k in name for k in NO_DECAY_NAMES)
         (no_decay if skip else decay).append(param)
     return [
-        {"params": decay, "weight_decay": weight_decay},
-        {"params": no_decay, "weight_decay": 0.0},
+        {"params": decay, "weight_decay": weight_decay, "decayed": True},
+        {"params": no_decay, "weight_decay": 0.0, "decayed": False},
     ]
 
 

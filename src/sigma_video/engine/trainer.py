@@ -239,7 +239,7 @@ def pretrain(
             wd = cosine_schedule(at, plan.total_steps, 0, wd, wd_end)
         for group in optimizer.param_groups:
             group["lr"] = lr
-            if group["weight_decay"] > 0:
+            if group["decayed"]:
                 group["weight_decay"] = wd
         return lr
 

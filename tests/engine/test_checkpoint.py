@@ -1,0 +1,57 @@
+import os
+import pickle
+
+import pytest
+import torch
+
+from sigma_video import PretrainerConfig, build_pretrainer
+from sigma_video.engine.checkpoint import (
+    list_checkpoints,
+    load_checkpoint,
+    save_checkpoint,
+    weights,
+)
+
+
+def small_model():
+    torch.manual_seed(0)
+    return build_pretrainer(PretrainerConfig(model="vit_tiny", num_prototypes=8))
+
+
+def test_wrapped_models_save_the_plain_keys():
+    model = small_model()
+    plain = weights(model)
+    assert weights(torch.compile(model)).keys() == plain.keys()
+    assert not any(k.startswith(("module.", "_orig_mod.")) for k in plain)
+
+
+def test_atomic_layout_keep_last_and_no_nan(tmp_path):
+    model = small_model()
+    for step in (1, 2, 3, 4):
+        save_checkpoint(tmp_path, step, model, {"note": step}, keep_last=2)
+    (tmp_path / "checkpoints" / ".tmp-step_00000005-1").mkdir()  # a write cut short
+    assert [p.name for p in list_checkpoints(tmp_path)] == ["step_00000003", "step_00000004"]
+    state_dict, state = load_checkpoint(list_checkpoints(tmp_path)[-1])
+    assert state["step"] == 4 and state["note"] == 4 and "rng" in state
+    assert torch.equal(state_dict["encoder.norm.weight"], model.encoder.norm.weight.detach())
+    with torch.no_grad():
+        model.encoder.norm.weight[0] = float("nan")
+    with pytest.raises(ValueError, match="NaN or Inf"):
+        save_checkpoint(tmp_path, 5, model, {})
+    assert [p.name for p in list_checkpoints(tmp_path)][-1] == "step_00000004"
+
+
+class _Exploit:
+    def __reduce__(self):
+        return (os.system, ("touch pwned",))
+
+
+def test_a_pickle_that_runs_code_is_refused(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    save_checkpoint(tmp_path, 1, small_model(), {})
+    folder = list_checkpoints(tmp_path)[-1]
+    with open(folder / "state.pt", "wb") as handle:
+        pickle.dump({"optimizer": _Exploit()}, handle)
+    with pytest.raises(ValueError, match="cannot load checkpoint"):
+        load_checkpoint(folder)
+    assert not (tmp_path / "pwned").exists()
