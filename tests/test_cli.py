@@ -117,3 +117,49 @@ def test_bad_list_is_one_line_error(capsys, tmp_path):
     with pytest.raises(SystemExit) as exc:
         main(["bench", "data", "--list", str(tmp_path / "missing.csv")])
     assert exc.value.code == 2 and "cannot read list" in capsys.readouterr().err
+
+
+def test_extract_probe_and_knn(capsys, synth_root, tmp_path):
+    lists = ["--train", str(synth_root / "train.csv"), "--val", str(synth_root / "val.csv")]
+    common = ["--checkpoint", "random:demo", "--data-root", str(synth_root), "--workers", "0"]
+    cache = ["--cache-dir", str(tmp_path / "cache")]
+    code, out, _ = run_cli(capsys, "probe", *common, *lists, *cache)
+    result = json.loads(out.strip().splitlines()[-1])
+    assert code == 0 and result["num_train"] == 16 and result["num_val"] == 8
+    assert 0 <= result["top1"] <= result["top5"] <= 1
+    assert len(list((tmp_path / "cache").glob("*.safetensors"))) == 2  # train + val cached
+    code, out, _ = run_cli(capsys, "knn", *common, *lists, *cache)
+    result = json.loads(out.strip().splitlines()[-1])
+    assert code == 0 and {"top1_k20", "top1_k200"} <= result.keys()
+    target = tmp_path / "feats.safetensors"
+    code, out, _ = run_cli(
+        capsys, "extract", *common, "--data", str(synth_root / "val.csv"), "--output", str(target)
+    )
+    from safetensors.torch import load_file
+
+    stored = load_file(str(target))
+    assert stored["features"].shape == (8, 192) and stored["labels"].shape == (8,)
+
+
+def test_probe_refuses_mismatched_lists(capsys, synth_root, tmp_path):
+    val = tmp_path / "val.csv"
+    val.write_text(f"{synth_root / 'videos/val/00000.mp4'} 99\n")
+    with pytest.raises(SystemExit) as exc:
+        main(
+            [
+                "probe",
+                "--checkpoint",
+                "random:demo",
+                "--train",
+                str(synth_root / "train.csv"),
+                "--val",
+                str(val),
+                "--data-root",
+                str(synth_root),
+                "--workers",
+                "0",
+                "--cache-dir",
+                str(tmp_path / "c"),
+            ]
+        )
+    assert exc.value.code == 2 and "never occur in train" in capsys.readouterr().err

@@ -85,6 +85,70 @@ def _pretrain_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("overrides", nargs="*", metavar="key=value", help="dotted config overrides")
 
 
+def _eval_parsers(sub: argparse._SubParsersAction) -> None:
+    for name, text in (
+        ("probe", "linear probe on frozen, cached features; last line is JSON"),
+        ("knn", "weighted kNN (k = 20, 200; T = 0.07) on frozen features; last line is JSON"),
+    ):
+        p = sub.add_parser(name, help=text)
+        p.add_argument("--checkpoint", required=True, help="run dir, checkpoint, or random:PRESET")
+        p.add_argument("--train", required=True, help="training list (the kNN bank)")
+        p.add_argument("--val", required=True, help="validation list")
+        p.add_argument("--data-root", default=None)
+        p.add_argument("--num-clips", type=int, default=1)
+        p.add_argument("--num-crops", type=int, default=1)
+        p.add_argument("--workers", type=int, default=2)
+        p.add_argument("--device", default="cpu")
+        p.add_argument("--cache-dir", default=None, help="feature cache (default: user cache)")
+    ex = sub.add_parser("extract", help="pooled clip features and labels to a safetensors file")
+    ex.add_argument("--checkpoint", required=True)
+    ex.add_argument("--data", required=True, help="annotation list")
+    ex.add_argument("--data-root", default=None)
+    ex.add_argument("--output", required=True, help=".safetensors file to write")
+    ex.add_argument("--num-clips", type=int, default=1)
+    ex.add_argument("--num-crops", type=int, default=1)
+    ex.add_argument("--workers", type=int, default=2)
+    ex.add_argument("--device", default="cpu")
+
+
+def _run_eval(args: argparse.Namespace) -> None:
+    from sigma_video.evaluation.cache import check_labels, features_for
+
+    common = {
+        "data_root": args.data_root,
+        "num_clips": args.num_clips,
+        "num_crops": args.num_crops,
+        "workers": args.workers,
+        "device": args.device,
+    }
+    if args.command == "extract":
+        from safetensors.torch import save_file
+
+        feats, labels = features_for(args.checkpoint, args.data, **common)
+        save_file({"features": feats, "labels": labels}, args.output)
+        print(json.dumps({"output": args.output, "num": len(feats), "dim": feats.shape[1]}))
+        return
+    cache = {"cache_dir": args.cache_dir}
+    train_x, train_y = features_for(args.checkpoint, args.train, **common, **cache)
+    val_x, val_y = features_for(args.checkpoint, args.val, **common, **cache)
+    check_labels(train_y, val_y)
+    if args.command == "probe":
+        from sigma_video.evaluation.probe import linear_probe
+
+        result = linear_probe(train_x, train_y, val_x, val_y)
+    else:
+        from sigma_video.evaluation.knn import knn_scores
+        from sigma_video.evaluation.metrics import topk_accuracy
+
+        classes = int(max(train_y.max(), val_y.max())) + 1
+        result = {"num_train": len(train_x), "num_val": len(val_x)}
+        for k in (20, 200):
+            scores = knn_scores(train_x, train_y, val_x, k=k, temperature=0.07, num_classes=classes)
+            result[f"top1_k{k}"] = topk_accuracy(scores, val_y, 1)
+        result["top1"] = result["top1_k200"]
+    print(json.dumps({"checkpoint": args.checkpoint, **result}))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="sigma-video", description="SIGMA video pretraining and evaluation"
@@ -94,6 +158,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--steps", type=int, default=40)
     demo.add_argument("--batch-size", type=int, default=8)
     _pretrain_parser(sub)
+    _eval_parsers(sub)
     sub.add_parser("models", help="list the registered model presets")
     sub.add_parser("presets", help="list the configuration presets")
     _bench_parser(sub)
@@ -110,6 +175,8 @@ def run(args: argparse.Namespace) -> None:
         print("\n".join(list_presets()))
     elif args.command == "pretrain":
         _run_pretrain(args)
+    elif args.command in ("probe", "knn", "extract"):
+        _run_eval(args)
     elif args.command == "data":
         from sigma_video.data.synth import SynthConfig, write_dataset
 

@@ -42,3 +42,22 @@ def test_load_encoder_from_run_and_random(synth_root, tmp_path):
     assert random_encoder.config.embed_dim == 192
     with pytest.raises(ValueError, match="neither a run directory"):
         load_encoder(tmp_path)
+
+
+def test_knn_hand_case():
+    from sigma_video.evaluation.knn import knn_scores
+
+    bank = torch.tensor([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0]])
+    labels = torch.tensor([0, 0, 1])
+    query = torch.tensor([[1.0, 0.05]])
+    scores = knn_scores(bank, labels, query, k=2, temperature=0.1)
+    sims = (
+        torch.nn.functional.normalize(bank, dim=1) @ torch.nn.functional.normalize(query, dim=1).T
+    )
+    expected0 = torch.exp(sims[0] / 0.1) + torch.exp(sims[1] / 0.1)
+    torch.testing.assert_close(scores[0, 0], expected0[0])
+    assert scores[0, 1] == 0  # the class-1 item is not among the 2 nearest
+    far = knn_scores(bank, labels, torch.tensor([[0.0, 1.0]]), k=1)
+    assert far.argmax().item() == 1
+    with pytest.raises(ValueError, match="empty"):
+        knn_scores(bank[:0], labels[:0], query)
