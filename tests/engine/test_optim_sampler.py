@@ -40,3 +40,13 @@ def test_resume_skips_batches_and_epochs_differ():
     assert epoch_order(20, 0, 0) != epoch_order(20, 0, 1)
     assert sorted(epoch_order(20, 0, 1)) == list(range(20))
     assert torch.equal(torch.tensor(epoch_order(9, 3, 4)), torch.tensor(epoch_order(9, 3, 4)))
+
+
+def test_run_sampler_chains_epochs_and_resumes():
+    from sigma_video.engine.sampler import RunSampler
+
+    epochs = [list(EpochSampler(20, 4, seed=0, epoch=e, max_batches=4)) for e in range(3)]
+    whole = list(RunSampler(20, 4, seed=0, batches_per_epoch=4, epochs=3))
+    assert whole == epochs[0] + epochs[1] + epochs[2] and len(RunSampler(20, 4, 0, 4, 3)) == 48
+    resumed = list(RunSampler(20, 4, seed=0, batches_per_epoch=4, epochs=3, start=6))
+    assert resumed == whole[6 * 4 :]

@@ -55,3 +55,38 @@ class EpochSampler(Sampler):
 
     def __len__(self) -> int:
         return (self.batches_per_epoch() - self.start_batch) * self.batch_size
+
+
+class RunSampler(Sampler):
+    """The ``EpochSampler`` keys of several epochs in a row, so one ``DataLoader`` (and its
+    workers) serves the whole run. Starts at global micro-batch ``start`` (resume)."""
+
+    def __init__(
+        self,
+        num_samples: int,
+        batch_size: int,
+        seed: int,
+        batches_per_epoch: int,
+        epochs: int,
+        rank: int = 0,
+        world_size: int = 1,
+        start: int = 0,
+    ) -> None:
+        self.args = (num_samples, batch_size, seed)
+        self.per_epoch, self.epochs, self.start = batches_per_epoch, epochs, start
+        self.rank, self.world_size = rank, world_size
+
+    def __iter__(self) -> Iterator[tuple[int, int]]:
+        first_epoch, offset = divmod(self.start, self.per_epoch)
+        for epoch in range(first_epoch, self.epochs):
+            yield from EpochSampler(
+                *self.args,
+                epoch,
+                self.rank,
+                self.world_size,
+                start_batch=offset if epoch == first_epoch else 0,
+                max_batches=self.per_epoch,
+            )
+
+    def __len__(self) -> int:
+        return (self.epochs * self.per_epoch - self.start) * self.args[1]

@@ -34,7 +34,7 @@ from sigma_video.engine.checkpoint import (
 from sigma_video.engine.distributed import DistInfo, all_mean, init_distributed
 from sigma_video.engine.logger import RunLogger
 from sigma_video.engine.optim import build_optimizer
-from sigma_video.engine.sampler import EpochSampler
+from sigma_video.engine.sampler import RunSampler
 from sigma_video.engine.schedule import cosine_schedule
 from sigma_video.pretrainer import build_pretrainer
 from sigma_video.tubes import token_grid
@@ -244,28 +244,27 @@ def pretrain(
         return lr
 
     try:
-        while step < last_step:
-            epoch, offset = divmod(step, plan.steps_per_epoch)
-            sampler = EpochSampler(
-                len(dataset),
-                config.optim.batch_size,
-                config.run.seed,
-                epoch,
-                info.rank,
-                info.world_size,
-                start_batch=offset * config.optim.accum_steps,
-                max_batches=plan.micro_batches_per_epoch,
-            )
-            loader = DataLoader(
-                dataset,
-                batch_size=config.optim.batch_size,
-                sampler=sampler,
-                num_workers=config.data.workers,
-                collate_fn=collate,
-                pin_memory=device.type == "cuda",
-                drop_last=True,
-                timeout=600 if config.data.workers else 0,
-            )
+        sampler = RunSampler(
+            len(dataset),
+            config.optim.batch_size,
+            config.run.seed,
+            plan.micro_batches_per_epoch,
+            config.optim.epochs,
+            info.rank,
+            info.world_size,
+            start=step * config.optim.accum_steps,
+        )
+        loader = DataLoader(
+            dataset,
+            batch_size=config.optim.batch_size,
+            sampler=sampler,
+            num_workers=config.data.workers,
+            collate_fn=collate,
+            pin_memory=device.type == "cuda",
+            drop_last=True,
+            timeout=600 if config.data.workers else 0,
+        )
+        if step < last_step:
             micro = 0
             finite = torch.ones((), dtype=torch.bool, device=device)
             wait_start = time.perf_counter()

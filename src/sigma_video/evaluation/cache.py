@@ -83,6 +83,3 @@ def check_labels(train: Tensor, val: Tensor) -> None:
     unseen = sorted(set(val.tolist()) - set(train.tolist()))
     if unseen:
         raise ValueError(f"val labels {unseen[:5]} never occur in train: the lists do not match")
-
-
-
