@@ -105,6 +105,7 @@ def bench_step(
         num_frames=num_frames,
         img_size=img_size,
         grad_checkpointing=grad_checkpointing,
+        dino_weights="random" if target == "dino" else None,  # timing needs no real weights
     )
     net = build_pretrainer(config).to(dev).train()
     enc = net.encoder.config

@@ -30,7 +30,7 @@ def _bench_parser(sub: argparse._SubParsersAction) -> None:
     st.add_argument("--batch-size", type=int, default=8)
     st.add_argument("--num-frames", type=int, default=None, help="default: the preset's")
     st.add_argument("--img-size", type=int, default=None, help="default: the preset's")
-    st.add_argument("--target", default="mlp", choices=["mlp", "pixels"])
+    st.add_argument("--target", default="mlp", choices=["mlp", "pixels", "dino"])
     st.add_argument("--objective", default="sigma", choices=["sigma", "l2"])
     st.add_argument("--prototypes", type=int, default=3000)
     st.add_argument("--mask-ratio", type=float, default=0.9)

@@ -19,11 +19,16 @@ from sigma_video.losses.sigma import check_sigma_options
 from sigma_video.masking import MASKS, TokenMask, make_mask
 from sigma_video.models.decoder import VideoDecoder
 from sigma_video.models.encoder import VideoEncoder
-from sigma_video.models.projection import PROJECTION_PRESETS, MLPProjection, PixelTargets
+from sigma_video.models.projection import (
+    PROJECTION_PRESETS,
+    FrozenFeatures,
+    MLPProjection,
+    PixelTargets,
+)
 from sigma_video.models.prototypes import Prototypes
 from sigma_video.models.registry import decoder_config, encoder_config, list_models
 
-TARGETS = ("mlp", "pixels")
+TARGETS = ("mlp", "pixels", "dino")
 OBJECTIVES = ("sigma", "l2")
 
 
@@ -74,7 +79,10 @@ class SigmaPretrainer(nn.Module):
 class PretrainerConfig:
     """One pretraining variant; defaults are the released SIGMA-MLP recipe at ViT-B.
 
-    ``target``: ``mlp`` (φ-MLP) or ``pixels``; ``objective``: ``sigma`` or ``l2``.
+    ``target``: ``mlp`` (φ-MLP), ``pixels`` or ``dino`` (a frozen DINO ``dino_arch`` loaded
+    from ``dino_weights`` — the official ``.pth``; ``"random"`` for tests and benchmarks —
+    on the first frame of each tube, or the tube's mean frame with ``dino_frames="mean"``);
+    ``objective``: ``sigma`` or ``l2``.
     ``targets`` picks hard (argmax, released recipe, default) or soft (paper Eq. 5) codes.
     ``num_frames``/``img_size``/``decoder_depth`` override the model preset when set.
     """
@@ -97,6 +105,9 @@ class PretrainerConfig:
     decoder_depth: int | None = None
     drop_path: float = 0.0
     grad_checkpointing: bool = False
+    dino_arch: str = "dino_vitb16"
+    dino_weights: str | None = None
+    dino_frames: str = "first"
 
     def __post_init__(self) -> None:
         choices = {
@@ -139,7 +150,9 @@ def build_pretrainer(config: PretrainerConfig, target: nn.Module | None = None) 
     )
     if target is None:
         shape = {"tubelet": enc_cfg.tubelet, "patch": enc_cfg.patch, "in_chans": enc_cfg.in_chans}
-        if config.target == "mlp":
+        if config.target == "dino":
+            target = build_dino_target(config, enc_cfg.tubelet, enc_cfg.patch)
+        elif config.target == "mlp":
             hidden = PROJECTION_PRESETS[config.projection]
             target = MLPProjection(hidden, config.projection_dim, **shape)
         else:
@@ -164,6 +177,26 @@ def build_pretrainer(config: PretrainerConfig, target: nn.Module | None = None) 
     encoder = VideoEncoder(enc_cfg)
     decoder = VideoDecoder(dec_cfg, enc_cfg.embed_dim)
     return SigmaPretrainer(encoder, decoder, target, objective)
+
+
+def build_dino_target(config: PretrainerConfig, tubelet: int, patch: int) -> FrozenFeatures:
+    """φ = a frozen DINO over the tubes, its features standardised per video and channel."""
+    from sigma_video.models.dino import DINO_PRESETS, ImageViT, TubeFeatures, load_image_vit
+
+    if config.dino_weights is None:
+        raise ValueError(
+            "SIGMA-DINO needs model.dino_weights: the official DINO state dict, e.g. "
+            "dino_vitb16_pretrain.pth (or 'random' for tests)"
+        )
+    if config.dino_arch not in DINO_PRESETS:
+        raise ValueError(f"model.dino_arch must be one of {sorted(DINO_PRESETS)}")
+    if config.dino_weights == "random":
+        image_model = ImageViT(DINO_PRESETS[config.dino_arch])
+    else:
+        image_model = load_image_vit(config.dino_weights, config.dino_arch)
+    extractor = TubeFeatures(image_model, tubelet, config.dino_frames)
+    width = image_model.config.embed_dim
+    return FrozenFeatures(extractor, width, tubelet=tubelet, patch=patch)
 
 
 def sample_mask(

@@ -18,6 +18,13 @@ def test_every_preset_loads_and_the_recipe_is_right():
     assert b_ssv2.optim.betas == (0.9, 0.95) and b_ssv2.optim.base_lr == 1.5e-4
     assert load_config("vit_b_k400_mlp").data.stride == 4
     assert load_config("vit_s_k400_videomae").model.objective == "l2"
+    dino = load_config("vit_b_ssv2_dino")
+    assert (dino.model.target, dino.model.dino_arch, dino.model.epsilon) == (
+        "dino",
+        "dino_vitb16",
+        0.03,
+    )
+    assert dino.model.dino_weights is None  # the user points it at the official file
 
 
 def test_overrides_are_typed():

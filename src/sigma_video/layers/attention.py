@@ -11,16 +11,19 @@ class Attention(nn.Module):
     """Self-attention whose parameters match VideoMAE/SIGMA checkpoints.
 
     ``qkv.weight (3D, D)`` without bias, plus ``q_bias``/``v_bias`` of size D; the key has no
-    bias (it would cancel in the softmax). Scale ``1/sqrt(head_dim)``.
+    bias (it would cancel in the softmax). Scale ``1/sqrt(head_dim)``. With ``fused_bias``
+    the layout is timm's/DINO's instead: one ``qkv.bias (3D)``.
     """
 
-    def __init__(self, dim: int, num_heads: int, qkv_bias: bool = True) -> None:
+    def __init__(
+        self, dim: int, num_heads: int, qkv_bias: bool = True, fused_bias: bool = False
+    ) -> None:
         super().__init__()
         if dim % num_heads:
             raise ValueError(f"width {dim} is not divisible by num_heads {num_heads}")
         self.num_heads = num_heads
-        self.qkv = nn.Linear(dim, 3 * dim, bias=False)
-        if qkv_bias:
+        self.qkv = nn.Linear(dim, 3 * dim, bias=fused_bias)
+        if qkv_bias and not fused_bias:
             self.q_bias = nn.Parameter(torch.zeros(dim))
             self.v_bias = nn.Parameter(torch.zeros(dim))
         else:
@@ -30,7 +33,7 @@ class Attention(nn.Module):
 
     def qkv_bias(self) -> Tensor | None:
         if self.q_bias is None:
-            return None
+            return self.qkv.bias
         return torch.cat([self.q_bias, torch.zeros_like(self.q_bias), self.v_bias])
 
     def forward(self, x: Tensor) -> Tensor:

@@ -1,0 +1,138 @@
+import math
+import pickle
+from types import SimpleNamespace
+
+import pytest
+import torch
+from torch import nn
+
+from sigma_video import PretrainerConfig, build_pretrainer, sample_mask
+from sigma_video.models.dino import ImageViT, ImageViTConfig, TubeFeatures, load_image_vit
+
+TINY = ImageViTConfig(embed_dim=8, depth=1, num_heads=2, patch=4, img_size=8)
+
+
+def reference_vit(model: ImageViT, images: torch.Tensor) -> torch.Tensor:
+    """The standard ViT forward written out in float64 (cls token, learned positions,
+    pre-norm attention and MLP, final norm; class token dropped)."""
+    p = {k: v.double() for k, v in model.state_dict().items()}
+    x = torch.nn.functional.conv2d(
+        images.double(), p["patch_embed.proj.weight"], p["patch_embed.proj.bias"], stride=4
+    )
+    x = x.flatten(2).transpose(1, 2)
+    x = torch.cat([p["cls_token"].expand(len(x), -1, -1), x], 1) + p["pos_embed"]
+
+    def ln(t, name):
+        return torch.nn.functional.layer_norm(t, (8,), p[f"{name}.weight"], p[f"{name}.bias"], 1e-6)
+
+    h = ln(x, "blocks.0.norm1")
+    qkv = h @ p["blocks.0.attn.qkv.weight"].T + p["blocks.0.attn.qkv.bias"]
+    q, k, v = (
+        qkv[..., i * 8 : (i + 1) * 8].reshape(len(x), -1, 2, 4).transpose(1, 2) for i in range(3)
+    )
+    a = torch.softmax(q @ k.transpose(-1, -2) / math.sqrt(4), -1) @ v
+    x = (
+        x
+        + a.transpose(1, 2).reshape(len(x), -1, 8) @ p["blocks.0.attn.proj.weight"].T
+        + p["blocks.0.attn.proj.bias"]
+    )
+    h = ln(x, "blocks.0.norm2")
+    h = torch.nn.functional.gelu(h @ p["blocks.0.mlp.fc1.weight"].T + p["blocks.0.mlp.fc1.bias"])
+    x = x + h @ p["blocks.0.mlp.fc2.weight"].T + p["blocks.0.mlp.fc2.bias"]
+    return ln(x, "norm")[:, 1:]
+
+
+def test_image_vit_is_the_standard_vit():
+    torch.manual_seed(0)
+    model = ImageViT(TINY)
+    with torch.no_grad():
+        for param in model.parameters():
+            param.normal_(0, 0.3)
+    images = torch.randn(2, 3, 8, 8)
+    torch.testing.assert_close(
+        model(images).double(), reference_vit(model, images), rtol=1e-4, atol=1e-5
+    )
+    names = set(model.state_dict())
+    assert {"cls_token", "pos_embed", "blocks.0.attn.qkv.bias", "norm.weight"} <= names
+    assert not any("q_bias" in n for n in names)
+
+
+@pytest.mark.parametrize("layout", ["plain", "teacher", "safetensors"])
+def test_official_formats_load(tmp_path, layout):
+    torch.manual_seed(1)
+    from sigma_video.models.dino import DINO_PRESETS
+
+    model = ImageViT(DINO_PRESETS["dino_vits16"])
+    state = model.state_dict()
+    path = tmp_path / "dino.pth"
+    if layout == "plain":
+        torch.save({**state, "head.weight": torch.zeros(1)}, path)
+    elif layout == "teacher":
+        torch.save({"teacher": {f"module.backbone.{k}": v for k, v in state.items()}}, path)
+    else:
+        from safetensors.torch import save_file
+
+        path = tmp_path / "dino.safetensors"
+        save_file({k: v.contiguous() for k, v in state.items()}, str(path))
+    loaded = load_image_vit(path, "dino_vits16")
+    images = torch.randn(1, 3, 32, 48)  # other sizes: positions are resized
+    torch.testing.assert_close(loaded(images), model(images))
+
+
+def test_bad_dino_weights(tmp_path):
+    torch.save(ImageViT(TINY).state_dict(), tmp_path / "tiny.pth")
+    with pytest.raises(ValueError, match="does not fit dino_vits16: missing"):
+        load_image_vit(tmp_path / "tiny.pth", "dino_vits16")
+
+    class Exploit:
+        def __reduce__(self):
+            return (print, ("executed",))
+
+    with open(tmp_path / "evil.pth", "wb") as handle:
+        pickle.dump({"cls_token": Exploit()}, handle)
+    with pytest.raises(ValueError, match="cannot load DINO weights"):
+        load_image_vit(tmp_path / "evil.pth", "dino_vits16")
+    with pytest.raises(ValueError, match="not found"):
+        load_image_vit(tmp_path / "missing.pth")
+
+
+class _PatchMeans(nn.Module):
+    """A stand-in image model: each patch's mean value, one channel."""
+
+    config = SimpleNamespace(patch=4)
+
+    def forward(self, images):
+        pooled = torch.nn.functional.avg_pool2d(images.mean(1, keepdim=True), 4)  # (N, 1, h, w)
+        return pooled.flatten(2).transpose(1, 2)  # (N, h·w, 1)
+
+
+def test_tube_features_take_the_first_frame_of_each_tube_in_raster_order():
+    video = torch.arange(4.0).view(1, 1, 4, 1, 1).expand(1, 3, 4, 8, 8).clone()  # frame t = t
+    video[:, :, :, :4, 4:] += 10  # patch (0, 1) brighter
+    out = TubeFeatures(_PatchMeans(), tubelet=2)(video)  # (1, 2·2·2, 1)
+    assert out.shape == (1, 8, 1)
+    assert out[0, :, 0].tolist() == [0, 10, 0, 0, 2, 12, 2, 2]  # tubes start at frames 0, 2
+    mean = TubeFeatures(_PatchMeans(), tubelet=2, frames="mean")(video)
+    assert mean[0, :4, 0].tolist() == [0.5, 10.5, 0.5, 0.5]
+    resampled = TubeFeatures(_PatchMeans(), tubelet=2, grid=(1, 1))(video)
+    assert resampled.shape == (1, 2, 1)
+
+
+def test_sigma_dino_trains_only_the_video_model():
+    torch.manual_seed(0)
+    config = PretrainerConfig(
+        model="vit_tiny",
+        target="dino",
+        dino_arch="dino_vits16",
+        dino_weights="random",
+        num_prototypes=16,
+    )
+    model = build_pretrainer(config)
+    video = torch.randn(2, 3, 8, 64, 64)
+    loss, _ = model(video, sample_mask(config, model, video))
+    loss.backward()
+    assert model.decoder.head.out_features == 384
+    assert all(p.grad is None and not p.requires_grad for p in model.target.parameters())
+    assert model.encoder.blocks[0].attn.qkv.weight.grad is not None
+    with pytest.raises(ValueError, match=r"needs model\.dino_weights"):
+        build_pretrainer(PretrainerConfig(model="vit_tiny", target="dino"))
