@@ -149,6 +149,24 @@ def _run_eval(args: argparse.Namespace) -> None:
     print(json.dumps({"checkpoint": args.checkpoint, **result}))
 
 
+def _convert_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("convert", help="reference SIGMA/VideoMAE checkpoint -> sigma-video encoder")
+    p.add_argument("--input", required=True, help="reference .pth (pretraining or fine-tuning)")
+    p.add_argument("--output", required=True, help="folder for encoder.safetensors + encoder.json")
+    p.add_argument("--to", default="sigma", choices=["sigma"], help="target format")
+    p.add_argument("--strict", action="store_true", help="refuse any unexpected key too")
+
+
+def _run_convert(args: argparse.Namespace) -> None:
+    from sigma_video.evaluation.loading import save_converted
+    from sigma_video.interop.reference import reference_encoder
+
+    encoder, clip = reference_encoder(args.input, strict=args.strict)
+    folder = save_converted(encoder, clip, args.output)
+    c = encoder.config
+    print(json.dumps({"output": str(folder), "embed_dim": c.embed_dim, "depth": c.depth, **clip}))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="sigma-video", description="SIGMA video pretraining and evaluation"
@@ -159,6 +177,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--batch-size", type=int, default=8)
     _pretrain_parser(sub)
     _eval_parsers(sub)
+    _convert_parser(sub)
     sub.add_parser("models", help="list the registered model presets")
     sub.add_parser("presets", help="list the configuration presets")
     _bench_parser(sub)
@@ -177,6 +196,8 @@ def run(args: argparse.Namespace) -> None:
         _run_pretrain(args)
     elif args.command in ("probe", "knn", "extract"):
         _run_eval(args)
+    elif args.command == "convert":
+        _run_convert(args)
     elif args.command == "data":
         from sigma_video.data.synth import SynthConfig, write_dataset
 

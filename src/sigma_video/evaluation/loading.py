@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 from pathlib import Path
 
 import torch
+from safetensors.torch import load_file, save_file
 
-from sigma_video.config import TrainConfig, load_config
+from sigma_video.config import DataConfig, TrainConfig, load_config
 from sigma_video.engine.checkpoint import list_checkpoints, load_checkpoint
-from sigma_video.models.encoder import VideoEncoder
+from sigma_video.interop.reference import load_weights, reference_encoder
+from sigma_video.models.encoder import EncoderConfig, VideoEncoder
 from sigma_video.pretrainer import build_pretrainer
 
 
@@ -24,17 +27,27 @@ def encoder_for(config: TrainConfig, seed: int) -> VideoEncoder:
     return build_pretrainer(model).encoder
 
 
-def load_encoder(source: str | Path, seed: int = 0) -> tuple[VideoEncoder, TrainConfig]:
+def load_encoder(
+    source: str | Path, seed: int = 0, strict: bool = False
+) -> tuple[VideoEncoder, TrainConfig]:
     """``(encoder in eval mode, the run's config)``.
 
-    ``source``: a run directory (its latest checkpoint), a checkpoint folder, or
-    ``random:PRESET`` — that preset's encoder at random initialisation (seeded).
+    ``source``: a run directory (its latest checkpoint), a checkpoint folder, a converted
+    encoder folder (``sigma-video convert``), a reference SIGMA/VideoMAE checkpoint file
+    (pretraining or fine-tuning; loaded without running pickled code), or ``random:PRESET``
+    — that preset's encoder at random initialisation (seeded). ``strict`` also refuses
+    unexpected extra keys (missing keys and shape mismatches always refuse).
     """
     text = str(source)
     if text.startswith("random:"):
         config = load_config(text.split(":", 1)[1])
         return encoder_for(config, seed).eval(), config
     path = Path(text)
+    if path.is_file():
+        encoder, clip = reference_encoder(path, strict)
+        return encoder, clip_config(clip)
+    if (path / "encoder.safetensors").exists():
+        return converted_encoder(path)
     if (path / "config.json").exists():
         run_dir, found = path, list_checkpoints(path)
         if not found:
@@ -43,16 +56,36 @@ def load_encoder(source: str | Path, seed: int = 0) -> tuple[VideoEncoder, Train
     elif (path / "model.safetensors").exists():
         checkpoint, run_dir = path, path.parent.parent
     else:
-        raise ValueError(f"{path} is neither a run directory nor a checkpoint folder")
+        raise ValueError(
+            f"{path} is neither a run directory, a checkpoint folder nor a checkpoint file"
+        )
     config = load_config(str(run_dir / "config.json"))
     encoder = encoder_for(config, seed)
     weights, _ = load_checkpoint(checkpoint)
     prefix = "encoder."
     state = {k[len(prefix) :]: v for k, v in weights.items() if k.startswith(prefix)}
-    missing, unexpected = encoder.load_state_dict(state, strict=False)
-    if missing or unexpected:
-        raise ValueError(
-            f"checkpoint {checkpoint} does not fit the encoder: missing {missing[:3]}, "
-            f"unexpected {unexpected[:3]}"
-        )
+    load_weights(encoder, state, str(checkpoint), strict=True)
     return encoder.eval(), config
+
+
+def clip_config(clip: dict) -> TrainConfig:
+    """A config carrying only the clip settings an encoder was trained with."""
+    return TrainConfig(data=DataConfig(**clip))
+
+
+def save_converted(encoder: VideoEncoder, clip: dict, folder: str | Path) -> Path:
+    """``folder/encoder.safetensors`` + ``encoder.json`` (shape and clip settings)."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().contiguous() for k, v in encoder.state_dict().items()}
+    save_file(state, str(folder / "encoder.safetensors"))
+    meta = {"encoder": dataclasses.asdict(encoder.config), "clip": clip}
+    (folder / "encoder.json").write_text(json.dumps(meta, indent=2) + "\n")
+    return folder
+
+
+def converted_encoder(folder: Path) -> tuple[VideoEncoder, TrainConfig]:
+    meta = json.loads((folder / "encoder.json").read_text())
+    encoder = VideoEncoder(EncoderConfig(**meta["encoder"]))
+    load_weights(encoder, load_file(str(folder / "encoder.safetensors")), str(folder), strict=True)
+    return encoder.eval(), clip_config(meta["clip"])

@@ -31,6 +31,8 @@ class EncoderConfig:
     ``"sinusoid"`` recomputes the flattened-index sinusoid table for the actual token count
     (what VideoMAE does when fine-tuning at another size) and ``"interpolate"`` resamples the
     default table trilinearly so each position keeps its space-time meaning.
+    ``pooled_norm`` is the fine-tuned VideoMAE layout: no per-token final ``norm``, an
+    ``fc_norm`` on the mean-pooled tokens instead.
     """
 
     embed_dim: int = 768
@@ -46,6 +48,7 @@ class EncoderConfig:
     drop_path: float = 0.0
     grad_checkpointing: bool = False
     pos_table: str = "sinusoid"
+    pooled_norm: bool = False
 
     def __post_init__(self) -> None:
         if self.pos_table not in POS_TABLE_MODES:
@@ -85,7 +88,12 @@ class VideoEncoder(nn.Module):
             Block(config.embed_dim, config.num_heads, config.mlp_ratio, config.qkv_bias, rate)
             for rate in rates
         )
-        self.norm = nn.LayerNorm(config.embed_dim, eps=LAYER_NORM_EPS)
+        if config.pooled_norm:
+            self.norm = nn.Identity()
+            self.fc_norm = nn.LayerNorm(config.embed_dim, eps=LAYER_NORM_EPS)
+        else:
+            self.norm = nn.LayerNorm(config.embed_dim, eps=LAYER_NORM_EPS)
+            self.fc_norm = nn.Identity()
         self._tables: dict[tuple, Tensor] = {}
         init_vit_weights(self)
 
@@ -136,8 +144,9 @@ class VideoEncoder(nn.Module):
         return self.norm(x)
 
     def forward_pooled(self, video: Tensor) -> Tensor:
-        """Average of all output tokens, ``(B, D)`` — the clip feature for evaluation."""
-        return self.forward_features(video).mean(dim=1)
+        """Average of all output tokens, ``(B, D)`` — the clip feature for evaluation
+        (then ``fc_norm`` for fine-tuned checkpoints)."""
+        return self.fc_norm(self.forward_features(video).mean(dim=1))
 
     def forward(self, video: Tensor, visible: Tensor | None = None) -> Tensor:
         return self.forward_features(video, visible)

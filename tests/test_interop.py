@@ -1,0 +1,229 @@
+"""Reference SIGMA/VideoMAE checkpoints in: key layout, equivalence, safety."""
+
+import argparse
+import math
+import os
+
+import pytest
+import torch
+
+from sigma_video import PretrainerConfig, build_pretrainer
+from sigma_video.cli import main
+from sigma_video.evaluation import load_encoder
+from sigma_video.interop import pretrainer_weights
+
+D, HEADS, DEPTH = 128, 2, 2  # 64-wide heads, as ViT-S/B/L
+
+
+def reference_encoder_state(seed=0, prefix="encoder.", final_norm=True):
+    """A tiny state dict in the reference VideoMAE/SIGMA key layout."""
+    g = torch.Generator().manual_seed(seed)
+
+    def r(*shape):
+        return torch.randn(*shape, generator=g) * 0.2
+
+    sd = {
+        f"{prefix}patch_embed.proj.weight": r(D, 3, 2, 16, 16),
+        f"{prefix}patch_embed.proj.bias": r(D),
+    }
+    for i in range(DEPTH):
+        b = f"{prefix}blocks.{i}."
+        sd.update(
+            {
+                b + "norm1.weight": 1 + r(D),
+                b + "norm1.bias": r(D),
+                b + "attn.qkv.weight": r(3 * D, D),
+                b + "attn.q_bias": r(D),
+                b + "attn.v_bias": r(D),
+                b + "attn.proj.weight": r(D, D),
+                b + "attn.proj.bias": r(D),
+                b + "norm2.weight": 1 + r(D),
+                b + "norm2.bias": r(D),
+                b + "mlp.fc1.weight": r(4 * D, D),
+                b + "mlp.fc1.bias": r(4 * D),
+                b + "mlp.fc2.weight": r(D, 4 * D),
+                b + "mlp.fc2.bias": r(D),
+            }
+        )
+    if final_norm:
+        sd.update({f"{prefix}norm.weight": 1 + r(D), f"{prefix}norm.bias": r(D)})
+    return sd
+
+
+def sinusoid(n, d):
+    return torch.tensor(
+        [
+            [
+                (math.sin if j % 2 == 0 else math.cos)(p / 10000 ** (2 * (j // 2) / d))
+                for j in range(d)
+            ]
+            for p in range(n)
+        ],
+        dtype=torch.float64,
+    )
+
+
+def independent_forward(sd, video, prefix="encoder.", final_norm=True):
+    """The reference encoder's computation, written out in float64."""
+    p = {k[len(prefix) :]: v.double() for k, v in sd.items() if k.startswith(prefix)}
+    x = torch.nn.functional.conv3d(
+        video.double(), p["patch_embed.proj.weight"], p["patch_embed.proj.bias"], stride=(2, 16, 16)
+    )
+    x = x.flatten(2).transpose(1, 2)
+    x = x + sinusoid(x.shape[1], D)
+
+    def ln(t, name):
+        return torch.nn.functional.layer_norm(t, (D,), p[f"{name}.weight"], p[f"{name}.bias"], 1e-6)
+
+    for i in range(DEPTH):
+        b = f"blocks.{i}."
+        h = ln(x, b + "norm1")
+        bias = torch.cat(
+            [p[b + "attn.q_bias"], torch.zeros(D, dtype=torch.float64), p[b + "attn.v_bias"]]
+        )
+        qkv = h @ p[b + "attn.qkv.weight"].T + bias
+        q, k, v = (
+            qkv[..., j * D : (j + 1) * D].reshape(len(x), -1, HEADS, 64).transpose(1, 2)
+            for j in range(3)
+        )
+        a = torch.softmax(q @ k.transpose(-1, -2) / 8.0, -1) @ v
+        x = (
+            x
+            + a.transpose(1, 2).reshape(len(x), -1, D) @ p[b + "attn.proj.weight"].T
+            + p[b + "attn.proj.bias"]
+        )
+        h = torch.nn.functional.gelu(
+            ln(x, b + "norm2") @ p[b + "mlp.fc1.weight"].T + p[b + "mlp.fc1.bias"]
+        )
+        x = x + h @ p[b + "mlp.fc2.weight"].T + p[b + "mlp.fc2.bias"]
+    return ln(x, "norm") if final_norm else x
+
+
+def save_reference(path, model_state, **args):
+    namespace = argparse.Namespace(
+        num_frames=4, sampling_rate=2, input_size=32, model="tiny", **args
+    )
+    torch.save(
+        {"model": model_state, "optimizer": {}, "epoch": 7, "scaler": {}, "args": namespace}, path
+    )
+
+
+def test_pretraining_checkpoint_matches_the_independent_computation(tmp_path):
+    sd = reference_encoder_state()
+    sd.update(
+        {
+            "decoder.norm.weight": torch.ones(8),
+            "encoder_to_decoder.weight": torch.zeros(8, D),
+            "mask_token": torch.zeros(1, 1, 8),
+            "prototypes": torch.zeros(5, 8),
+        }
+    )
+    save_reference(tmp_path / "ref.pth", sd)
+    encoder, config = load_encoder(tmp_path / "ref.pth")
+    assert (config.data.num_frames, config.data.stride, config.data.size) == (4, 2, 32)
+    video = torch.randn(2, 3, 4, 32, 32)
+    torch.testing.assert_close(
+        encoder.forward_features(video).double(),
+        independent_forward(sd, video),
+        rtol=1e-4,
+        atol=1e-4,
+    )
+    # dropped biases would be caught: the same weights without q/v bias give other outputs
+    no_bias = {
+        k: (torch.zeros_like(v) if k.endswith(("q_bias", "v_bias")) else v) for k, v in sd.items()
+    }
+    assert not torch.allclose(
+        independent_forward(no_bias, video), independent_forward(sd, video), atol=1e-3
+    )
+
+
+def test_finetuning_checkpoint_with_fc_norm_and_learned_positions(tmp_path):
+    sd = reference_encoder_state(prefix="", final_norm=False)
+    g = torch.Generator().manual_seed(5)
+    sd.update(
+        {
+            "fc_norm.weight": 1 + torch.randn(D, generator=g) * 0.1,
+            "fc_norm.bias": torch.randn(D, generator=g) * 0.1,
+            "head.weight": torch.zeros(10, D),
+            "head.bias": torch.zeros(10),
+            "pos_embed": sinusoid(8, D).float()[None],
+        }
+    )
+    save_reference(tmp_path / "ft.pth", {f"module.{k}": v for k, v in sd.items()})
+    encoder, _ = load_encoder(tmp_path / "ft.pth")
+    video = torch.randn(2, 3, 4, 32, 32)
+    tokens = independent_forward(
+        {f"encoder.{k}": v for k, v in sd.items()}, video, final_norm=False
+    )
+    pooled = torch.nn.functional.layer_norm(
+        tokens.mean(1), (D,), sd["fc_norm.weight"].double(), sd["fc_norm.bias"].double(), 1e-6
+    )
+    torch.testing.assert_close(encoder.forward_pooled(video).double(), pooled, rtol=1e-4, atol=1e-4)
+
+
+class _Exploit:
+    def __reduce__(self):
+        return (os.system, ("touch pwned",))
+
+
+def test_code_in_a_pickle_is_refused_and_not_run(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    torch.save({"model": reference_encoder_state(), "args": _Exploit()}, tmp_path / "evil.pth")
+    with pytest.raises(ValueError, match="refusing to load"):
+        load_encoder(tmp_path / "evil.pth")
+    assert not (tmp_path / "pwned").exists()
+
+
+def test_wrong_architecture_is_one_line(tmp_path):
+    sd = reference_encoder_state()
+    sd["encoder.blocks.1.mlp.fc1.weight"] = torch.zeros(3 * D, D)
+    del sd["encoder.norm.bias"]
+    save_reference(tmp_path / "bad.pth", sd)
+    with pytest.raises(ValueError) as err:
+        load_encoder(tmp_path / "bad.pth")
+    message = str(err.value)
+    assert (
+        "\n" not in message
+        and "norm.bias" in message
+        and "blocks.1.mlp.fc1.weight (384, 128) != (512, 128)" in message
+    )
+    sd = reference_encoder_state()
+    sd["encoder.extra.weight"] = torch.zeros(1)
+    save_reference(tmp_path / "extra.pth", sd)
+    load_encoder(tmp_path / "extra.pth")  # extra keys are tolerated ...
+    with pytest.raises(ValueError, match="unexpected"):
+        load_encoder(tmp_path / "extra.pth", strict=True)  # ... unless strict
+
+
+def test_convert_command_round_trip(tmp_path, capsys):
+    sd = reference_encoder_state()
+    save_reference(tmp_path / "ref.pth", sd)
+    assert (
+        main(["convert", "--input", str(tmp_path / "ref.pth"), "--output", str(tmp_path / "enc")])
+        == 0
+    )
+    assert '"depth": 2' in capsys.readouterr().out
+    converted, config = load_encoder(tmp_path / "enc")
+    original, _ = load_encoder(tmp_path / "ref.pth")
+    video = torch.randn(1, 3, 4, 32, 32)
+    torch.testing.assert_close(converted.forward_features(video), original.forward_features(video))
+    assert config.data.stride == 2
+
+
+def test_reference_pretraining_keys_map_onto_ours():
+    model = build_pretrainer(PretrainerConfig(model="vit_tiny", num_prototypes=8))
+    ours = model.state_dict()
+    inverse = {
+        "decoder.encoder_to_decoder.weight": "encoder_to_decoder.weight",
+        "decoder.mask_token": "mask_token",
+        "objective.prototypes.weight": "prototypes",
+    }
+    reference = {}
+    for key, value in ours.items():
+        if key.startswith("target.mlp."):
+            reference["head." + key[len("target.mlp.") :]] = value
+        else:
+            reference[inverse.get(key, key)] = value
+    mapped = pretrainer_weights(reference)
+    assert mapped.keys() == ours.keys()
+    model.load_state_dict(mapped)
