@@ -149,6 +149,46 @@ def _run_eval(args: argparse.Namespace) -> None:
     print(json.dumps({"checkpoint": args.checkpoint, **result}))
 
 
+def _segment_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("segment", help="unsupervised video object segmentation (DAVIS layout)")
+    p.add_argument("--checkpoint", required=True, help="run dir, checkpoint, file or random:PRESET")
+    p.add_argument("--davis", required=True, help="DAVIS-2017-style root folder")
+    p.add_argument("--split", default="val")
+    p.add_argument("--clusters", default="gt", help="K for the clustering protocol, or 'gt'")
+    p.add_argument("--overclusters", type=int, default=10)
+    p.add_argument("--clip-len", type=int, default=16)
+    p.add_argument("--size", type=int, default=None, help="input size (default: the encoder's)")
+    p.add_argument("--output", default=None, help="folder for cluster-map overlays (PNG + GIF)")
+    p.add_argument("--max-sequences", type=int, default=None)
+
+
+def _run_segment(args: argparse.Namespace) -> None:
+    from pathlib import Path
+
+    from sigma_video.evaluation.loading import load_encoder
+    from sigma_video.evaluation.segmentation import SegmentConfig, evaluate_segmentation
+
+    if args.clusters != "gt" and not args.clusters.isdigit():
+        raise ValueError(f"--clusters must be a number or 'gt', got {args.clusters!r}")
+    clusters = None if args.clusters == "gt" else int(args.clusters)
+    if (clusters is not None and clusters < 2) or args.overclusters < 2 or args.clip_len < 2:
+        raise ValueError("--clusters and --overclusters must be >= 2 and --clip-len >= 2")
+    encoder, config = load_encoder(args.checkpoint)
+    settings = SegmentConfig(
+        clip_len=args.clip_len, clusters=clusters, overclusters=args.overclusters
+    )
+    result = evaluate_segmentation(
+        encoder,
+        args.davis,
+        args.size or config.data.size,
+        args.split,
+        settings,
+        Path(args.output) if args.output else None,
+        args.max_sequences,
+    )
+    print(json.dumps({"checkpoint": args.checkpoint, **result}))
+
+
 def _convert_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("convert", help="reference SIGMA/VideoMAE checkpoint -> sigma-video encoder")
     p.add_argument("--input", required=True, help="reference .pth (pretraining or fine-tuning)")
@@ -178,6 +218,7 @@ def build_parser() -> argparse.ArgumentParser:
     _pretrain_parser(sub)
     _eval_parsers(sub)
     _convert_parser(sub)
+    _segment_parser(sub)
     sub.add_parser("models", help="list the registered model presets")
     sub.add_parser("presets", help="list the configuration presets")
     _bench_parser(sub)
@@ -198,6 +239,8 @@ def run(args: argparse.Namespace) -> None:
         _run_eval(args)
     elif args.command == "convert":
         _run_convert(args)
+    elif args.command == "segment":
+        _run_segment(args)
     elif args.command == "data":
         from sigma_video.data.synth import SynthConfig, write_dataset
 

@@ -1,5 +1,6 @@
-"""The demo's closing table: linear-probe accuracy of the pretrained encoder against the
-same encoder at its random initialisation, on the embedded dataset's two label sets."""
+"""The demo's closing table: linear-probe accuracy (both label sets) and video object
+segmentation mIoU of the pretrained encoder against the same encoder at its random
+initialisation, on the embedded dataset."""
 
 from __future__ import annotations
 

@@ -1,0 +1,56 @@
+"""Matching cluster maps to ground-truth segments, and mIoU (pure functions).
+
+``pred`` holds cluster ids ``0..K-1`` and ``gt`` segment ids ``0..G-1`` (0 = background),
+both ``(T, H, W)`` integer arrays of the same shape.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+
+
+def confusion(pred: np.ndarray, gt: np.ndarray, num_clusters: int, num_segments: int) -> np.ndarray:
+    """``(K, G)`` pixel counts of cluster k on segment g."""
+    if pred.shape != gt.shape:
+        raise ValueError(f"prediction {pred.shape} and ground truth {gt.shape} differ in shape")
+    flat = pred.astype(np.int64).ravel() * num_segments + gt.astype(np.int64).ravel()
+    return np.bincount(flat, minlength=num_clusters * num_segments).reshape(
+        num_clusters, num_segments
+    )
+
+
+def iou_per_segment(merged: np.ndarray) -> np.ndarray:
+    """IoU of each segment with its assigned prediction, from a ``(G, G)`` confusion matrix
+    whose row g collects the clusters mapped to segment g."""
+    tp = np.diag(merged).astype(float)
+    union = merged.sum(0) + merged.sum(1) - tp
+    return np.divide(tp, union, out=np.zeros_like(tp), where=union > 0)
+
+
+def hungarian_miou(pred: np.ndarray, gt: np.ndarray, num_clusters: int, num_segments: int) -> float:
+    """Clustering protocol: one-to-one Hungarian matching of clusters to segments on
+    1 − IoU; clusters left unmatched count as background (segment 0). Mean IoU over segments."""
+    counts = confusion(pred, gt, num_clusters, num_segments)
+    tp = counts.astype(float)
+    union = counts.sum(1, keepdims=True) + counts.sum(0, keepdims=True) - tp
+    iou = np.divide(tp, union, out=np.zeros_like(tp), where=union > 0)  # (K, G)
+    rows, cols = linear_sum_assignment(1.0 - iou)
+    target = np.zeros(num_clusters, dtype=np.int64)  # unmatched -> background
+    target[rows] = cols
+    return float(iou_per_segment(_merge(counts, target, num_segments)).mean())
+
+
+def overclustering_miou(
+    pred: np.ndarray, gt: np.ndarray, num_clusters: int, num_segments: int
+) -> float:
+    """Over-clustering protocol: each cluster goes to the segment it is most precise for
+    (greedy many-to-one), then mean IoU over segments."""
+    counts = confusion(pred, gt, num_clusters, num_segments)
+    return float(iou_per_segment(_merge(counts, counts.argmax(1), num_segments)).mean())
+
+
+def _merge(counts: np.ndarray, target: np.ndarray, num_segments: int) -> np.ndarray:
+    merged = np.zeros((num_segments, num_segments), dtype=np.int64)
+    np.add.at(merged, target, counts)
+    return merged
