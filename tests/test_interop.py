@@ -227,3 +227,37 @@ def test_reference_pretraining_keys_map_onto_ours():
     mapped = pretrainer_weights(reference)
     assert mapped.keys() == ours.keys()
     model.load_state_dict(mapped)
+
+
+def test_hugging_face_export_round_trip(tmp_path, capsys):
+    transformers = pytest.importorskip("transformers")  # a dev dependency: present in CI
+    sd = reference_encoder_state(seed=3)
+    save_reference(tmp_path / "ref.pth", sd)
+    assert (
+        main(
+            [
+                "convert",
+                "--input",
+                str(tmp_path / "ref.pth"),
+                "--output",
+                str(tmp_path / "hf"),
+                "--to",
+                "hf",
+            ]
+        )
+        == 0
+    )
+    model = transformers.VideoMAEModel.from_pretrained(str(tmp_path / "hf")).eval()
+    attention = model.encoder.layer[0].attention.attention
+    torch.testing.assert_close(
+        attention.value.bias, sd["encoder.blocks.0.attn.v_bias"]
+    )  # not dropped
+    torch.testing.assert_close(attention.query.bias, sd["encoder.blocks.0.attn.q_bias"])
+    video = torch.randn(2, 3, 4, 32, 32)
+    with torch.no_grad():
+        theirs = model(pixel_values=video.transpose(1, 2)).last_hidden_state  # (B, T, C, H, W)
+    torch.testing.assert_close(
+        theirs.double(), independent_forward(sd, video), rtol=1e-4, atol=1e-4
+    )
+    imported, _ = load_encoder(tmp_path / "hf")  # and back
+    torch.testing.assert_close(imported.forward_features(video), theirs, rtol=1e-5, atol=1e-5)

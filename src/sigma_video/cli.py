@@ -190,19 +190,37 @@ def _run_segment(args: argparse.Namespace) -> None:
 
 
 def _convert_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("convert", help="reference SIGMA/VideoMAE checkpoint -> sigma-video encoder")
-    p.add_argument("--input", required=True, help="reference .pth (pretraining or fine-tuning)")
-    p.add_argument("--output", required=True, help="folder for encoder.safetensors + encoder.json")
-    p.add_argument("--to", default="sigma", choices=["sigma"], help="target format")
+    p = sub.add_parser(
+        "convert", help="encoder checkpoints between formats (reference, sigma-video, Hugging Face)"
+    )
+    p.add_argument(
+        "--input", required=True, help="reference .pth, run dir, checkpoint or VideoMAE folder"
+    )
+    p.add_argument("--output", required=True, help="folder to write")
+    p.add_argument(
+        "--to",
+        default="sigma",
+        choices=["sigma", "hf"],
+        help="sigma: encoder.safetensors + encoder.json; hf: transformers VideoMAEModel folder",
+    )
     p.add_argument("--strict", action="store_true", help="refuse any unexpected key too")
 
 
 def _run_convert(args: argparse.Namespace) -> None:
-    from sigma_video.evaluation.loading import save_converted
-    from sigma_video.interop.reference import reference_encoder
+    from sigma_video.evaluation.loading import load_encoder, save_converted
 
-    encoder, clip = reference_encoder(args.input, strict=args.strict)
-    folder = save_converted(encoder, clip, args.output)
+    encoder, config = load_encoder(args.input, strict=args.strict)
+    clip = {
+        "num_frames": config.data.num_frames,
+        "stride": config.data.stride,
+        "size": config.data.size,
+    }
+    if args.to == "hf":
+        from sigma_video.interop.huggingface import export_videomae
+
+        folder = export_videomae(encoder, args.output)
+    else:
+        folder = save_converted(encoder, clip, args.output)
     c = encoder.config
     print(json.dumps({"output": str(folder), "embed_dim": c.embed_dim, "depth": c.depth, **clip}))
 

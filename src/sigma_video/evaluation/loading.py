@@ -11,6 +11,7 @@ from safetensors.torch import load_file, save_file
 
 from sigma_video.config import DataConfig, TrainConfig, load_config
 from sigma_video.engine.checkpoint import list_checkpoints, load_checkpoint
+from sigma_video.interop.huggingface import import_videomae, is_videomae_folder
 from sigma_video.interop.reference import load_weights, reference_encoder
 from sigma_video.models.encoder import EncoderConfig, VideoEncoder
 from sigma_video.pretrainer import build_pretrainer
@@ -33,8 +34,9 @@ def load_encoder(
     """``(encoder in eval mode, the run's config)``.
 
     ``source``: a run directory (its latest checkpoint), a checkpoint folder, a converted
-    encoder folder (``sigma-video convert``), a reference SIGMA/VideoMAE checkpoint file
-    (pretraining or fine-tuning; loaded without running pickled code), or ``random:PRESET``
+    encoder folder (``sigma-video convert``), a Hugging Face VideoMAE folder, a reference
+    SIGMA/VideoMAE checkpoint file (pretraining or fine-tuning; loaded without running
+    pickled code), or ``random:PRESET``
     — that preset's encoder at random initialisation (seeded). ``strict`` also refuses
     unexpected extra keys (missing keys and shape mismatches always refuse).
     """
@@ -48,6 +50,9 @@ def load_encoder(
         return encoder, clip_config(clip)
     if (path / "encoder.safetensors").exists():
         return converted_encoder(path)
+    if is_videomae_folder(path):
+        encoder, clip = import_videomae(path)
+        return encoder, clip_config(clip)
     if (path / "config.json").exists():
         run_dir, found = path, list_checkpoints(path)
         if not found:
