@@ -109,12 +109,12 @@ class _PatchMeans(nn.Module):
 def test_tube_features_take_the_first_frame_of_each_tube_in_raster_order():
     video = torch.arange(4.0).view(1, 1, 4, 1, 1).expand(1, 3, 4, 8, 8).clone()  # frame t = t
     video[:, :, :, :4, 4:] += 10  # patch (0, 1) brighter
-    out = TubeFeatures(_PatchMeans(), tubelet=2)(video)  # (1, 2·2·2, 1)
+    out = TubeFeatures(_PatchMeans(), tubelet=2, patch=4)(video)  # (1, 2·2·2, 1)
     assert out.shape == (1, 8, 1)
     assert out[0, :, 0].tolist() == [0, 10, 0, 0, 2, 12, 2, 2]  # tubes start at frames 0, 2
-    mean = TubeFeatures(_PatchMeans(), tubelet=2, frames="mean")(video)
+    mean = TubeFeatures(_PatchMeans(), tubelet=2, frames="mean", patch=4)(video)
     assert mean[0, :4, 0].tolist() == [0.5, 10.5, 0.5, 0.5]
-    resampled = TubeFeatures(_PatchMeans(), tubelet=2, grid=(1, 1))(video)
+    resampled = TubeFeatures(_PatchMeans(), tubelet=2, patch=8)(video)  # grid 2×2 -> 1×1
     assert resampled.shape == (1, 2, 1)
 
 
@@ -136,3 +136,19 @@ def test_sigma_dino_trains_only_the_video_model():
     assert model.encoder.blocks[0].attn.qkv.weight.grad is not None
     with pytest.raises(ValueError, match=r"needs model\.dino_weights"):
         build_pretrainer(PretrainerConfig(model="vit_tiny", target="dino"))
+
+
+def test_dinov2_layout_loads_and_feeds_a_16_patch_encoder(tmp_path):
+    from sigma_video.models.dino import DINO_PRESETS
+
+    torch.manual_seed(2)
+    model = ImageViT(DINO_PRESETS["dinov2_vits14_reg"])
+    names = set(model.state_dict())
+    assert {"register_tokens", "mask_token", "blocks.0.ls1.gamma", "blocks.0.ls2.gamma"} <= names
+    assert model.pos_embed.shape == (1, 1 + 37 * 37, 384)  # 518² positions, resized at use
+    torch.save(model.state_dict(), tmp_path / "dinov2.pth")
+    loaded = load_image_vit(tmp_path / "dinov2.pth", "dinov2_vits14_reg")
+    video = torch.randn(1, 3, 4, 224, 224)
+    features = TubeFeatures(loaded, tubelet=2, patch=16)(video)
+    assert features.shape == (1, 2 * 14 * 14, 384)
+    torch.testing.assert_close(features, TubeFeatures(model, 2, patch=16)(video))

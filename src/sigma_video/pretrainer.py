@@ -194,7 +194,7 @@ def build_dino_target(config: PretrainerConfig, tubelet: int, patch: int) -> Fro
         image_model = ImageViT(DINO_PRESETS[config.dino_arch])
     else:
         image_model = load_image_vit(config.dino_weights, config.dino_arch)
-    extractor = TubeFeatures(image_model, tubelet, config.dino_frames)
+    extractor = TubeFeatures(image_model, tubelet, config.dino_frames, patch)
     width = image_model.config.embed_dim
     return FrozenFeatures(extractor, width, tubelet=tubelet, patch=patch)
 

@@ -3,7 +3,8 @@
 ``ImageViT`` has the parameter names of the official DINO state dicts (and timm's
 ``vit_*_patch16_224.dino``): ``cls_token``, ``pos_embed``, ``patch_embed.proj``,
 ``blocks.N.{norm1, attn.qkv (with bias), attn.proj, norm2, mlp.fc1, mlp.fc2}``, ``norm``.
-``TubeFeatures`` turns it into a per-tube feature extractor for clips: the first frame of
+DINOv2 (``dinov2_*``: patch 14, LayerScale ``ls1``/``ls2``, register tokens) uses the same
+class. ``TubeFeatures`` turns it into a per-tube feature extractor for clips: the first frame of
 each tube (the reference's ``frames[::2]``, or the tube's mean frame), last-layer patch
 tokens after the final norm, class (and register) tokens dropped, in the tubes' raster order.
 """
@@ -31,11 +32,17 @@ class ImageViTConfig:
     patch: int = 16
     img_size: int = 224
     num_registers: int = 0
+    layer_scale: bool = False  # DINOv2
 
 
 DINO_PRESETS = {
     "dino_vits16": ImageViTConfig(384, 12, 6),
     "dino_vitb16": ImageViTConfig(768, 12, 12),
+    # DINOv2 (official layout: 518² positions, LayerScale, optional registers, mask token)
+    "dinov2_vits14": ImageViTConfig(384, 12, 6, patch=14, img_size=518, layer_scale=True),
+    "dinov2_vitb14": ImageViTConfig(768, 12, 12, patch=14, img_size=518, layer_scale=True),
+    "dinov2_vits14_reg": ImageViTConfig(384, 12, 6, 14, 518, num_registers=4, layer_scale=True),
+    "dinov2_vitb14_reg": ImageViTConfig(768, 12, 12, 14, 518, num_registers=4, layer_scale=True),
 }
 
 
@@ -51,9 +58,12 @@ class ImageViT(nn.Module):
         self.cls_token = nn.Parameter(torch.zeros(1, 1, d))
         if config.num_registers:
             self.register_tokens = nn.Parameter(torch.zeros(1, config.num_registers, d))
+        if config.layer_scale:  # unused for features; part of the official DINOv2 files
+            self.mask_token = nn.Parameter(torch.zeros(1, d))
         self.pos_embed = nn.Parameter(torch.randn(1, 1 + grid * grid, d) * 0.02)
         self.blocks = nn.ModuleList(
-            Block(d, config.num_heads, fused_bias=True) for _ in range(config.depth)
+            Block(d, config.num_heads, fused_bias=True, layer_scale=config.layer_scale)
+            for _ in range(config.depth)
         )
         self.norm = nn.LayerNorm(d, eps=LAYER_NORM_EPS)
 
@@ -87,21 +97,23 @@ class TubeFeatures(nn.Module):
     """Per-tube features of a frozen image model: ``(B, 3, T, H, W) -> (B, T'·h·w, D)``.
 
     ``frames="first"`` takes the first frame of each ``tubelet``-frame tube (reference),
-    ``"mean"`` their average. ``grid`` resamples the patch grid (bilinear), e.g. a DINOv2
-    /14 model's 16×16 grid at 224² to the encoder's 14×14.
+    ``"mean"`` their average. When the image model's patch differs from the video encoder's
+    ``patch``, its token grid is resampled (bilinear) to the encoder's, e.g. a DINOv2 /14
+    model's 16×16 grid at 224² to 14×14.
     """
 
     def __init__(
-        self,
-        image_model: ImageViT,
-        tubelet: int = 2,
-        frames: str = "first",
-        grid: tuple[int, int] | None = None,
+        self, image_model: ImageViT, tubelet: int = 2, frames: str = "first", patch: int = 16
     ) -> None:
         super().__init__()
         if frames not in FRAME_MODES:
             raise ValueError(f"frames must be one of {FRAME_MODES}, got {frames!r}")
-        self.image_model, self.tubelet, self.frames, self.grid = image_model, tubelet, frames, grid
+        self.image_model, self.tubelet, self.frames, self.patch = (
+            image_model,
+            tubelet,
+            frames,
+            patch,
+        )
 
     def forward(self, video: Tensor) -> Tensor:
         b, c, t, h, w = video.shape
@@ -109,11 +121,11 @@ class TubeFeatures(nn.Module):
         images = tubes[:, :, :, 0] if self.frames == "first" else tubes.mean(3)  # (B, C, T', H, W)
         images = images.transpose(1, 2).reshape(-1, c, h, w)  # (B·T', C, H, W)
         tokens = self.image_model(images)  # (B·T', h'·w', D)
-        patch = self.image_model.config.patch
-        side = (h // patch, w // patch)
-        if self.grid is not None and self.grid != side:
+        own = self.image_model.config.patch
+        side, wanted = (h // own, w // own), (h // self.patch, w // self.patch)
+        if side != wanted:
             grid = tokens.transpose(1, 2).reshape(len(tokens), -1, *side)
-            grid = F.interpolate(grid, size=self.grid, mode="bilinear", align_corners=False)
+            grid = F.interpolate(grid, size=wanted, mode="bilinear", align_corners=False)
             tokens = grid.flatten(2).transpose(1, 2)
         return tokens.reshape(b, -1, tokens.shape[-1])  # (B, T'·h·w, D), raster order
 
