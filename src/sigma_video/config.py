@@ -31,6 +31,12 @@ PRESET_DIR = Path(__file__).parent / "configs"
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 
 
+def _at_least_one(section: Any, prefix: str, names: tuple[str, ...]) -> None:
+    for name in names:
+        if getattr(section, name) < 1:
+            raise ValueError(f"{prefix}.{name} must be >= 1, got {getattr(section, name)}")
+
+
 @dataclass
 class DataConfig:
     """Where the clips come from and how they are cut.
@@ -56,9 +62,7 @@ class DataConfig:
             raise ValueError(f"data.crop must be one of {CROPS}, got {self.crop!r}")
         if self.workers < 0:
             raise ValueError(f"data.workers must be >= 0, got {self.workers}")
-        for name in ("num_frames", "stride", "size", "num_sample"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"data.{name} must be >= 1, got {getattr(self, name)}")
+        _at_least_one(self, "data", ("num_frames", "stride", "size", "num_sample"))
 
 
 @dataclass
@@ -85,9 +89,7 @@ class OptimConfig:
     max_steps: int | None = None
 
     def __post_init__(self) -> None:
-        for name in ("epochs", "batch_size", "accum_steps"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"optim.{name} must be >= 1, got {getattr(self, name)}")
+        _at_least_one(self, "optim", ("epochs", "batch_size", "accum_steps"))
         if not 0 <= self.warmup_epochs <= self.epochs:
             raise ValueError(
                 f"optim.warmup_epochs must be in [0, epochs], got {self.warmup_epochs}"
@@ -121,9 +123,7 @@ class RunConfig:
     def __post_init__(self) -> None:
         if self.precision not in PRECISIONS:
             raise ValueError(f"run.precision must be one of {PRECISIONS}, got {self.precision!r}")
-        for name in ("log_every", "save_every", "keep_last", "max_nonfinite"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"run.{name} must be >= 1, got {getattr(self, name)}")
+        _at_least_one(self, "run", ("log_every", "save_every", "keep_last", "max_nonfinite"))
 
 
 @dataclass
