@@ -61,3 +61,23 @@ def test_knn_hand_case():
     assert far.argmax().item() == 1
     with pytest.raises(ValueError, match="empty"):
         knn_scores(bank[:0], labels[:0], query)
+
+
+def test_demo_report_compares_the_run_with_its_initialisation(synth_root, tmp_path):
+    import json
+
+    from sigma_video.engine.trainer import pretrain
+    from sigma_video.evaluation.report import probe_report
+    from tests.engine.test_trainer import tiny
+
+    run = tmp_path / "run"
+    pretrain(tiny(synth_root, run, "optim.max_steps=2"), log=lambda _: None)
+    saved = json.loads((run / "config.json").read_text())
+    saved["data"]["train"] = None  # as if it had trained on the embedded dataset (synth_root)
+    (run / "config.json").write_text(json.dumps(saved))
+    lines = []
+    rows = probe_report(run, log=lines.append, root=synth_root, max_sequences=2)
+    pairs = {(r["encoder"], r["labels"]) for r in rows}
+    assert {("SIGMA (this run)", "motion"), ("random init", "appearance")} <= pairs
+    assert ("SIGMA (this run)", "segmentation") in pairs
+    assert any("VOS mIoU" in line for line in lines) and lines[-1].startswith("chance")
