@@ -41,18 +41,13 @@ def test_bench_step_prints_json(capsys):
     assert result["clips_per_s"] > 0 and result["precision"] == "fp32"
 
 
-def test_demo_trains_and_reports(capsys):
-    code, out, _ = run_cli(capsys, "demo", "--steps", "3", "--batch-size", "2")
-    assert code == 0 and "done in" in out and "pseudo-label entropy" in out
-
-
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
         (["bench", "sinkhorn", "--rows", "10", "--epsilon", "0"], "epsilon"),
         (["bench", "sinkhorn", "--rows", "10", "--prototypes", "1"], "K >= 2"),
         (["bench", "step", "--mask-ratio", "1.5"], "mask_ratio"),
-        (["demo", "--steps", "0"], "--steps"),
+        (["pretrain", "optim.base_lr=fast"], "optim.base_lr"),
     ],
 )
 def test_user_mistakes_give_one_line_and_exit_2(capsys, argv, message):

@@ -230,9 +230,6 @@ def build_parser() -> argparse.ArgumentParser:
         prog="sigma-video", description="SIGMA video pretraining and evaluation"
     )
     sub = parser.add_subparsers(dest="command", required=True)
-    demo = sub.add_parser("demo", help="a short SIGMA run of the tiny model on generated clips")
-    demo.add_argument("--steps", type=int, default=40)
-    demo.add_argument("--batch-size", type=int, default=8)
     _pretrain_parser(sub)
     _eval_parsers(sub)
     _convert_parser(sub)
@@ -265,12 +262,6 @@ def run(args: argparse.Namespace) -> None:
         config = SynthConfig(args.num_train, args.num_val, args.frames, args.size, seed=args.seed)
         root = write_dataset(args.output, config)
         print(f"wrote {config.num_train} + {config.num_val} videos to {root} (train.csv, val.csv)")
-    elif args.command == "demo":
-        from sigma_video.demo import run_demo
-
-        if args.steps < 1 or args.batch_size < 1:
-            raise ValueError("--steps and --batch-size must be >= 1")
-        run_demo(steps=args.steps, batch_size=args.batch_size)
     elif args.bench == "data":
         _run_bench_data(args)
     elif args.bench == "sinkhorn":
