@@ -18,56 +18,17 @@ import json
 import time
 from pathlib import Path
 
-import torch
-
 from sigma_video.config import load_config
-from sigma_video.data.annotations import read_list
-from sigma_video.data.dataset import ClipConfig
 from sigma_video.data.synth import default_dataset
 from sigma_video.engine.trainer import pretrain
-from sigma_video.evaluation.features import extract_features
-from sigma_video.evaluation.knn import knn_scores
 from sigma_video.evaluation.loading import encoder_for, load_encoder
-from sigma_video.evaluation.metrics import topk_accuracy
-from sigma_video.evaluation.probe import linear_probe
-from sigma_video.evaluation.segmentation import evaluate_segmentation
+from sigma_video.evaluation.report import embedded_metrics
 
 VARIANTS = {
     "SIGMA-MLP": [],
     "VideoMAE-pixel": ["model.target=pixels", "model.objective=l2"],
     "feature-L2": ["model.objective=l2"],
 }
-
-
-def evaluate(encoder, config, root: Path, max_sequences: int) -> dict[str, float]:
-    clip = ClipConfig(
-        num_frames=config.data.num_frames,
-        stride=config.data.stride,
-        size=config.data.size,
-        crop="center",
-    )
-    lists = {
-        (split, task): read_list(root / f"{split}{suffix}", root=str(root))[0]
-        for split in ("train", "val")
-        for task, suffix in (("motion", ".csv"), ("appearance", "_appearance.csv"))
-    }
-    feats = {s: extract_features(encoder, lists[(s, "motion")], clip)[0] for s in ("train", "val")}
-    out = {}
-    for task in ("motion", "appearance"):
-        y = {s: torch.tensor([r.label for r in lists[(s, task)]]) for s in ("train", "val")}
-        out[f"probe_{task}"] = linear_probe(feats["train"], y["train"], feats["val"], y["val"])[
-            "top1"
-        ]
-        scores = knn_scores(feats["train"], y["train"], feats["val"], k=20, temperature=0.07)
-        out[f"knn20_{task}"] = topk_accuracy(scores, y["val"], 1)
-    seg = evaluate_segmentation(
-        encoder, root / "davis", config.data.size, max_sequences=max_sequences
-    )
-    out["vos_clustering"], out["vos_overclustering"] = (
-        seg["miou_clustering"],
-        seg["miou_overclustering"],
-    )
-    return out
 
 
 def plot(results: dict[str, dict[str, float]], path: Path) -> None:
@@ -119,10 +80,10 @@ def main() -> None:
         pretrain(config, overwrite=True)
         timings[name] = time.perf_counter() - start
         encoder, run_config = load_encoder(out / name)
-        results[name] = evaluate(encoder, run_config, root, args.max_sequences)
+        results[name] = embedded_metrics(encoder, run_config, root, args.max_sequences)
         print(name, json.dumps(results[name]), flush=True)
     initial = encoder_for(run_config, run_config.run.seed).eval()  # the runs' shared start
-    results["random init"] = evaluate(initial, run_config, root, args.max_sequences)
+    results["random init"] = embedded_metrics(initial, run_config, root, args.max_sequences)
     out.mkdir(parents=True, exist_ok=True)
     (out / "results.json").write_text(
         json.dumps({"results": results, "pretrain_seconds": timings}, indent=2)

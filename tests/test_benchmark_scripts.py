@@ -18,7 +18,7 @@ def load_script(name):
 def test_reproduce_small_evaluates_an_encoder(synth_root, tmp_path):
     script = load_script("reproduce_small")
     encoder, config = load_encoder("random:demo")
-    row = script.evaluate(encoder, config, synth_root, max_sequences=1)
+    row = script.embedded_metrics(encoder, config, synth_root, max_sequences=1)
     assert set(row) == {
         "probe_motion",
         "probe_appearance",

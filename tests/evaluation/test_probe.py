@@ -76,8 +76,8 @@ def test_demo_report_compares_the_run_with_its_initialisation(synth_root, tmp_pa
     saved["data"]["train"] = None  # as if it had trained on the embedded dataset (synth_root)
     (run / "config.json").write_text(json.dumps(saved))
     lines = []
-    rows = probe_report(run, log=lines.append, root=synth_root, max_sequences=2)
-    pairs = {(r["encoder"], r["labels"]) for r in rows}
-    assert {("SIGMA (this run)", "motion"), ("random init", "appearance")} <= pairs
-    assert ("SIGMA (this run)", "segmentation") in pairs
+    results = probe_report(run, log=lines.append, root=synth_root, max_sequences=2)
+    assert set(results) == {"SIGMA (this run)", "random init"}
+    assert {"probe_motion", "knn20_appearance", "vos_clustering"} <= set(results["random init"])
+    assert results["SIGMA (this run)"] != results["random init"]
     assert any("VOS mIoU" in line for line in lines) and lines[-1].startswith("chance")
