@@ -74,6 +74,11 @@ class SigmaPretrainer(nn.Module):
         """Hook for the training loop, after ``backward`` (prototype freezing)."""
         self.objective.after_backward(step)
 
+    def frozen_prefixes(self) -> tuple[str, ...]:
+        """State-dict prefixes of frozen pretrained weights that checkpoints leave out (they
+        are rebuilt from their own files, e.g. ``model.dino_weights``)."""
+        return ("target.extractor.",) if isinstance(self.target, FrozenFeatures) else ()
+
 
 @dataclass
 class PretrainerConfig:

@@ -55,3 +55,27 @@ def test_a_pickle_that_runs_code_is_refused(tmp_path, monkeypatch):
     with pytest.raises(ValueError, match="cannot load checkpoint"):
         load_checkpoint(folder)
     assert not (tmp_path / "pwned").exists()
+
+
+def test_frozen_dino_weights_stay_out_of_checkpoints(tmp_path):
+    from sigma_video.engine.checkpoint import load_weights_into
+
+    config = PretrainerConfig(
+        model="vit_tiny",
+        target="dino",
+        dino_arch="dino_vits16",
+        dino_weights="random",
+        num_prototypes=8,
+    )
+    torch.manual_seed(0)
+    model = build_pretrainer(config)
+    saved = save_checkpoint(tmp_path, 1, model, {})
+    state, _ = load_checkpoint(saved)
+    assert not any(k.startswith("target.") for k in state) and "encoder.norm.weight" in state
+    torch.manual_seed(1)
+    fresh = build_pretrainer(config)
+    load_weights_into(fresh, state)  # the DINO part comes from its own weights file
+    assert torch.equal(fresh.encoder.norm.weight, model.encoder.norm.weight)
+    del state["encoder.norm.weight"]
+    with pytest.raises(ValueError, match=r"missing \['encoder.norm.weight'\]"):
+        load_weights_into(fresh, state)

@@ -34,8 +34,31 @@ def unwrap(model: nn.Module) -> nn.Module:
             return model
 
 
+def frozen_prefixes(model: nn.Module) -> tuple[str, ...]:
+    plain = unwrap(model)
+    return plain.frozen_prefixes() if hasattr(plain, "frozen_prefixes") else ()
+
+
 def weights(model: nn.Module) -> dict[str, torch.Tensor]:
-    return {k: v.detach().contiguous().cpu() for k, v in unwrap(model).state_dict().items()}
+    """The plain model's state dict on the CPU, without frozen pretrained parts (DINO)."""
+    skip = frozen_prefixes(model)
+    return {
+        k: v.detach().contiguous().cpu()
+        for k, v in unwrap(model).state_dict().items()
+        if not k.startswith(skip)
+    }
+
+
+def load_weights_into(model: nn.Module, state: dict[str, torch.Tensor]) -> None:
+    """Load checkpoint weights; only the frozen parts left out at saving may be missing."""
+    skip = frozen_prefixes(model)
+    missing, unexpected = unwrap(model).load_state_dict(state, strict=False)
+    missing = [k for k in missing if not k.startswith(skip)]
+    if missing or unexpected:
+        raise ValueError(
+            f"the checkpoint does not fit this model: missing {missing[:3]}, "
+            f"unexpected {unexpected[:3]}"
+        )
 
 
 def all_finite(model: nn.Module) -> bool:

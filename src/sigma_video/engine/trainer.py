@@ -27,6 +27,7 @@ from sigma_video.data.transforms import normalize
 from sigma_video.engine.checkpoint import (
     list_checkpoints,
     load_checkpoint,
+    load_weights_into,
     save_checkpoint,
     set_rng_state,
     unwrap,
@@ -191,13 +192,9 @@ def pretrain(
     if start is not None:
         weights, state = load_checkpoint(start)
         try:
-            unwrap(model).load_state_dict(weights)
-        except RuntimeError as err:
-            first = str(err).strip().splitlines()
-            detail = first[1].strip() if len(first) > 1 else first[0]
-            raise ValueError(
-                f"checkpoint {start} does not fit this model: {detail[:300]}"
-            ) from None
+            load_weights_into(model, weights)
+        except ValueError as err:
+            raise ValueError(f"{start}: {err}") from None
         optimizer.load_state_dict(state["optimizer"])
         if "scaler" in state:
             scaler.load_state_dict(state["scaler"])
