@@ -315,3 +315,15 @@ def test_mlp_projection_presets():
 def test_config_errors_name_the_argument(override, message):
     with pytest.raises(ValueError, match=message):
         PretrainerConfig(**override)
+
+
+def test_every_variant_starts_from_the_same_encoder():
+    weights = []
+    for target, objective in (("mlp", "sigma"), ("pixels", "l2"), ("mlp", "l2")):
+        torch.manual_seed(7)
+        config = PretrainerConfig(
+            model="vit_tiny", target=target, objective=objective, num_prototypes=8
+        )
+        weights.append(build_pretrainer(config).encoder.state_dict())
+    for other in weights[1:]:
+        assert all(torch.equal(weights[0][k], other[k]) for k in weights[0])

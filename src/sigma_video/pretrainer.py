@@ -153,6 +153,8 @@ def build_pretrainer(config: PretrainerConfig, target: nn.Module | None = None) 
         grad_checkpointing=config.grad_checkpointing,
         **clip,
     )
+    # The encoder first: for a given seed every variant starts from the same encoder weights.
+    encoder = VideoEncoder(enc_cfg)
     if target is None:
         shape = {"tubelet": enc_cfg.tubelet, "patch": enc_cfg.patch, "in_chans": enc_cfg.in_chans}
         if config.target == "dino":
@@ -179,7 +181,6 @@ def build_pretrainer(config: PretrainerConfig, target: nn.Module | None = None) 
         )
     else:
         objective = L2Objective()
-    encoder = VideoEncoder(enc_cfg)
     decoder = VideoDecoder(dec_cfg, enc_cfg.embed_dim)
     return SigmaPretrainer(encoder, decoder, target, objective)
 
