@@ -244,8 +244,7 @@ class EvalClips(VideoClips):
             for box in spatial_crop_boxes(frames.shape[1], frames.shape[2], self.num_crops):
                 views.append(crop_resize(frames, box, c.size))
         video = torch.stack(views)
-        item = {"video": video, "label": record.label, "index": index, "skipped": []}
-        return {**item, "mask": None}
+        return {"video": video, "label": record.label, "index": index, "skipped": [], "mask": None}
 
 
 class SkipCounter:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
-import math
 import shutil
 import time
 from collections.abc import Callable
@@ -308,7 +307,9 @@ def pretrain(
                     consecutive_nonfinite = 0
                     unwrap(model).after_backward(step)
                     scaler.unscale_(optimizer)
-                    window.grad_norm = _clip(model, config.optim.clip_grad)
+                    logs_next = (step + 1) % config.run.log_every == 0 or step + 1 == last_step
+                    if config.optim.clip_grad or logs_next:  # the norm is a pass over all grads
+                        window.grad_norm = _clip(model, config.optim.clip_grad)
                     scaler.step(optimizer)
                     scaler.update()
                     optimizer.zero_grad(set_to_none=True)
@@ -392,8 +393,11 @@ def _resume_point(run_dir: Path, resume: str | None) -> Path | None:
 
 
 def _clip(model: nn.Module, max_norm: float | None) -> torch.Tensor:
-    params = [p for p in model.parameters() if p.grad is not None]
-    return torch.nn.utils.clip_grad_norm_(params, max_norm if max_norm else math.inf)
+    """Total gradient norm; gradients are clipped to ``max_norm`` when it is set."""
+    grads = [p.grad for p in model.parameters() if p.grad is not None]
+    if max_norm:
+        return torch.nn.utils.clip_grad_norm_(grads, max_norm)
+    return torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads]))
 
 
 class _Window:
