@@ -1,0 +1,98 @@
+"""Run set-up shared by pretraining and fine-tuning: device, output folder, resume point,
+restoring a checkpoint, and the end-of-run consistency check."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.distributed as dist
+from torch import nn
+
+from sigma_video.engine.checkpoint import (
+    list_checkpoints,
+    load_checkpoint,
+    load_weights_into,
+    set_rng_state,
+    unwrap,
+)
+from sigma_video.engine.distributed import DistInfo
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(
+            f"run.device={name} but this machine has no CUDA device; use run.device=cpu"
+        )
+    return device
+
+
+def prepare_run_dir(config: Any, resume: str | None, overwrite: bool) -> Path:
+    """Check the output folder before anything is written; refuse to mix two runs."""
+    run_dir = Path(config.run.output)
+    existing = run_dir / "config.json"
+    if existing.exists() and resume is None and not overwrite:
+        raise ValueError(
+            f"{run_dir} already holds a run; pass --resume auto to continue it or --overwrite "
+            "to replace it"
+        )
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        probe = run_dir / ".write-test"
+        probe.write_text("ok")
+        probe.unlink()
+    except OSError as err:
+        raise ValueError(
+            f"cannot write to output directory {run_dir}: {err.strerror or err}"
+        ) from None
+    if overwrite and resume is None:
+        for old in list_checkpoints(run_dir):
+            shutil.rmtree(old)
+        for name in ("metrics.jsonl", "summary.json"):
+            (run_dir / name).unlink(missing_ok=True)
+    return run_dir
+
+
+def ranks_in_sync(model: nn.Module, info: DistInfo) -> bool:
+    """True if every rank holds the same weights (checked by a checksum all-reduce)."""
+    if not info.enabled:
+        return True
+    with torch.no_grad():
+        total = torch.stack([p.double().sum() for p in unwrap(model).parameters()]).sum()
+        high, low = total.clone(), total.clone()
+        dist.all_reduce(high, op=dist.ReduceOp.MAX)
+        dist.all_reduce(low, op=dist.ReduceOp.MIN)
+    return bool(high == low)
+
+
+def resume_point(run_dir: Path, resume: str | None) -> Path | None:
+    if resume is None:
+        return None
+    if resume == "auto":
+        found = list_checkpoints(run_dir)
+        return found[-1] if found else None
+    path = Path(resume)
+    if not path.is_dir():
+        raise ValueError(f"--resume {resume}: not a checkpoint folder (or use --resume auto)")
+    return path
+
+
+def restore(
+    path: Path, model: nn.Module, optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler
+) -> tuple[int, int]:
+    """Load a checkpoint into the model, optimizer, scaler and RNGs; ``(step, nonfinite)``."""
+    weights, state = load_checkpoint(path)
+    try:
+        load_weights_into(model, weights)
+    except ValueError as err:
+        raise ValueError(f"{path}: {err}") from None
+    optimizer.load_state_dict(state["optimizer"])
+    if "scaler" in state:
+        scaler.load_state_dict(state["scaler"])
+    set_rng_state(state["rng"])
+    return int(state["step"]), int(state["nonfinite_total"])
