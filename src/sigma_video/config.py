@@ -99,12 +99,11 @@ class OptimConfig:
 
 
 @dataclass
-class RunConfig:
+class BaseRunConfig:
     """Where outputs go and how the run behaves.
 
     ``precision="auto"``: bf16 autocast on CUDA, fp32 on CPU; ``fp16`` adds a grad scaler.
-    ``save_every``/``log_every`` count optimizer steps. ``probe_after`` (the demo) ends
-    the run with a linear probe of the encoder against its random initialisation.
+    ``save_every``/``log_every`` count optimizer steps.
     """
 
     output: str = "runs/sigma"
@@ -118,12 +117,19 @@ class RunConfig:
     max_nonfinite: int = 5
     tensorboard: bool = True
     progress: bool = True
-    probe_after: bool = False
 
     def __post_init__(self) -> None:
         if self.precision not in PRECISIONS:
             raise ValueError(f"run.precision must be one of {PRECISIONS}, got {self.precision!r}")
         _at_least_one(self, "run", ("log_every", "save_every", "keep_last", "max_nonfinite"))
+
+
+@dataclass
+class RunConfig(BaseRunConfig):
+    """Pretraining run settings; ``probe_after`` (the demo) ends the run with a linear
+    probe of the encoder against its random initialisation."""
+
+    probe_after: bool = False
 
 
 @dataclass
@@ -134,33 +140,39 @@ class TrainConfig:
     run: RunConfig = field(default_factory=RunConfig)
 
 
-def list_presets() -> list[str]:
-    return sorted(p.stem for p in PRESET_DIR.glob("*.toml"))
+def list_presets(folder: Path = PRESET_DIR) -> list[str]:
+    """Preset names of pretraining (default) or fine-tuning (``PRESET_DIR / "finetune"``)."""
+    return sorted(p.stem for p in folder.glob("*.toml"))
 
 
-def load_config(preset: str | None = None, overrides: list[str] | None = None) -> TrainConfig:
-    """Defaults, then the preset (a name or a .toml/.json path), then dotted overrides."""
+def load_config(
+    preset: str | None = None,
+    overrides: list[str] | None = None,
+    cls: type = TrainConfig,
+    folder: Path = PRESET_DIR,
+) -> Any:
+    """Defaults of ``cls``, then the preset (a name in ``folder`` or a .toml/.json path),
+    then dotted overrides."""
     values: dict[str, Any] = {}
     if preset is not None:
-        values = read_preset(preset)
+        values = read_preset(preset, folder)
     for item in overrides or []:
         key, sep, text = item.partition("=")
         if not sep or not key:
             raise ValueError(f"override {item!r} is not of the form key=value")
         _set(values, key.strip(), text.strip(), raw=True)
-    return build(TrainConfig, values, "")
+    return build(cls, values, "")
 
 
-def read_preset(preset: str) -> dict[str, Any]:
+def read_preset(preset: str, folder: Path = PRESET_DIR) -> dict[str, Any]:
     path = Path(preset)
     if not path.suffix:
-        path = PRESET_DIR / f"{preset}.toml"
+        path = folder / f"{preset}.toml"
         if not path.exists():
-            close = difflib.get_close_matches(preset, list_presets(), n=1)
+            names = list_presets(folder)
+            close = difflib.get_close_matches(preset, names, n=1)
             hint = f"did you mean {close[0]!r}? " if close else ""
-            raise ValueError(
-                f"unknown preset {preset!r}; {hint}presets: {', '.join(list_presets())}"
-            )
+            raise ValueError(f"unknown preset {preset!r}; {hint}presets: {', '.join(names)}")
     try:
         text = path.read_text(encoding="utf-8")
         return json.loads(text) if path.suffix == ".json" else tomllib.loads(text)
@@ -267,5 +279,5 @@ def to_dict(config: Any) -> dict[str, Any]:
     return dataclasses.asdict(config)
 
 
-def save_config(config: TrainConfig, path: str | Path) -> None:
+def save_config(config: Any, path: str | Path) -> None:
     Path(path).write_text(json.dumps(to_dict(config), indent=2) + "\n", encoding="utf-8")

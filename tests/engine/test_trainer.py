@@ -43,7 +43,7 @@ def tiny(synth_root, output, *extra):
 
 def losses(run_dir):
     lines = (run_dir / "metrics.jsonl").read_text().splitlines()
-    return {row["step"]: row["loss"] for row in map(json.loads, lines)}
+    return {row["step"]: row["loss"] for row in map(json.loads, lines) if "loss" in row}
 
 
 def final_weights(run_dir):

@@ -29,9 +29,10 @@ FRAME_SUFFIXES = (".jpg", ".jpeg", ".png")
 class DecodeError(Exception):
     """A sample that cannot be decoded; ``str()`` is ``"<path>: <reason>"``."""
 
-    def __init__(self, path: str | os.PathLike, reason: str) -> None:
+    def __init__(self, path: str | os.PathLike, reason: str = "") -> None:
+        # one-argument form: how a DataLoader worker re-raises it in the main process
         self.path, self.reason = str(path), reason
-        super().__init__(f"{path}: {reason}")
+        super().__init__(f"{path}: {reason}" if reason else str(path))
 
 
 class Backend(Protocol):

@@ -33,11 +33,10 @@ class RunLogger:
         if self.writer is not None:
             for key, value in scalars.items():
                 self.writer.add_scalar(key, value, step)
-        self.bar.set_postfix(
-            loss=f"{scalars['loss']:.4f}",
-            lr=f"{scalars['lr']:.2e}",
-            clips_s=f"{scalars['clips_per_s']:.1f}",
-        )
+        shown = {"loss": ".4f", "lr": ".2e", "clips_per_s": ".1f", "val_top1": ".1f"}
+        postfix = {k: f"{scalars[k]:{f}}" for k, f in shown.items() if k in scalars}
+        if postfix:
+            self.bar.set_postfix(postfix)
 
     def advance(self, steps: int = 1) -> None:
         self.bar.update(steps)

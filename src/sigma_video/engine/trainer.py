@@ -214,7 +214,9 @@ def resolve_precision(precision: str, device: torch.device) -> str:
 def make_loader(
     dataset: VideoClips, sampler: RunSampler, batch_size: int, workers: int, device: torch.device
 ) -> DataLoader:
-    """One loader for the whole run (workers persist across epochs)."""
+    """One loader for the whole run (workers persist across epochs). It has its own
+    generator, so making its iterator does not draw from the global RNG (which drop path
+    uses and a checkpoint restores)."""
     return DataLoader(
         dataset,
         batch_size=batch_size,
@@ -224,4 +226,5 @@ def make_loader(
         pin_memory=device.type == "cuda",
         drop_last=True,
         timeout=600 if workers else 0,
+        generator=torch.Generator().manual_seed(0),
     )

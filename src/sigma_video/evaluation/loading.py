@@ -11,6 +11,12 @@ from safetensors.torch import load_file, save_file
 
 from sigma_video.config import DataConfig, TrainConfig, load_config
 from sigma_video.engine.checkpoint import list_checkpoints, load_checkpoint
+from sigma_video.finetuning.model import (
+    CLASSIFIER_FILE,
+    VideoClassifier,
+    classifier_from_config,
+    load_classifier_meta,
+)
 from sigma_video.interop.huggingface import import_videomae, is_videomae_folder
 from sigma_video.interop.reference import load_weights, reference_encoder
 from sigma_video.models.encoder import EncoderConfig, VideoEncoder
@@ -53,6 +59,9 @@ def load_encoder(
     if is_videomae_folder(path):
         encoder, clip = import_videomae(path)
         return encoder, clip_config(clip)
+    if (path / CLASSIFIER_FILE).exists() or (path.parent.parent / CLASSIFIER_FILE).exists():
+        classifier, clip = load_classifier(path)
+        return classifier.encoder, clip_config(clip)
     if (path / "config.json").exists():
         run_dir, found = path, list_checkpoints(path)
         if not found:
@@ -71,6 +80,25 @@ def load_encoder(
     state = {k[len(prefix) :]: v for k, v in weights.items() if k.startswith(prefix)}
     load_weights(encoder, state, str(checkpoint), strict=True)
     return encoder.eval(), config
+
+
+def load_classifier(path: str | Path) -> tuple[VideoClassifier, dict]:
+    """``(fine-tuned classifier in eval mode, clip settings)`` of a fine-tuning run dir
+    (its latest checkpoint) or one of its checkpoint folders."""
+    path = Path(path)
+    run_dir, checkpoint = path, None
+    if not (path / CLASSIFIER_FILE).exists():
+        run_dir, checkpoint = path.parent.parent, path
+    meta = load_classifier_meta(run_dir)
+    if checkpoint is None:
+        found = list_checkpoints(run_dir)
+        if not found:
+            raise ValueError(f"run {run_dir} has no checkpoint yet")
+        checkpoint = found[-1]
+    model = classifier_from_config(meta["encoder"], meta["num_classes"], meta["head_dropout"])
+    weights, _ = load_checkpoint(checkpoint)
+    load_weights(model, weights, str(checkpoint), strict=True)
+    return model.eval(), meta["clip"]
 
 
 def clip_config(clip: dict) -> TrainConfig:

@@ -1,0 +1,82 @@
+"""The ``sigma-video`` command line: thin wrappers over the Python API.
+
+User mistakes end with one ``sigma-video: error: ...`` line and exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from sigma_video.cli import bench, evaluate, train
+from sigma_video.data.dataset import DataError
+from sigma_video.data.decode import DecodeError
+from sigma_video.engine.loop import TrainingError
+from sigma_video.models.registry import list_models
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="sigma-video", description="SIGMA video pretraining and evaluation"
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    train.pretrain_parser(sub)
+    train.finetune_parser(sub)
+    evaluate.eval_parsers(sub)
+    evaluate.convert_parser(sub)
+    evaluate.segment_parser(sub)
+    sub.add_parser("models", help="list the registered model presets")
+    sub.add_parser("presets", help="list the configuration presets")
+    bench.bench_parser(sub)
+    bench.data_parser(sub)
+    return parser
+
+
+def run(args: argparse.Namespace) -> None:
+    if args.command == "models":
+        print("\n".join(list_models()))
+    elif args.command == "presets":
+        from sigma_video.config import list_presets
+        from sigma_video.finetuning.config import FINETUNE_PRESETS
+
+        print("\n".join(list_presets()))
+        print("\n".join(f"finetune: {name}" for name in list_presets(FINETUNE_PRESETS)))
+    elif args.command == "pretrain":
+        train.run_pretrain(args)
+    elif args.command == "finetune":
+        train.run_finetune(args)
+    elif args.command in ("probe", "knn", "extract"):
+        evaluate.run_eval(args)
+    elif args.command == "convert":
+        evaluate.run_convert(args)
+    elif args.command == "segment":
+        evaluate.run_segment(args)
+    else:
+        bench.run_bench(args)
+
+
+def one_line(err: BaseException) -> str:
+    """The message of an error in one line; for an error re-raised from a DataLoader
+    worker ("Caught X in DataLoader worker ..."), the original's last line."""
+    lines = [line for line in str(err).strip().splitlines() if line.strip()]
+    if not lines:
+        return type(err).__name__
+    if lines[0].startswith("Caught ") and "worker" in lines[0]:
+        return lines[-1].split(": ", 1)[-1]
+    return lines[0]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        run(args)
+    except (ValueError, DataError, DecodeError, TrainingError) as err:
+        # user mistakes, bad data (an unreadable evaluation video), divergence
+        parser.exit(2, f"sigma-video: error: {one_line(err)}\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

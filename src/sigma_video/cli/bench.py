@@ -1,0 +1,131 @@
+"""``sigma-video bench`` and ``sigma-video data``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from sigma_video.models.registry import list_models
+
+
+def bench_parser(sub: argparse._SubParsersAction) -> None:
+    bench = sub.add_parser("bench", help="print timing numbers as JSON")
+    which = bench.add_subparsers(dest="bench", required=True, metavar="{sinkhorn,step,data}")
+    sk = which.add_parser("sinkhorn", help="time Sinkhorn-Knopp on an (N, K) score matrix")
+    sk.add_argument("--rows", type=int, default=45056, help="N (default 32 clips × 1408 tubes)")
+    sk.add_argument("--prototypes", type=int, default=3000, help="K")
+    sk.add_argument("--epsilon", type=float, default=0.05)
+    sk.add_argument("--iterations", type=int, default=10)
+    sk.add_argument("--repeats", type=int, default=5)
+    sk.add_argument("--device", default="cpu")
+    st = which.add_parser("step", help="time one pretraining step (forward+backward+AdamW)")
+    st.add_argument("--model", default="vit_tiny", choices=list_models())
+    st.add_argument("--batch-size", type=int, default=8)
+    st.add_argument("--num-frames", type=int, default=None, help="default: the preset's")
+    st.add_argument("--img-size", type=int, default=None, help="default: the preset's")
+    st.add_argument("--target", default="mlp", choices=["mlp", "pixels", "dino"])
+    st.add_argument("--objective", default="sigma", choices=["sigma", "l2"])
+    st.add_argument("--prototypes", type=int, default=3000)
+    st.add_argument("--mask-ratio", type=float, default=0.9)
+    st.add_argument("--grad-checkpointing", action="store_true")
+    st.add_argument("--repeats", type=int, default=5)
+    st.add_argument("--device", default="cpu")
+    st.add_argument("--peak-tflops", type=float, default=None, help="for MFU (default: known GPUs)")
+    dt = which.add_parser("data", help="data-loader throughput per backend and num_sample")
+    dt.add_argument("--list", default=None, help="annotation list (default: the embedded dataset)")
+    dt.add_argument("--data-root", default=None, help="prefix for relative paths in --list")
+    dt.add_argument("--workers", type=int, default=2)
+    dt.add_argument("--num-frames", type=int, default=16)
+    dt.add_argument("--stride", type=int, default=4)
+    dt.add_argument("--size", type=int, default=224)
+    dt.add_argument("--num-sample", type=int, default=4, help="repeated-augmentation views")
+    dt.add_argument("--clips", type=int, default=64, help="decodes per measurement")
+    dt.add_argument("--backend", action="append", default=None, help="repeatable; default all")
+    dt.add_argument("--no-baseline", action="store_true", help="skip the whole-video baseline")
+
+
+def data_parser(sub: argparse._SubParsersAction) -> None:
+    data = sub.add_parser("data", help="datasets: generate the embedded synthetic dataset")
+    which = data.add_subparsers(dest="data", required=True, metavar="{synth}")
+    synth = which.add_parser("synth", help="write the procedural video dataset")
+    synth.add_argument("--output", required=True, help="folder to create")
+    synth.add_argument("--num-train", type=int, default=240)
+    synth.add_argument("--num-val", type=int, default=96)
+    synth.add_argument("--frames", type=int, default=32)
+    synth.add_argument("--size", type=int, default=96)
+    synth.add_argument("--seed", type=int, default=0)
+
+
+def run_bench_data(args: argparse.Namespace) -> None:
+    from sigma_video.bench import bench_data
+    from sigma_video.data.annotations import read_list
+    from sigma_video.data.synth import default_dataset
+
+    if args.workers < 0 or args.clips < 2 or args.num_sample < 1:
+        raise ValueError("need --workers >= 0, --clips >= 2 and --num-sample >= 1")
+    if args.list is None:
+        root = default_dataset()
+        records, _ = read_list(root / "train.csv", root=str(root))
+    else:
+        records, _ = read_list(args.list, root=args.data_root)
+    samples = (1,) if args.num_sample == 1 else (1, args.num_sample)
+    for result in bench_data(
+        records,
+        args.num_frames,
+        args.stride,
+        args.size,
+        args.workers,
+        samples,
+        tuple(args.backend) if args.backend else None,
+        args.clips,
+        baseline=not args.no_baseline,
+    ):
+        print(json.dumps(result), flush=True)
+
+
+def run_bench(args: argparse.Namespace) -> None:
+    if args.command == "data":
+        from sigma_video.data.synth import SynthConfig, write_dataset
+
+        config = SynthConfig(args.num_train, args.num_val, args.frames, args.size, seed=args.seed)
+        root = write_dataset(args.output, config)
+        print(f"wrote {config.num_train} + {config.num_val} videos to {root} (train.csv, val.csv)")
+    elif args.bench == "data":
+        run_bench_data(args)
+    elif args.bench == "sinkhorn":
+        from sigma_video.bench import bench_sinkhorn
+
+        if args.rows < 1 or args.repeats < 1:
+            raise ValueError("--rows and --repeats must be >= 1")
+        print(
+            json.dumps(
+                bench_sinkhorn(
+                    args.rows,
+                    args.prototypes,
+                    args.epsilon,
+                    args.iterations,
+                    args.repeats,
+                    device=args.device,
+                )
+            )
+        )
+    else:
+        from sigma_video.bench import bench_step
+
+        if args.batch_size < 1 or args.repeats < 1:
+            raise ValueError("--batch-size and --repeats must be >= 1")
+        result = bench_step(
+            args.model,
+            args.batch_size,
+            args.num_frames,
+            args.img_size,
+            args.target,
+            args.objective,
+            args.prototypes,
+            args.mask_ratio,
+            args.grad_checkpointing,
+            args.repeats,
+            device=args.device,
+            peak_tflops=args.peak_tflops,
+        )
+        print(json.dumps(result))

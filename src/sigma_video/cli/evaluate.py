@@ -1,0 +1,146 @@
+"""``sigma-video probe | knn | extract | segment | convert``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+
+def eval_parsers(sub: argparse._SubParsersAction) -> None:
+    for name, text in (
+        ("probe", "linear probe on frozen, cached features; last line is JSON"),
+        ("knn", "weighted kNN (k = 20, 200; T = 0.07) on frozen features; last line is JSON"),
+    ):
+        p = sub.add_parser(name, help=text)
+        p.add_argument("--checkpoint", required=True, help="run dir, checkpoint, or random:PRESET")
+        p.add_argument("--train", required=True, help="training list (the kNN bank)")
+        p.add_argument("--val", required=True, help="validation list")
+        p.add_argument("--data-root", default=None)
+        p.add_argument("--num-clips", type=int, default=1)
+        p.add_argument("--num-crops", type=int, default=1)
+        p.add_argument("--workers", type=int, default=2)
+        p.add_argument("--device", default="cpu")
+        p.add_argument("--cache-dir", default=None, help="feature cache (default: user cache)")
+    ex = sub.add_parser("extract", help="pooled clip features and labels to a safetensors file")
+    ex.add_argument("--checkpoint", required=True)
+    ex.add_argument("--data", required=True, help="annotation list")
+    ex.add_argument("--data-root", default=None)
+    ex.add_argument("--output", required=True, help=".safetensors file to write")
+    ex.add_argument("--num-clips", type=int, default=1)
+    ex.add_argument("--num-crops", type=int, default=1)
+    ex.add_argument("--workers", type=int, default=2)
+    ex.add_argument("--device", default="cpu")
+
+
+def run_eval(args: argparse.Namespace) -> None:
+    from sigma_video.evaluation.cache import check_labels, features_for
+
+    common = {
+        "data_root": args.data_root,
+        "num_clips": args.num_clips,
+        "num_crops": args.num_crops,
+        "workers": args.workers,
+        "device": args.device,
+    }
+    if args.command == "extract":
+        from safetensors.torch import save_file
+
+        feats, labels = features_for(args.checkpoint, args.data, **common)
+        save_file({"features": feats, "labels": labels}, args.output)
+        print(json.dumps({"output": args.output, "num": len(feats), "dim": feats.shape[1]}))
+        return
+    cache = {"cache_dir": args.cache_dir}
+    train_x, train_y = features_for(args.checkpoint, args.train, **common, **cache)
+    val_x, val_y = features_for(args.checkpoint, args.val, **common, **cache)
+    check_labels(train_y, val_y)
+    if args.command == "probe":
+        from sigma_video.evaluation.probe import linear_probe
+
+        result = linear_probe(train_x, train_y, val_x, val_y)
+    else:
+        from sigma_video.evaluation.knn import knn_scores
+        from sigma_video.evaluation.metrics import topk_accuracy
+
+        classes = int(max(train_y.max(), val_y.max())) + 1
+        result = {"num_train": len(train_x), "num_val": len(val_x)}
+        for k in (20, 200):
+            scores = knn_scores(train_x, train_y, val_x, k=k, temperature=0.07, num_classes=classes)
+            result[f"top1_k{k}"] = topk_accuracy(scores, val_y, 1)
+        result["top1"] = result["top1_k200"]
+    print(json.dumps({"checkpoint": args.checkpoint, **result}))
+
+
+def segment_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("segment", help="unsupervised video object segmentation (DAVIS layout)")
+    p.add_argument("--checkpoint", required=True, help="run dir, checkpoint, file or random:PRESET")
+    p.add_argument("--davis", required=True, help="DAVIS-2017-style root folder")
+    p.add_argument("--split", default="val")
+    p.add_argument("--clusters", default="gt", help="K for the clustering protocol, or 'gt'")
+    p.add_argument("--overclusters", type=int, default=10)
+    p.add_argument("--clip-len", type=int, default=16)
+    p.add_argument("--size", type=int, default=None, help="input size (default: the encoder's)")
+    p.add_argument("--output", default=None, help="folder for cluster-map overlays (PNG + GIF)")
+    p.add_argument("--max-sequences", type=int, default=None)
+
+
+def run_segment(args: argparse.Namespace) -> None:
+    from pathlib import Path
+
+    from sigma_video.evaluation.loading import load_encoder
+    from sigma_video.evaluation.segmentation import SegmentConfig, evaluate_segmentation
+
+    if args.clusters != "gt" and not args.clusters.isdigit():
+        raise ValueError(f"--clusters must be a number or 'gt', got {args.clusters!r}")
+    clusters = None if args.clusters == "gt" else int(args.clusters)
+    if (clusters is not None and clusters < 2) or args.overclusters < 2 or args.clip_len < 2:
+        raise ValueError("--clusters and --overclusters must be >= 2 and --clip-len >= 2")
+    encoder, config = load_encoder(args.checkpoint)
+    settings = SegmentConfig(
+        clip_len=args.clip_len, clusters=clusters, overclusters=args.overclusters
+    )
+    result = evaluate_segmentation(
+        encoder,
+        args.davis,
+        args.size or config.data.size,
+        args.split,
+        settings,
+        Path(args.output) if args.output else None,
+        args.max_sequences,
+    )
+    print(json.dumps({"checkpoint": args.checkpoint, **result}))
+
+
+def convert_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "convert", help="encoder checkpoints between formats (reference, sigma-video, Hugging Face)"
+    )
+    p.add_argument(
+        "--input", required=True, help="reference .pth, run dir, checkpoint or VideoMAE folder"
+    )
+    p.add_argument("--output", required=True, help="folder to write")
+    p.add_argument(
+        "--to",
+        default="sigma",
+        choices=["sigma", "hf"],
+        help="sigma: encoder.safetensors + encoder.json; hf: transformers VideoMAEModel folder",
+    )
+    p.add_argument("--strict", action="store_true", help="refuse any unexpected key too")
+
+
+def run_convert(args: argparse.Namespace) -> None:
+    from sigma_video.evaluation.loading import load_encoder, save_converted
+
+    encoder, config = load_encoder(args.input, strict=args.strict)
+    clip = {
+        "num_frames": config.data.num_frames,
+        "stride": config.data.stride,
+        "size": config.data.size,
+    }
+    if args.to == "hf":
+        from sigma_video.interop.huggingface import export_videomae
+
+        folder = export_videomae(encoder, args.output)
+    else:
+        folder = save_converted(encoder, clip, args.output)
+    c = encoder.config
+    print(json.dumps({"output": str(folder), "embed_dim": c.embed_dim, "depth": c.depth, **clip}))

@@ -1,0 +1,128 @@
+"""Fine-tuning configuration (VideoMAE's recipe as defaults); same loading rules as
+pretraining: defaults -> preset (``sigma_video/configs/finetune``) -> dotted overrides."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sigma_video.config import PRESET_DIR, BaseRunConfig, OptimConfig, load_config
+from sigma_video.data.dataset import CROPS, SAMPLINGS
+
+FINETUNE_PRESETS = PRESET_DIR / "finetune"
+
+
+@dataclass
+class FinetuneModelConfig:
+    """``checkpoint``: what to fine-tune — a pretraining run dir, checkpoint, converted or
+    reference file, or ``random:PRESET`` (training from scratch). ``num_classes``: None
+    counts the training labels."""
+
+    checkpoint: str = "runs/demo"
+    num_classes: int | None = None
+    drop_path: float = 0.1
+    head_dropout: float = 0.0
+    head_init_scale: float = 0.001
+    grad_checkpointing: bool = False
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.drop_path < 1.0 or not 0.0 <= self.head_dropout < 1.0:
+            raise ValueError("model.drop_path and model.head_dropout must be in [0, 1)")
+        if self.num_classes is not None and self.num_classes < 2:
+            raise ValueError(f"model.num_classes must be >= 2, got {self.num_classes}")
+
+
+@dataclass
+class FinetuneDataConfig:
+    """Lists (None: the embedded dataset's motion labels); clip settings None take the
+    encoder's pretraining values. Training clips: ``sampling`` ("stride" for K400,
+    "segments" for SSv2), ``crop`` (random-resized, as VideoMAE), ``flip`` (not for SSv2),
+    ``num_sample`` views per decode. Test: ``test_clips`` × ``test_crops`` views per video
+    (SSv2 2×3, K400 5×3) on ``test`` (default: ``val``)."""
+
+    train: str | None = None
+    val: str | None = None
+    test: str | None = None
+    data_root: str | None = None
+    num_frames: int | None = None
+    stride: int | None = None
+    size: int | None = None
+    sampling: str = "stride"
+    crop: str = "random_resized"
+    flip: bool = False
+    num_sample: int = 1
+    test_clips: int = 2
+    test_crops: int = 3
+    workers: int = 8
+    backend: str = "pyav"
+    time_limit: float = 30.0
+    max_bad_fraction: float = 0.05
+
+    def __post_init__(self) -> None:
+        if self.sampling not in SAMPLINGS:
+            raise ValueError(f"data.sampling must be one of {SAMPLINGS}, got {self.sampling!r}")
+        if self.crop not in CROPS:
+            raise ValueError(f"data.crop must be one of {CROPS}, got {self.crop!r}")
+        for name in ("num_sample", "test_clips", "test_crops"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"data.{name} must be >= 1, got {getattr(self, name)}")
+        if self.workers < 0:
+            raise ValueError(f"data.workers must be >= 0, got {self.workers}")
+
+
+@dataclass
+class FinetuneOptimConfig(OptimConfig):
+    """AdamW (0.9, 0.999) with layer-wise lr decay, warm-up + cosine, mixup 0.8 / cutmix 1.0
+    (``mix_prob``, ``switch_prob``) and label smoothing 0.1; lrs scale with global batch / 256."""
+
+    epochs: int = 30
+    warmup_epochs: float = 5.0
+    batch_size: int = 8
+    base_lr: float = 1e-3
+    min_lr: float = 1e-6
+    warmup_lr: float = 1e-6
+    betas: tuple[float, float] = (0.9, 0.999)
+    layer_decay: float = 0.75
+    mixup: float = 0.8
+    cutmix: float = 1.0
+    mix_prob: float = 1.0
+    switch_prob: float = 0.5
+    label_smoothing: float = 0.1
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not 0.0 < self.layer_decay <= 1.0:
+            raise ValueError(f"optim.layer_decay must be in (0, 1], got {self.layer_decay}")
+
+
+@dataclass
+class FinetuneRunConfig(BaseRunConfig):
+    """``eval_every``: validate (one centre view per video) every this many epochs; 0 only
+    runs the final multi-view test."""
+
+    output: str = "runs/finetune"
+    eval_every: int = 1
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.eval_every < 0:
+            raise ValueError(f"run.eval_every must be >= 0, got {self.eval_every}")
+
+
+@dataclass
+class FinetuneConfig:
+    model: FinetuneModelConfig = field(default_factory=FinetuneModelConfig)
+    data: FinetuneDataConfig = field(default_factory=FinetuneDataConfig)
+    optim: FinetuneOptimConfig = field(default_factory=FinetuneOptimConfig)
+    run: FinetuneRunConfig = field(default_factory=FinetuneRunConfig)
+
+
+def load_finetune_config(
+    preset: str | Path | None = None, overrides: list[str] | None = None
+) -> FinetuneConfig:
+    """Defaults, then a fine-tuning preset (name or file), then ``key=value`` overrides."""
+    result: Any = load_config(
+        None if preset is None else str(preset), overrides, FinetuneConfig, FINETUNE_PRESETS
+    )
+    return result

@@ -1,0 +1,77 @@
+"""Multi-view testing of a classifier: softmax averaged over ``clips × crops`` views per
+video, top-1/top-5 over all ranks (each rank scores a disjoint share of the videos)."""
+
+from __future__ import annotations
+
+import torch
+import torch.distributed as dist
+from torch import Tensor, nn
+from torch.utils.data import DataLoader, Subset
+
+from sigma_video.data.collate import collate
+from sigma_video.data.dataset import EvalClips
+from sigma_video.data.transforms import normalize
+from sigma_video.engine.distributed import DistInfo
+from sigma_video.evaluation.metrics import topk_correct
+
+
+@torch.no_grad()
+def predict(
+    model: nn.Module,
+    dataset: EvalClips,
+    device: torch.device,
+    batch_size: int = 8,
+    workers: int = 0,
+    info: DistInfo | None = None,
+) -> tuple[Tensor, Tensor]:
+    """``(probabilities (n, C), labels (n,))`` of this rank's videos (every
+    ``world_size``-th from ``rank``); each row is the mean softmax of the video's views."""
+    info = info or DistInfo()
+    views = dataset.num_clips * dataset.num_crops
+    share = Subset(dataset, range(info.rank, len(dataset), info.world_size))
+    loader = DataLoader(
+        share,
+        batch_size=batch_size,
+        num_workers=workers,
+        collate_fn=collate,
+        generator=torch.Generator(),  # leaves the global RNG (drop path) untouched
+    )
+    was_training = model.training
+    model.eval()
+    probs, labels = [], []
+    for batch in loader:
+        video = normalize(batch["video"].to(device, non_blocking=True))
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+            logits = model(video).float()  # (B·views, C)
+        p = logits.softmax(-1).view(-1, views, logits.shape[-1]).mean(1)
+        probs.append(p.cpu())
+        labels.append(batch["label"].view(-1, views)[:, 0])
+    model.train(was_training)
+    if not probs:
+        return torch.empty(0, 0), torch.empty(0, dtype=torch.long)
+    return torch.cat(probs), torch.cat(labels)
+
+
+def evaluate(
+    model: nn.Module,
+    dataset: EvalClips,
+    device: torch.device,
+    batch_size: int = 8,
+    workers: int = 0,
+    info: DistInfo | None = None,
+) -> dict[str, float]:
+    """``{"top1", "top5", "num"}`` (accuracies in %) over the whole dataset and all ranks."""
+    info = info or DistInfo()
+    probs, labels = predict(model, dataset, device, batch_size, workers, info)
+    counts = torch.zeros(3, dtype=torch.float64)
+    if len(labels):
+        counts += torch.tensor(
+            [topk_correct(probs, labels, 1), topk_correct(probs, labels, 5), len(labels)],
+            dtype=torch.float64,
+        )
+    if info.enabled:
+        counts = counts.to(device)
+        dist.all_reduce(counts)
+        counts = counts.cpu()
+    top1, top5, num = counts.tolist()
+    return {"top1": 100.0 * top1 / num, "top5": 100.0 * top5 / num, "num": int(num)}

@@ -1,0 +1,171 @@
+"""End-to-end fine-tuning of the tiny model on real (generated) mp4 files."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from sigma_video.cli import main
+from sigma_video.config import save_config
+from sigma_video.engine.checkpoint import list_checkpoints
+from sigma_video.engine.trainer import pretrain
+from sigma_video.evaluation.loading import load_classifier, load_encoder
+from sigma_video.finetuning.config import load_finetune_config
+from sigma_video.finetuning.trainer import finetune
+from tests.engine.test_trainer import assert_same_weights, final_weights, losses, tiny
+
+quiet = lambda _: None  # noqa: E731
+
+
+@pytest.fixture(scope="module")
+def pretrained(synth_root, tmp_path_factory):
+    run = tmp_path_factory.mktemp("pre") / "run"
+    pretrain(tiny(synth_root, run, "optim.max_steps=2"), log=quiet)
+    return run
+
+
+def small(synth_root, checkpoint, output, *extra):
+    return load_finetune_config(
+        "demo",
+        [
+            f"model.checkpoint={checkpoint}",
+            f"data.train={synth_root / 'train.csv'}",
+            f"data.val={synth_root / 'val.csv'}",
+            f"data.data_root={synth_root}",
+            "data.workers=0",
+            "data.test_clips=2",
+            "data.test_crops=3",
+            "optim.batch_size=4",  # 16 videos: 4 steps per epoch
+            "optim.epochs=3",
+            "optim.warmup_epochs=1",
+            "run.log_every=1",
+            "run.save_every=2",
+            "run.keep_last=10",
+            "run.tensorboard=false",
+            "run.progress=false",
+            f"run.output={output}",
+            *extra,
+        ],
+    )
+
+
+def test_finetune_trains_validates_tests_and_reloads(synth_root, pretrained, tmp_path):
+    run = tmp_path / "ft"
+    summary = finetune(small(synth_root, pretrained, run, "optim.max_steps=8"), log=quiet)
+    assert summary["steps"] == 8 and summary["ranks_in_sync"]
+    assert summary["num_classes"] == 6  # the synthetic motion classes seen in training
+    test = summary["test"]
+    assert test["num"] == 8 and (test["clips"], test["crops"]) == (2, 3)
+    assert 0 <= test["top1"] <= test["top5"] <= 100
+    assert [v["step"] for v in summary["val"]] == [4]  # end of epoch 1; the last is the test
+    config = json.loads((run / "config.json").read_text())
+    assert config["data"]["num_frames"] == 4 and config["data"]["size"] == 32  # from the encoder
+    rows = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+    assert any("val_top1" in r for r in rows) and rows[-1]["step"] == 8
+    assert rows[0]["lr"] < rows[3]["lr"]  # warming up
+
+    # the fine-tuned run reloads: as an encoder (fc_norm layout) and as a classifier
+    encoder, clip = load_encoder(run)
+    assert encoder.config.pooled_norm and clip.data.size == 32
+    model, _ = load_classifier(run)
+    weights = final_weights(run)
+    assert torch.equal(model.head.weight, weights["head.weight"])
+    assert torch.equal(encoder.blocks[0].mlp.fc1.weight, weights["encoder.blocks.0.mlp.fc1.weight"])
+    # pretrained blocks were the starting point, not a fresh init
+    pre, _ = load_encoder(pretrained)
+    first = load_classifier(list_checkpoints(run)[0])[0]
+    drift = (first.encoder.blocks[0].attn.qkv.weight - pre.blocks[0].attn.qkv.weight).abs().max()
+    assert drift < 0.05
+
+
+def test_resume_continues_exactly(synth_root, pretrained, tmp_path):
+    straight, split = tmp_path / "straight", tmp_path / "split"
+    finetune(small(synth_root, pretrained, straight, "optim.max_steps=7"), log=quiet)
+    finetune(small(synth_root, pretrained, split, "optim.max_steps=5"), log=quiet)
+    # the pretrained source is no longer needed to resume
+    gone = tmp_path / "moved"
+    finetune(small(synth_root, gone, split, "optim.max_steps=7"), resume="auto", log=quiet)
+    a, b = losses(straight), losses(split)
+    assert [b[s] for s in (6, 7)] == [a[s] for s in (6, 7)]  # bit for bit, mixup included
+    assert_same_weights(final_weights(straight), final_weights(split))
+
+
+def test_from_scratch_and_bad_input(synth_root, tmp_path):
+    run = tmp_path / "scratch"
+    summary = finetune(
+        small(synth_root, "random:demo", run, "optim.max_steps=2", "data.size=32"), log=quiet
+    )
+    assert summary["steps"] == 2
+    bad = tmp_path / "bad.csv"
+    bad.write_text("train/0000.mp4 9\n")  # a class never seen in training
+    with pytest.raises(ValueError, match="do not match"):
+        finetune(small(synth_root, "random:demo", tmp_path / "x", f"data.val={bad}"))
+    unlabelled = tmp_path / "unlabelled.csv"
+    unlabelled.write_text("train/0000.mp4\n")
+    with pytest.raises(ValueError, match="labelled"):
+        finetune(small(synth_root, "random:demo", tmp_path / "x", f"data.train={unlabelled}"))
+    with pytest.raises(ValueError, match="does not exist"):
+        finetune(small(synth_root, "random:demo", tmp_path / "x", "data.val=nowhere.csv"))
+    with pytest.raises(ValueError, match="unknown preset"):
+        finetune(small(synth_root, "random:nonsense", tmp_path / "x"))
+    assert not (tmp_path / "x").exists()  # nothing written half-way
+
+
+def test_cli_prints_json_last_and_one_line_errors(synth_root, pretrained, tmp_path, capsys):
+    args = [
+        "finetune",
+        "--checkpoint",
+        str(pretrained),
+        "--train",
+        str(synth_root / "train.csv"),
+        "--val",
+        str(synth_root / "val.csv"),
+        "--data-root",
+        str(synth_root),
+        "--output",
+        str(tmp_path / "cli"),
+        "optim.max_steps=1",
+        "optim.batch_size=4",
+        "data.workers=0",
+        "data.test_clips=1",
+        "data.test_crops=1",
+        "run.progress=false",
+        "run.tensorboard=false",
+    ]
+    assert main(args) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert {"top1", "top5", "num_test", "views"} <= result.keys() and result["views"] == "1x1"
+    with pytest.raises(SystemExit) as exit_info:
+        main([*args[:-1], "optim.layer_decay=2"])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("sigma-video: error:") and "layer_decay" in err and "\n" not in err
+
+
+@pytest.mark.slow
+def test_torchrun_two_processes(synth_root, pretrained, tmp_path):
+    """2 gloo ranks stay in sync and the distributed test scores every video exactly once."""
+    config = small(synth_root, pretrained, tmp_path / "two", "optim.max_steps=4")
+    save_config(config, tmp_path / "two.json")
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    cmd = [
+        *(sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"),
+        *("-m", "sigma_video", "finetune", "--config", str(tmp_path / "two.json")),
+    ]
+    result = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    summary = json.loads((tmp_path / "two" / "summary.json").read_text())
+    assert summary["world_size"] == 2 and summary["ranks_in_sync"]
+    assert summary["global_batch"] == 8 and summary["test"]["num"] == 8
+    model, _ = load_classifier(tmp_path / "two")
+    from sigma_video.data.annotations import read_list
+    from sigma_video.data.dataset import ClipConfig, EvalClips
+    from sigma_video.finetuning.evaluate import evaluate
+
+    records = read_list(synth_root / "val.csv", root=str(synth_root))[0]
+    clip = ClipConfig(num_frames=4, stride=2, size=32, crop="center")
+    single = evaluate(model, EvalClips(records, clip, 2, 3), torch.device("cpu"))
+    assert single == {k: summary["test"][k] for k in ("top1", "top5", "num")}
