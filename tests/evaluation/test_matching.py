@@ -1,7 +1,16 @@
 import numpy as np
 import pytest
 
-from sigma_video.evaluation.matching import confusion, hungarian_miou, overclustering_miou
+from sigma_video.evaluation.matching import (
+    cell_confusion,
+    cell_histogram,
+    confusion,
+    hungarian_from_counts,
+    hungarian_miou,
+    nearest_indices,
+    overclustering_miou,
+)
+from sigma_video.evaluation.segmentation import upsample
 
 
 def test_perfect_clustering_under_any_label_permutation():
@@ -32,3 +41,21 @@ def test_unmatched_clusters_become_background_and_overclustering_merges():
 def test_shape_mismatch():
     with pytest.raises(ValueError, match="differ in shape"):
         confusion(np.zeros((1, 2, 2)), np.zeros((1, 2, 3)), 2, 2)
+
+
+def test_cell_histogram_gives_the_full_resolution_confusion():
+    rng = np.random.default_rng(0)
+    grid, shape = (2, 3, 4), (5, 7, 9)  # uneven upsampling factors on purpose
+    gt = rng.integers(0, 3, shape)
+    histogram = cell_histogram(gt, grid, 3)
+    assert histogram.shape == (24, 3) and histogram.sum() == gt.size
+    for k in (2, 5):
+        labels = rng.integers(0, k, grid)
+        want = confusion(upsample(labels, shape), gt, k, 3)
+        assert np.array_equal(cell_confusion(labels, histogram, k), want)
+        assert hungarian_from_counts(want) == hungarian_miou(upsample(labels, shape), gt, k, 3)
+
+
+def test_nearest_indices_by_hand():
+    assert nearest_indices(5, 2).tolist() == [0, 0, 0, 1, 1]
+    assert nearest_indices(4, 4).tolist() == [0, 1, 2, 3]

@@ -2,6 +2,7 @@ import pytest
 import torch
 
 from sigma_video.evaluation import linear_probe, load_encoder, topk_accuracy
+from sigma_video.evaluation.probe import fit_linear
 
 
 def test_topk_hand_case():
@@ -24,6 +25,25 @@ def test_probe_separates_separable_classes_and_not_noise():
     assert linear_probe(noise[:200], y[:200], noise[200:], y[200:])["top1"] < 0.4
     with pytest.raises(ValueError, match="labelled"):
         linear_probe(x[:10], -torch.ones(10, dtype=torch.long), x[:10], y[:10])
+
+
+def test_fit_linear_matches_scikit_learn_logistic_regression():
+    from sklearn.linear_model import LogisticRegression
+
+    g = torch.Generator().manual_seed(1)
+    y = torch.arange(60) % 3
+    x = torch.randn(60, 4, generator=g, dtype=torch.float64) + y[:, None].double()
+    wd = 0.05
+    weight, bias = fit_linear(x, y, 3, weight_decay=wd)
+    # sklearn minimises ½‖W‖² + C·Σ CE, the same objective with C = 1 / (N · wd)
+    ref = LogisticRegression(C=1 / (60 * wd), tol=1e-10, max_iter=10_000).fit(x.numpy(), y)
+    ours = torch.softmax(x @ weight.T + bias, 1)
+    torch.testing.assert_close(
+        ours, torch.from_numpy(ref.predict_proba(x.numpy())), atol=1e-4, rtol=0
+    )
+    # the softmax is shift-invariant per column: compare the centred weights
+    centred = weight - weight.mean(0)
+    torch.testing.assert_close(centred, torch.from_numpy(ref.coef_), atol=1e-4, rtol=0)
 
 
 def test_load_encoder_from_run_and_random(synth_root, tmp_path):
@@ -71,7 +91,7 @@ def test_demo_report_compares_the_run_with_its_initialisation(synth_root, tmp_pa
     from tests.engine.test_trainer import tiny
 
     run = tmp_path / "run"
-    pretrain(tiny(synth_root, run, "optim.max_steps=2"), log=lambda _: None)
+    pretrain(tiny(synth_root, run, "optim.max_steps=4", "optim.warmup_epochs=0"), log=print)
     saved = json.loads((run / "config.json").read_text())
     saved["data"]["train"] = None  # as if it had trained on the embedded dataset (synth_root)
     (run / "config.json").write_text(json.dumps(saved))

@@ -3,14 +3,19 @@ import shutil
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from sigma_video.cli import main
 from sigma_video.evaluation import load_encoder
 from sigma_video.evaluation.segmentation import (
     SegmentConfig,
+    VOSSequence,
     cluster_tubes,
+    davis_sequences,
     evaluate_segmentation,
+    find_sequences,
     load_sequence,
+    segment_clip,
     upsample,
 )
 
@@ -65,7 +70,63 @@ def test_missing_annotations_and_bad_folders(synth_root, tmp_path):
     name = (davis / "ImageSets" / "2017" / "val.txt").read_text().split()[0]
     (davis / "Annotations" / "480p" / name / "00003.png").unlink()
     with pytest.raises(ValueError, match="32 frames but 31 annotations"):
-        load_sequence(davis, name)
+        davis_sequences(davis)
     encoder, _ = load_encoder("random:demo")
     with pytest.raises(ValueError, match="not a DAVIS-2017 folder"):
+        evaluate_segmentation(encoder, tmp_path / "nowhere", 64)
+    with pytest.raises(ValueError, match="neither a DAVIS-2017 folder .* nor a YouTube-VOS"):
         evaluate_segmentation(encoder, tmp_path, 64)
+    sequence = davis_sequences(synth_root / "davis")[0]
+    small = tmp_path / "small.png"
+    Image.open(sequence.masks[0]).resize((8, 8)).save(small)
+    with pytest.raises(ValueError, match="differ in size"):
+        load_sequence(VOSSequence("x", sequence.frames[:1], (small,)))
+
+
+def make_ytvos(davis, root, every=2):
+    """The generated DAVIS videos in the YouTube-VOS layout, every other frame annotated
+    (as the sparse annotations of YouTube-VOS 'train')."""
+    split = root / "train"
+    videos = {}
+    for sequence in davis_sequences(davis)[:2]:
+        (split / "JPEGImages" / sequence.name).mkdir(parents=True)
+        (split / "Annotations" / sequence.name).mkdir(parents=True)
+        for i, (frame, mask) in enumerate(zip(sequence.frames, sequence.masks, strict=True)):
+            shutil.copy(frame, split / "JPEGImages" / sequence.name / frame.name)
+            if i % every == 0:
+                shutil.copy(mask, split / "Annotations" / sequence.name / mask.name)
+        videos[sequence.name] = {"objects": {"1": {}, "2": {}}}
+    (split / "meta.json").write_text(json.dumps({"videos": videos}))
+    return root
+
+
+def test_youtube_vos_layout_uses_the_annotated_frames(synth_root, tmp_path):
+    root = make_ytvos(synth_root / "davis", tmp_path / "ytvos")
+    layout, sequences = find_sequences(root, "train")
+    assert layout == "ytvos" and len(sequences) == 2
+    assert len(sequences[0].frames) == 16  # 32 frames, every other one annotated
+    assert [f.stem for f in sequences[0].frames] == [m.stem for m in sequences[0].masks]
+    encoder, _ = load_encoder("random:demo")
+    config = SegmentConfig(clip_len=4)
+    result = evaluate_segmentation(encoder, root, 64, "train", config)
+    assert result["layout"] == "ytvos" and result["clips"] == 8  # 2 videos × 16/4
+    assert 0 < result["miou_clustering"] <= 1 and 0 < result["miou_overclustering"] <= 1
+    with pytest.raises(ValueError, match="YouTube-VOS 'valid' annotates only first frames"):
+        evaluate_segmentation(
+            encoder,
+            make_ytvos(synth_root / "davis", tmp_path / "s", 16),
+            64,
+            "train",
+            SegmentConfig(clip_len=4),
+        )
+
+
+def test_clip_segment_ids_are_made_consecutive(synth_root):
+    # object ids 0 and 2 only: the clustering protocol must use K = 2, not 3
+    encoder, _ = load_encoder("random:demo")
+    frames = np.zeros((4, 32, 32, 3), dtype=np.uint8)
+    frames[:, 8:24, 8:24] = 255
+    ids = np.zeros((4, 32, 32), dtype=np.uint8)
+    ids[:, 8:24, 8:24] = 2
+    result = segment_clip(encoder, frames, ids, 64, SegmentConfig(clip_len=4, overclusters=4))
+    assert result["maps"].max() <= 1 and result["miou_clustering"] == pytest.approx(1.0)

@@ -71,13 +71,23 @@ def run_eval(args: argparse.Namespace) -> None:
 
 
 def segment_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("segment", help="unsupervised video object segmentation (DAVIS layout)")
+    p = sub.add_parser(
+        "segment",
+        help="unsupervised video object segmentation (DAVIS / YouTube-VOS); last line is JSON",
+    )
     p.add_argument("--checkpoint", required=True, help="run dir, checkpoint, file or random:PRESET")
-    p.add_argument("--davis", required=True, help="DAVIS-2017-style root folder")
-    p.add_argument("--split", default="val")
+    p.add_argument(
+        "--data",
+        "--davis",
+        "--ytvos",
+        dest="root",
+        required=True,
+        help="DAVIS-2017 root (ImageSets/2017) or YouTube-VOS root (<split>/JPEGImages)",
+    )
+    p.add_argument("--split", default="val", help="val (DAVIS; YouTube-VOS: valid) or train")
     p.add_argument("--clusters", default="gt", help="K for the clustering protocol, or 'gt'")
     p.add_argument("--overclusters", type=int, default=10)
-    p.add_argument("--clip-len", type=int, default=16)
+    p.add_argument("--clip-len", type=int, default=None, help="default: DAVIS 16, YTVOS 4")
     p.add_argument("--size", type=int, default=None, help="input size (default: the encoder's)")
     p.add_argument("--output", default=None, help="folder for cluster-map overlays (PNG + GIF)")
     p.add_argument("--max-sequences", type=int, default=None)
@@ -92,7 +102,8 @@ def run_segment(args: argparse.Namespace) -> None:
     if args.clusters != "gt" and not args.clusters.isdigit():
         raise ValueError(f"--clusters must be a number or 'gt', got {args.clusters!r}")
     clusters = None if args.clusters == "gt" else int(args.clusters)
-    if (clusters is not None and clusters < 2) or args.overclusters < 2 or args.clip_len < 2:
+    short = args.clip_len is not None and args.clip_len < 2
+    if (clusters is not None and clusters < 2) or args.overclusters < 2 or short:
         raise ValueError("--clusters and --overclusters must be >= 2 and --clip-len >= 2")
     encoder, config = load_encoder(args.checkpoint)
     settings = SegmentConfig(
@@ -100,7 +111,7 @@ def run_segment(args: argparse.Namespace) -> None:
     )
     result = evaluate_segmentation(
         encoder,
-        args.davis,
+        args.root,
         args.size or config.data.size,
         args.split,
         settings,

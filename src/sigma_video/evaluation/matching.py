@@ -31,14 +31,7 @@ def iou_per_segment(merged: np.ndarray) -> np.ndarray:
 def hungarian_miou(pred: np.ndarray, gt: np.ndarray, num_clusters: int, num_segments: int) -> float:
     """Clustering protocol: one-to-one Hungarian matching of clusters to segments on
     1 − IoU; clusters left unmatched count as background (segment 0). Mean IoU over segments."""
-    counts = confusion(pred, gt, num_clusters, num_segments)
-    tp = counts.astype(float)
-    union = counts.sum(1, keepdims=True) + counts.sum(0, keepdims=True) - tp
-    iou = np.divide(tp, union, out=np.zeros_like(tp), where=union > 0)  # (K, G)
-    rows, cols = linear_sum_assignment(1.0 - iou)
-    target = np.zeros(num_clusters, dtype=np.int64)  # unmatched -> background
-    target[rows] = cols
-    return float(iou_per_segment(_merge(counts, target, num_segments)).mean())
+    return hungarian_from_counts(confusion(pred, gt, num_clusters, num_segments))
 
 
 def overclustering_miou(
@@ -46,8 +39,50 @@ def overclustering_miou(
 ) -> float:
     """Over-clustering protocol: each cluster goes to the segment it is most precise for
     (greedy many-to-one), then mean IoU over segments."""
-    counts = confusion(pred, gt, num_clusters, num_segments)
-    return float(iou_per_segment(_merge(counts, counts.argmax(1), num_segments)).mean())
+    return overclustering_from_counts(confusion(pred, gt, num_clusters, num_segments))
+
+
+def hungarian_from_counts(counts: np.ndarray) -> float:
+    """``hungarian_miou`` from a ``(K, G)`` confusion matrix."""
+    tp = counts.astype(float)
+    union = counts.sum(1, keepdims=True) + counts.sum(0, keepdims=True) - tp
+    iou = np.divide(tp, union, out=np.zeros_like(tp), where=union > 0)  # (K, G)
+    rows, cols = linear_sum_assignment(1.0 - iou)
+    target = np.zeros(counts.shape[0], dtype=np.int64)  # unmatched -> background
+    target[rows] = cols
+    return float(iou_per_segment(_merge(counts, target, counts.shape[1])).mean())
+
+
+def overclustering_from_counts(counts: np.ndarray) -> float:
+    """``overclustering_miou`` from a ``(K, G)`` confusion matrix."""
+    return float(iou_per_segment(_merge(counts, counts.argmax(1), counts.shape[1])).mean())
+
+
+def nearest_indices(out_len: int, in_len: int) -> np.ndarray:
+    """Source index of each output position under nearest-neighbour upsampling."""
+    return np.minimum((np.arange(out_len) * in_len) // out_len, in_len - 1)
+
+
+def cell_histogram(gt: np.ndarray, grid: tuple[int, int, int], num_segments: int) -> np.ndarray:
+    """``(t·h·w, G)`` pixel counts of each segment inside each cell of a ``(t, h, w)`` grid
+    that is nearest-neighbour upsampled to ``gt``'s ``(T, H, W)``. With it, the confusion
+    of any cluster map on that grid costs ``O(cells)`` instead of a pass over all pixels:
+    ``confusion(upsample(labels), gt) == cell_confusion(labels, cell_histogram(gt))``."""
+    t, h, w = grid
+    tt, hh, ww = (nearest_indices(n, m) for n, m in zip(gt.shape, grid, strict=True))
+    cell = (tt[:, None, None] * (h * w) + hh[None, :, None] * w + ww[None, None, :]).astype(
+        np.int64
+    )
+    flat = (cell * num_segments + gt.astype(np.int64)).ravel()
+    return np.bincount(flat, minlength=t * h * w * num_segments).reshape(-1, num_segments)
+
+
+def cell_confusion(labels: np.ndarray, histogram: np.ndarray, num_clusters: int) -> np.ndarray:
+    """``(K, G)`` confusion of a cluster map on the grid (``labels``, any shape with
+    ``t·h·w`` entries) from ``cell_histogram``."""
+    counts = np.zeros((num_clusters, histogram.shape[1]), dtype=np.int64)
+    np.add.at(counts, labels.ravel(), histogram)
+    return counts
 
 
 def _merge(counts: np.ndarray, target: np.ndarray, num_segments: int) -> np.ndarray:

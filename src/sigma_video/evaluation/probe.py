@@ -9,17 +9,51 @@ from torch import Tensor
 from sigma_video.evaluation.metrics import topk_accuracy
 
 
+def fit_linear(
+    x: Tensor, y: Tensor, num_classes: int, weight_decay: float = 1e-4, max_iter: int = 100
+) -> tuple[Tensor, Tensor]:
+    """Multinomial logistic regression: minimise ``mean CE(x Wᵀ + b, y) + wd/2 ‖W‖²``
+    (bias not decayed) with full-batch L-BFGS from zero, which is convex and deterministic.
+
+    Args:
+        x: ``(N, D)`` features; y: ``(N,)`` labels in ``0..num_classes-1``.
+
+    Returns:
+        ``W (num_classes, D)``, ``b (num_classes,)``.
+    """
+    weight = torch.zeros(num_classes, x.shape[1], dtype=x.dtype, requires_grad=True)
+    bias = torch.zeros(num_classes, dtype=x.dtype, requires_grad=True)
+    optimizer = torch.optim.LBFGS(
+        [weight, bias],
+        lr=1.0,
+        max_iter=max_iter,
+        history_size=10,
+        tolerance_grad=1e-6,
+        tolerance_change=1e-9,
+        line_search_fn="strong_wolfe",
+    )
+
+    def closure() -> Tensor:
+        optimizer.zero_grad()
+        loss = F.cross_entropy(F.linear(x, weight, bias), y)
+        loss = loss + 0.5 * weight_decay * weight.pow(2).sum()
+        loss.backward()
+        return loss
+
+    optimizer.step(closure)
+    return weight.detach(), bias.detach()
+
+
 def linear_probe(
     train_x: Tensor,
     train_y: Tensor,
     val_x: Tensor,
     val_y: Tensor,
-    epochs: int = 300,
-    lr: float = 1e-2,
     weight_decay: float = 1e-4,
-    seed: int = 0,
+    max_iter: int = 100,
 ) -> dict[str, float]:
-    """Fit a linear classifier on standardised features (full-batch AdamW, deterministic).
+    """A linear classifier on frozen features: a norm (standardisation with the training
+    set's statistics) and a linear layer fitted by ``fit_linear``.
 
     Args:
         train_x, val_x: ``(N, D)`` features; train_y, val_y: ``(N,)`` labels ≥ 0.
@@ -33,17 +67,8 @@ def linear_probe(
         raise ValueError("the probe needs labelled samples (labels >= 0)")
     num_classes = int(max(train_y.max(), val_y.max())) + 1
     mean, std = train_x.mean(0), train_x.std(0) + 1e-6
-    xs, xv = (train_x - mean) / std, (val_x - mean) / std
-    generator = torch.Generator().manual_seed(seed)
-    weight = (torch.randn(num_classes, xs.shape[1], generator=generator) * 0.01).requires_grad_()
-    bias = torch.zeros(num_classes, requires_grad=True)
-    optimizer = torch.optim.AdamW([weight, bias], lr=lr, weight_decay=weight_decay)
-    for _ in range(epochs):
-        optimizer.zero_grad()
-        F.cross_entropy(F.linear(xs, weight, bias), train_y).backward()
-        optimizer.step()
-    with torch.no_grad():
-        logits = F.linear(xv, weight, bias)
+    weight, bias = fit_linear((train_x - mean) / std, train_y, num_classes, weight_decay, max_iter)
+    logits = F.linear((val_x - mean) / std, weight, bias)
     return {
         "top1": topk_accuracy(logits, val_y, 1),
         "top5": topk_accuracy(logits, val_y, 5),

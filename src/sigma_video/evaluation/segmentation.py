@@ -1,15 +1,20 @@
-"""Unsupervised video object segmentation (the Time-Tuning protocol) on DAVIS-style data.
+"""Unsupervised video object segmentation (the Time-Tuning protocol), DAVIS and YouTube-VOS.
 
 Per clip: tube features of the frozen encoder -> standardise -> PCA -> k-means (several
 restarts) -> cluster maps upsampled to the frames -> matched to the ground truth:
 *clustering* (K = number of ground-truth segments, Hungarian matching) and
-*over-clustering* (larger K, many-to-one matching) -> mIoU. Layout read:
-``JPEGImages/480p/<seq>/*.jpg``, ``Annotations/480p/<seq>/*.png`` (palette indices),
-``ImageSets/2017/<split>.txt``.
+*over-clustering* (larger K, many-to-one matching) -> mIoU. Layouts read:
+
+- DAVIS-2017: ``JPEGImages/480p/<seq>/*.jpg``, ``Annotations/480p/<seq>/*.png`` (palette
+  indices, one per frame), ``ImageSets/2017/<split>.txt``.
+- YouTube-VOS: ``<split>/JPEGImages/<video>/*.jpg``, ``<split>/Annotations/<video>/*.png``,
+  ``<split>/meta.json`` (or the split folder itself). Annotations are sparse (every 5th
+  frame in ``train``), so clips are made of the annotated frames only.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,15 +26,24 @@ from sklearn.cluster import KMeans
 from sklearn.decomposition import PCA
 
 from sigma_video.data.transforms import normalize
-from sigma_video.evaluation.matching import hungarian_miou, overclustering_miou
+from sigma_video.evaluation.matching import (
+    cell_confusion,
+    cell_histogram,
+    hungarian_from_counts,
+    nearest_indices,
+    overclustering_from_counts,
+)
 from sigma_video.models.encoder import VideoEncoder
+
+CLIP_LEN = {"davis": 16, "ytvos": 4}
 
 
 @dataclass(frozen=True)
 class SegmentConfig:
-    """``clusters=None``: K = number of ground-truth segments of the clip."""
+    """``clusters=None``: K = number of ground-truth segments of the clip;
+    ``clip_len=None``: 16 frames on DAVIS, 4 annotated frames on YouTube-VOS (Time-Tuning)."""
 
-    clip_len: int = 16
+    clip_len: int | None = None
     clusters: int | None = None
     overclusters: int = 10
     pca_dim: int = 50
@@ -38,7 +52,17 @@ class SegmentConfig:
     seed: int = 0
 
 
-def davis_sequences(root: str | Path, split: str = "val") -> list[str]:
+@dataclass(frozen=True)
+class VOSSequence:
+    """One video: its frame files and their annotation files (same length and order)."""
+
+    name: str
+    frames: tuple[Path, ...]
+    masks: tuple[Path, ...]
+
+
+def davis_sequences(root: str | Path, split: str = "val") -> list[VOSSequence]:
+    """Sequences of a DAVIS-2017 folder; every frame must have its annotation."""
     root = Path(root)
     listing = root / "ImageSets" / "2017" / f"{split}.txt"
     if not listing.exists():
@@ -46,25 +70,75 @@ def davis_sequences(root: str | Path, split: str = "val") -> list[str]:
     names = listing.read_text().split()
     if not names:
         raise ValueError(f"{listing} lists no sequences")
-    return names
+    sequences = []
+    for name in names:
+        frames = sorted((root / "JPEGImages" / "480p" / name).glob("*.jpg"))
+        masks = sorted((root / "Annotations" / "480p" / name).glob("*.png"))
+        if not frames:
+            raise ValueError(f"DAVIS sequence {name!r} has no frames in JPEGImages/480p/{name}")
+        if [f.stem for f in frames] != [m.stem for m in masks]:
+            raise ValueError(
+                f"DAVIS sequence {name!r}: {len(frames)} frames but {len(masks)} annotations "
+                f"(Annotations/480p/{name} must hold one PNG per frame)"
+            )
+        sequences.append(VOSSequence(name, tuple(frames), tuple(masks)))
+    return sequences
 
 
-def load_sequence(root: str | Path, name: str) -> tuple[np.ndarray, np.ndarray]:
-    """``uint8 (T, H, W, 3)`` frames and ``uint8 (T, H, W)`` segment ids of a sequence."""
+def ytvos_sequences(root: str | Path, split: str = "valid") -> list[VOSSequence]:
+    """Videos of a YouTube-VOS split, each reduced to its annotated frames."""
     root = Path(root)
-    frames = sorted((root / "JPEGImages" / "480p" / name).glob("*.jpg"))
-    masks = sorted((root / "Annotations" / "480p" / name).glob("*.png"))
-    if not frames:
-        raise ValueError(f"DAVIS sequence {name!r} has no frames in JPEGImages/480p/{name}")
-    if [f.stem for f in frames] != [m.stem for m in masks]:
-        raise ValueError(
-            f"DAVIS sequence {name!r}: {len(frames)} frames but {len(masks)} annotations "
-            f"(Annotations/480p/{name} must hold one PNG per frame)"
+    folder = next(
+        (
+            f
+            for f in (root / split, root / {"val": "valid"}.get(split, split), root)
+            if (f / "JPEGImages").is_dir() and (f / "Annotations").is_dir()
+        ),
+        None,
+    )
+    if folder is None:
+        raise ValueError(f"{root} is not a YouTube-VOS folder: no {split}/JPEGImages + Annotations")
+    names = sorted(p.name for p in (folder / "JPEGImages").iterdir() if p.is_dir())
+    if (folder / "meta.json").exists():
+        listed = json.loads((folder / "meta.json").read_text()).get("videos", {})
+        names = [n for n in names if n in listed] if listed else names
+    sequences = []
+    for name in names:
+        annotated = {m.stem: m for m in (folder / "Annotations" / name).glob("*.png")}
+        frames = sorted(
+            f for f in (folder / "JPEGImages" / name).glob("*.jpg") if f.stem in annotated
         )
-    rgb = np.stack([np.asarray(Image.open(f).convert("RGB")) for f in frames])
-    ids = np.stack([np.asarray(Image.open(m)) for m in masks]).astype(np.uint8)
+        masks = [annotated[f.stem] for f in frames]
+        sequences.append(VOSSequence(name, tuple(frames), tuple(masks)))
+    if not sequences:
+        raise ValueError(f"{folder} holds no videos")
+    return sequences
+
+
+def find_sequences(root: str | Path, split: str = "val") -> tuple[str, list[VOSSequence]]:
+    """``(layout, sequences)`` of a DAVIS-2017 or YouTube-VOS folder."""
+    if (Path(root) / "ImageSets").is_dir() or not Path(root).is_dir():
+        return "davis", davis_sequences(root, split)
+    try:
+        return "ytvos", ytvos_sequences(root, split)
+    except ValueError:
+        raise ValueError(
+            f"{root} is neither a DAVIS-2017 folder (ImageSets/2017/{split}.txt) nor a "
+            "YouTube-VOS folder (<split>/JPEGImages, Annotations)"
+        ) from None
+
+
+def load_sequence(sequence: VOSSequence) -> tuple[np.ndarray, np.ndarray]:
+    """``uint8 (T, H, W, 3)`` frames and ``uint8 (T, H, W)`` segment ids of a sequence."""
+    rgb = np.stack([np.asarray(Image.open(f).convert("RGB")) for f in sequence.frames])
+    ids = np.stack([np.asarray(Image.open(m)) for m in sequence.masks]).astype(np.uint8)
     if ids.ndim != 3:
-        raise ValueError(f"DAVIS sequence {name!r}: annotations must be palette (index) PNGs")
+        raise ValueError(f"sequence {sequence.name!r}: annotations must be palette (index) PNGs")
+    if ids.shape != rgb.shape[:3]:
+        raise ValueError(
+            f"sequence {sequence.name!r}: annotations {ids.shape[1:]} and frames "
+            f"{rgb.shape[1:3]} differ in size"
+        )
     return rgb, ids
 
 
@@ -85,45 +159,66 @@ def tube_features(encoder: VideoEncoder, frames: np.ndarray, size: int) -> np.nd
     return tokens.reshape(*grid, -1).float().numpy()
 
 
-def cluster_tubes(features: np.ndarray, k: int, config: SegmentConfig) -> np.ndarray:
-    """k-means cluster id of every tube, ``(T', h, w, D) -> (T', h, w)``."""
-    grid, flat = features.shape[:-1], features.reshape(-1, features.shape[-1])
-    if k > len(flat):
-        raise ValueError(f"K = {k} clusters but the clip has only {len(flat)} tubes")
+def reduce_tubes(features: np.ndarray, config: SegmentConfig) -> np.ndarray:
+    """Standardised, PCA-reduced tube features, ``(T', h, w, D) -> (T'·h·w, pca_dim)``."""
+    flat = features.reshape(-1, features.shape[-1])
     flat = (flat - flat.mean(0)) / (flat.std(0) + 1e-6)
     dim = min(config.pca_dim, flat.shape[0], flat.shape[1])
-    reduced = PCA(n_components=dim, random_state=config.seed).fit_transform(flat)
+    return PCA(n_components=dim, random_state=config.seed).fit_transform(flat)
+
+
+def kmeans_labels(reduced: np.ndarray, k: int, config: SegmentConfig) -> np.ndarray:
+    """k-means (``kmeans_restarts`` restarts, ``kmeans_iters`` iterations) cluster ids."""
+    if k > len(reduced):
+        raise ValueError(f"K = {k} clusters but the clip has only {len(reduced)} tubes")
     kmeans = KMeans(
         n_clusters=k,
         n_init=config.kmeans_restarts,
         max_iter=config.kmeans_iters,
         random_state=config.seed,
     )
-    return kmeans.fit_predict(reduced).reshape(grid)
+    return kmeans.fit_predict(reduced)
+
+
+def cluster_tubes(features: np.ndarray, k: int, config: SegmentConfig) -> np.ndarray:
+    """k-means cluster id of every tube, ``(T', h, w, D) -> (T', h, w)``."""
+    return kmeans_labels(reduce_tubes(features, config), k, config).reshape(features.shape[:-1])
 
 
 def upsample(labels: np.ndarray, shape: tuple[int, int, int]) -> np.ndarray:
     """Nearest-neighbour upsampling of ``(T', h, w)`` cluster maps to ``(T, H, W)`` frames."""
-    t, h, w = shape
-    tt = np.minimum((np.arange(t) * labels.shape[0]) // t, labels.shape[0] - 1)
-    hh = np.minimum((np.arange(h) * labels.shape[1]) // h, labels.shape[1] - 1)
-    ww = np.minimum((np.arange(w) * labels.shape[2]) // w, labels.shape[2] - 1)
+    tt, hh, ww = (nearest_indices(n, m) for n, m in zip(shape, labels.shape, strict=True))
     return labels[tt][:, hh][:, :, ww]
 
 
 def segment_clip(
     encoder: VideoEncoder, frames: np.ndarray, ids: np.ndarray, size: int, config: SegmentConfig
 ) -> dict:
-    """mIoU of both protocols for one clip, with the cluster maps ``(T, H, W)``."""
+    """mIoU of both protocols for one clip, with the cluster maps ``(T, H, W)``.
+
+    One PCA serves both k-means runs; both confusions come from one pass over the pixels
+    (``cell_histogram``)."""
     features = tube_features(encoder, frames, size)
-    segments = int(ids.max()) + 1
+    grid = features.shape[:-1]
+    return match_clusters(reduce_tubes(features, config), grid, ids, config)
+
+
+def match_clusters(
+    reduced: np.ndarray, grid: tuple[int, ...], ids: np.ndarray, config: SegmentConfig
+) -> dict:
+    """Both protocols for reduced tube features ``(t·h·w, d)`` and ground truth ``(T, H, W)``."""
+    present, inverse = np.unique(ids, return_inverse=True)  # objects seen in this clip
+    ids, segments = inverse.reshape(ids.shape), len(present)
     k = config.clusters or segments
-    maps = upsample(cluster_tubes(features, k, config), ids.shape)
-    over = upsample(cluster_tubes(features, config.overclusters, config), ids.shape)
+    histogram = cell_histogram(ids, grid, segments)
+    labels = kmeans_labels(reduced, k, config)
+    over = kmeans_labels(reduced, config.overclusters, config)
     return {
-        "miou_clustering": hungarian_miou(maps, ids, k, segments),
-        "miou_overclustering": overclustering_miou(over, ids, config.overclusters, segments),
-        "maps": maps,
+        "miou_clustering": hungarian_from_counts(cell_confusion(labels, histogram, k)),
+        "miou_overclustering": overclustering_from_counts(
+            cell_confusion(over, histogram, config.overclusters)
+        ),
+        "maps": upsample(labels.reshape(grid), ids.shape),
     }
 
 
@@ -168,25 +263,41 @@ def evaluate_segmentation(
     overlays: Path | None = None,
     max_sequences: int | None = None,
 ) -> dict:
-    """Mean over clips of both mIoUs on a DAVIS-style folder; overlays optional."""
+    """Mean over clips of both mIoUs on a DAVIS or YouTube-VOS folder; overlays optional.
+
+    Each sequence is cut into consecutive clips of ``clip_len`` (annotated) frames;
+    sequences shorter than one clip are skipped and counted.
+    """
     config = config or SegmentConfig()
-    tubelet = encoder.config.tubelet
-    names = davis_sequences(root, split)[:max_sequences]
-    results = []
-    for name in names:
-        frames, ids = load_sequence(root, name)
-        length = config.clip_len - config.clip_len % tubelet
+    layout, sequences = find_sequences(root, split)
+    sequences = sequences[:max_sequences]
+    clip_len = config.clip_len or CLIP_LEN[layout]
+    length = clip_len - clip_len % encoder.config.tubelet
+    results, skipped = [], 0
+    for sequence in sequences:
+        if len(sequence.frames) < length:
+            skipped += 1
+            continue
+        frames, ids = load_sequence(sequence)
         for start in range(0, len(frames) - length + 1, length):
             clip = slice(start, start + length)
             result = segment_clip(encoder, frames[clip], ids[clip], size, config)
             results.append(result)
             if overlays is not None:
-                write_overlays(frames[clip], result["maps"], overlays / name, f"clip{start:05d}")
+                folder = overlays / sequence.name
+                write_overlays(frames[clip], result["maps"], folder, f"clip{start:05d}")
     if not results:
-        raise ValueError(f"no sequence in {root} has {config.clip_len} frames")
+        hint = (
+            " (YouTube-VOS 'valid' annotates only first frames: use 'train')"
+            if (layout == "ytvos")
+            else ""
+        )
+        raise ValueError(f"no sequence in {root} has {length} annotated frames{hint}")
     return {
         "miou_clustering": float(np.mean([r["miou_clustering"] for r in results])),
         "miou_overclustering": float(np.mean([r["miou_overclustering"] for r in results])),
         "clips": len(results),
-        "sequences": len(names),
+        "sequences": len(sequences) - skipped,
+        "sequences_skipped": skipped,
+        "layout": layout,
     }
