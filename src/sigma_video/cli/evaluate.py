@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
+from dataclasses import dataclass
+
+from sigma_video.data.dataset import CROPS, ClipConfig
 
 
 def eval_parsers(sub: argparse._SubParsersAction) -> None:
@@ -21,6 +25,15 @@ def eval_parsers(sub: argparse._SubParsersAction) -> None:
         p.add_argument("--workers", type=int, default=2)
         p.add_argument("--device", default="cpu")
         p.add_argument("--cache-dir", default=None, help="feature cache (default: user cache)")
+        p.add_argument("--output", default=None, help="folder to write result.json into")
+        if name == "probe":
+            p.add_argument(
+                "settings",
+                nargs="*",
+                metavar="key=value",
+                help="probe settings: augment=true (fresh random crops every epoch, encoder "
+                "run on the fly), epochs, batch_size, lr, weight_decay, crop, max_iter",
+            )
     ex = sub.add_parser("extract", help="pooled clip features and labels to a safetensors file")
     ex.add_argument("--checkpoint", required=True)
     ex.add_argument("--data", required=True, help="annotation list")
@@ -54,9 +67,7 @@ def run_eval(args: argparse.Namespace) -> None:
     val_x, val_y = features_for(args.checkpoint, args.val, **common, **cache)
     check_labels(train_y, val_y)
     if args.command == "probe":
-        from sigma_video.evaluation.probe import linear_probe
-
-        result = linear_probe(train_x, train_y, val_x, val_y)
+        result = _probe(args, train_x, train_y, val_x, val_y)
     else:
         from sigma_video.evaluation.knn import knn_scores
         from sigma_video.evaluation.metrics import topk_accuracy
@@ -67,7 +78,72 @@ def run_eval(args: argparse.Namespace) -> None:
             scores = knn_scores(train_x, train_y, val_x, k=k, temperature=0.07, num_classes=classes)
             result[f"top1_k{k}"] = topk_accuracy(scores, val_y, 1)
         result["top1"] = result["top1_k200"]
-    print(json.dumps({"checkpoint": args.checkpoint, **result}))
+    line = json.dumps({"checkpoint": args.checkpoint, **result})
+    if args.output:
+        from pathlib import Path
+
+        folder = Path(args.output)
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "result.json.tmp").write_text(line + "\n")
+        (folder / "result.json.tmp").replace(folder / "result.json")
+    print(line)
+
+
+@dataclass
+class ProbeSettings:
+    """``augment=false``: L-BFGS on cached centre-view features (``weight_decay`` default
+    1e-4, ``max_iter``); ``augment=true``: BatchNorm + linear trained with AdamW on fresh
+    ``crop`` views every epoch (``epochs``, ``batch_size``, ``lr``, ``weight_decay`` default 0)."""
+
+    augment: bool = False
+    epochs: int = 10
+    batch_size: int = 32
+    lr: float = 1e-3
+    weight_decay: float | None = None
+    crop: str = "random_resized"
+    max_iter: int = 100
+
+    def __post_init__(self) -> None:
+        if self.crop not in CROPS:
+            raise ValueError(f"crop must be one of {CROPS}, got {self.crop!r}")
+
+
+def _probe(args: argparse.Namespace, train_x, train_y, val_x, val_y) -> dict:
+    from sigma_video.config import load_config
+
+    settings: ProbeSettings = load_config(None, args.settings, cls=ProbeSettings)
+    if not settings.augment:
+        from sigma_video.evaluation.probe import linear_probe
+
+        wd = 1e-4 if settings.weight_decay is None else settings.weight_decay
+        result = linear_probe(train_x, train_y, val_x, val_y, wd, settings.max_iter)
+        return {**result, "augment": False}
+    from sigma_video.data.annotations import read_records
+    from sigma_video.evaluation.augmented_probe import augmented_probe
+    from sigma_video.evaluation.loading import load_encoder
+
+    encoder, config = load_encoder(args.checkpoint)
+    clip = ClipConfig(
+        num_frames=config.data.num_frames,
+        stride=config.data.stride,
+        size=config.data.size,
+        crop=settings.crop,
+    )
+    result = augmented_probe(
+        encoder,
+        read_records(args.train, args.data_root),
+        clip,
+        val_x,
+        val_y,
+        epochs=settings.epochs,
+        batch_size=settings.batch_size,
+        lr=settings.lr,
+        weight_decay=settings.weight_decay or 0.0,
+        workers=args.workers,
+        device=args.device,
+        log=lambda line: print(line, file=sys.stderr),
+    )
+    return {**result, "augment": True}
 
 
 def segment_parser(sub: argparse._SubParsersAction) -> None:

@@ -25,6 +25,7 @@ from pathlib import Path
 logger = logging.getLogger(__name__)
 
 VIDEO_SUFFIXES = (".mp4", ".webm", ".avi", ".mkv", ".mov", ".m4v", ".mpg", ".mpeg")
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,11 @@ class VideoRecord:
     start: int = 0
     num_frames: int | None = None
     is_frames: bool = False
+
+    @property
+    def is_image(self) -> bool:
+        """A still image, used as a static clip."""
+        return not self.is_frames and Path(self.path).suffix.lower() in IMAGE_SUFFIXES
 
 
 @dataclass(frozen=True)
@@ -139,27 +145,41 @@ def report_problems(source: str, problems: list[ListProblem], show: int = 5) -> 
 
 
 def read_folder(root: str | os.PathLike) -> tuple[list[VideoRecord], list[str]]:
-    """Videos in a folder: one sub-folder per class (sorted names -> labels 0, 1, …), or
-    videos directly in ``root`` (unlabeled). Returns the records and the class names."""
+    """Videos or images in a folder: one sub-folder per class (sorted names -> labels 0, 1,
+    …; videos anywhere below it, images directly in it), or files directly in ``root``
+    (unlabeled). Returns the records and the class names."""
     root = Path(root)
     if not root.is_dir():
         raise ValueError(f"data folder {root} does not exist")
     classes = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
     records: list[VideoRecord] = []
     for label, name in enumerate(classes):
-        for file in sorted((root / name).rglob("*")):
-            if file.suffix.lower() in VIDEO_SUFFIXES:
-                records.append(VideoRecord(str(file), label))
+        folder = root / name
+        videos = [f for f in folder.rglob("*") if f.suffix.lower() in VIDEO_SUFFIXES]
+        images = [f for f in folder.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES]
+        records += [VideoRecord(str(f), label) for f in sorted(videos + images)]
     if not records:  # flat folder: unlabeled
         classes = []
         records = [
             VideoRecord(str(f))
             for f in sorted(root.iterdir())
-            if f.suffix.lower() in VIDEO_SUFFIXES
+            if f.suffix.lower() in VIDEO_SUFFIXES + IMAGE_SUFFIXES
         ]
     if not records:
-        raise ValueError(f"data folder {root} holds no videos ({', '.join(VIDEO_SUFFIXES)})")
+        raise ValueError(
+            f"data folder {root} holds no videos or images "
+            f"({', '.join(VIDEO_SUFFIXES + IMAGE_SUFFIXES)})"
+        )
     return records, classes
+
+
+def read_records(path: str | os.PathLike, root: str | None = None) -> list[VideoRecord]:
+    """Records of an annotation list or a folder (``read_list`` / ``read_folder``)."""
+    if Path(path).is_dir():
+        return read_folder(path)[0]
+    if not Path(path).exists():
+        raise ValueError(f"data list {path} does not exist")
+    return read_list(path, root=root)[0]
 
 
 def read_ssv2(

@@ -22,7 +22,7 @@ import torch
 from torch.utils.data import Dataset
 
 from sigma_video.data.annotations import VideoRecord
-from sigma_video.data.decode import Backend, DecodeError, FrameFolder, get_backend
+from sigma_video.data.decode import Backend, DecodeError, FrameFolder, ImageFile, get_backend
 from sigma_video.data.sampling import (
     PAD_MODES,
     random_clip_indices,
@@ -121,7 +121,7 @@ class VideoClips(Dataset):
         self.backend = (
             get_backend(backend, time_limit=time_limit) if isinstance(backend, str) else backend
         )
-        self.frames = FrameFolder()
+        self.frames, self.images = FrameFolder(), ImageFile()
         self.seed, self.max_retries, self.epoch = seed, max_retries, 0
         self.mask = mask
         self._lengths: dict[str, int] = {}
@@ -164,7 +164,9 @@ class VideoClips(Dataset):
         return make_mask(m.kind, count, m.grid, m.ratio, generator=generator)
 
     def source(self, record: VideoRecord) -> Backend:
-        return self.frames if record.is_frames else self.backend
+        if record.is_frames:
+            return self.frames
+        return self.images if record.is_image else self.backend
 
     def num_frames(self, record: VideoRecord) -> int:
         if record.num_frames is not None:

@@ -262,6 +262,31 @@ class FrameFolder:
         return _pick(path, frames, frame_indices)
 
 
+class ImageFile:
+    """A still image as a static clip: every requested frame is the image (the image
+    datasets of the linear-probe table, e.g. ImageNet, CIFAR-100)."""
+
+    name = "image"
+
+    def num_frames(self, path: str) -> int:
+        if not os.path.isfile(path):
+            raise DecodeError(path, "image file not found")
+        return 1
+
+    def decode(self, path: str, frame_indices: Sequence[int]) -> np.ndarray:
+        from PIL import Image, UnidentifiedImageError
+
+        _check_indices(path, frame_indices)
+        try:
+            with Image.open(path) as image:
+                frame = np.asarray(image.convert("RGB"))
+        except FileNotFoundError:
+            raise DecodeError(path, "image file not found") from None
+        except (OSError, UnidentifiedImageError) as err:
+            raise DecodeError(path, f"unreadable image: {_reason(err)}") from None
+        return np.broadcast_to(frame, (len(frame_indices), *frame.shape))
+
+
 BACKENDS = {"pyav": PyAVBackend, "torchcodec": TorchCodecBackend, "decord": DecordBackend}
 _MODULES = {"pyav": "av", "torchcodec": "torchcodec.decoders", "decord": "decord"}
 

@@ -16,7 +16,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from sigma_video.config import TrainConfig, save_config
-from sigma_video.data.annotations import VideoRecord, read_folder, read_list
+from sigma_video.data.annotations import VideoRecord, read_list, read_records
 from sigma_video.data.collate import collate
 from sigma_video.data.dataset import ClipConfig, MaskConfig, SkipCounter, VideoClips
 from sigma_video.data.synth import default_dataset
@@ -47,12 +47,7 @@ def load_records(config: TrainConfig) -> list[VideoRecord]:
     if data.train is None:
         root = default_dataset()
         return read_list(root / "train.csv", root=str(root))[0]
-    path = Path(data.train)
-    if path.is_dir():
-        return read_folder(path)[0]
-    if not path.exists():
-        raise ValueError(f"data list {path} does not exist")
-    return read_list(path, root=data.data_root)[0]
+    return read_records(data.train, data.data_root)
 
 
 def pretrain(

@@ -12,7 +12,7 @@ from pathlib import Path
 from safetensors.torch import load_file, save_file
 from torch import Tensor
 
-from sigma_video.data.annotations import read_list
+from sigma_video.data.annotations import read_records
 from sigma_video.data.dataset import ClipConfig
 from sigma_video.data.synth import default_cache_dir
 from sigma_video.evaluation.features import extract_features
@@ -65,7 +65,7 @@ def features_for(
     if file.exists():
         stored = load_file(str(file))
         return stored["features"], stored["labels"]
-    records, _ = read_list(list_path, root=data_root)
+    records = read_records(list_path, root=data_root)
     features, labels = extract_features(
         encoder, records, clip, num_clips, num_crops, workers=workers, device=device
     )

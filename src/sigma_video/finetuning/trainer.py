@@ -23,7 +23,7 @@ import torch.distributed as dist
 from torch import nn
 
 from sigma_video.config import save_config
-from sigma_video.data.annotations import VideoRecord, read_list
+from sigma_video.data.annotations import VideoRecord, read_list, read_records
 from sigma_video.data.dataset import ClipConfig, EvalClips, SkipCounter, VideoClips
 from sigma_video.data.synth import default_dataset
 from sigma_video.data.transforms import normalize
@@ -78,7 +78,7 @@ def load_splits(config: FinetuneConfig) -> Splits:
         path = getattr(data, name) or data.val
         if not Path(path).exists():
             raise ValueError(f"data.{name}: list {path} does not exist")
-        lists[name] = read_list(path, root=data.data_root)[0]
+        lists[name] = read_records(path, data.data_root)
     return Splits(**lists)
 
 
