@@ -80,3 +80,21 @@ def test_drop_path():
 def test_attention_width_must_split_into_heads():
     with pytest.raises(ValueError, match="divisible"):
         Attention(10, 3)
+
+
+def test_tube_embedding_of_visible_tubes_equals_the_convolution_then_gather():
+    from sigma_video.layers.patch_embed import TubeEmbed
+    from sigma_video.masking import gather_tokens
+
+    torch.manual_seed(0)
+    embed = TubeEmbed(3, 8, 2, 4).double()
+    video = torch.randn(2, 3, 4, 8, 12, dtype=torch.float64)
+    visible = torch.tensor([[0, 3, 5], [1, 2, 11]])
+    full = gather_tokens(embed(video), visible)
+    (full**2).sum().backward()
+    grad_full = embed.proj.weight.grad.clone()
+    embed.zero_grad()
+    part = embed(video, visible)
+    (part**2).sum().backward()
+    torch.testing.assert_close(part, full, rtol=0, atol=1e-12)
+    torch.testing.assert_close(embed.proj.weight.grad, grad_full, rtol=0, atol=1e-12)

@@ -15,7 +15,6 @@ from sigma_video.layers import (
     run_blocks,
     sinusoid_table,
 )
-from sigma_video.masking import gather_tokens
 from sigma_video.models.init import init_vit_weights
 from sigma_video.tubes import token_grid
 
@@ -121,9 +120,10 @@ class VideoEncoder(nn.Module):
 
     def embed(self, video: Tensor, visible: Tensor | None = None) -> Tensor:
         """Tube embedding plus positions, ``(B, N, D)``, or ``(B, N_vis, D)`` if ``visible``."""
-        grid = self.grid_of(video)
-        x = self.patch_embed(video) + self.position_table(grid).to(video.dtype)
-        return x if visible is None else gather_tokens(x, visible)
+        table = self.position_table(self.grid_of(video)).to(video.dtype)  # (N, D)
+        if visible is None:
+            return self.patch_embed(video) + table
+        return self.patch_embed(video, visible) + table[visible]  # only the visible tubes
 
     def forward_features(self, video: Tensor, visible: Tensor | None = None) -> Tensor:
         """Encode a clip batch.
