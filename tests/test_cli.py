@@ -41,9 +41,29 @@ def test_bench_step_prints_json(capsys):
     assert result["clips_per_s"] > 0 and result["precision"] == "fp32"
 
 
+def test_bench_pipeline_probe_and_segment_print_json(capsys, synth_root):
+    data = [f"data.train={synth_root / 'train.csv'}", f"data.data_root={synth_root}"]
+    small = ["data.num_frames=4", "data.size=32", "optim.batch_size=4", "model.num_prototypes=16"]
+    code, out, _ = run_cli(
+        capsys, "bench", "pipeline", "--steps", "7", "--workers", "0,1", *data, *small
+    )
+    rows = [json.loads(line) for line in out.strip().splitlines()]
+    assert code == 0 and [r["workers"] for r in rows] == [0, 1]
+    for row in rows:
+        assert row["steps_timed"] == 2 and 0 <= row["busy_fraction"] <= 1
+        assert row["data_wait_ms"] <= row["step_ms"] and row["clips_per_s"] > 0
+    code, out, _ = run_cli(capsys, "bench", "probe", "--num-train", "200", "--classes", "4")
+    result = json.loads(out.strip().splitlines()[-1])
+    assert code == 0 and result["num_train"] == 200 and result["probe_top1"] > 0.9
+    code, out, _ = run_cli(capsys, "bench", "segment")
+    result = json.loads(out.strip().splitlines()[-1])
+    assert code == 0 and result["tubes"] == 1568 and result["per_clip_cpu_s"] > 0
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
+        (["bench", "pipeline", "--workers", "two"], "comma-separated"),
         (["bench", "sinkhorn", "--rows", "10", "--epsilon", "0"], "epsilon"),
         (["bench", "sinkhorn", "--rows", "10", "--prototypes", "1"], "K >= 2"),
         (["bench", "step", "--mask-ratio", "1.5"], "mask_ratio"),

@@ -10,7 +10,9 @@ from sigma_video.models.registry import list_models
 
 def bench_parser(sub: argparse._SubParsersAction) -> None:
     bench = sub.add_parser("bench", help="print timing numbers as JSON")
-    which = bench.add_subparsers(dest="bench", required=True, metavar="{sinkhorn,step,data}")
+    which = bench.add_subparsers(
+        dest="bench", required=True, metavar="{sinkhorn,step,data,pipeline,probe,segment}"
+    )
     sk = which.add_parser("sinkhorn", help="time Sinkhorn-Knopp on an (N, K) score matrix")
     sk.add_argument("--rows", type=int, default=45056, help="N (default 32 clips × 1408 tubes)")
     sk.add_argument("--prototypes", type=int, default=3000, help="K")
@@ -31,6 +33,17 @@ def bench_parser(sub: argparse._SubParsersAction) -> None:
     st.add_argument("--repeats", type=int, default=5)
     st.add_argument("--device", default="cpu")
     st.add_argument("--peak-tflops", type=float, default=None, help="for MFU (default: known GPUs)")
+    pl = which.add_parser(
+        "pipeline", help="whole training pipeline on real video: busy share per worker count"
+    )
+    pl.add_argument("--config", default="demo", help="pretraining preset (default: demo)")
+    pl.add_argument("--steps", type=int, default=30)
+    pl.add_argument("--workers", default="0,2,4", help="comma-separated worker counts")
+    pl.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides")
+    ev = which.add_parser("probe", help="linear probe + kNN on 10k cached features (seconds)")
+    ev.add_argument("--num-train", type=int, default=10_000)
+    ev.add_argument("--classes", type=int, default=400)
+    which.add_parser("segment", help="segmentation of one DAVIS 480p clip beyond features")
     dt = which.add_parser("data", help="data-loader throughput per backend and num_sample")
     dt.add_argument("--list", default=None, help="annotation list (default: the embedded dataset)")
     dt.add_argument("--data-root", default=None, help="prefix for relative paths in --list")
@@ -84,7 +97,10 @@ def run_bench_data(args: argparse.Namespace) -> None:
 
 
 def run_bench(args: argparse.Namespace) -> None:
-    if args.command == "data":
+    if args.command == "bench" and args.bench in ("pipeline", "probe", "segment"):
+        for result in _eval_or_pipeline(args):
+            print(json.dumps(result), flush=True)
+    elif args.command == "data":
         from sigma_video.data.synth import SynthConfig, write_dataset
 
         config = SynthConfig(args.num_train, args.num_val, args.frames, args.size, seed=args.seed)
@@ -129,3 +145,25 @@ def run_bench(args: argparse.Namespace) -> None:
             peak_tflops=args.peak_tflops,
         )
         print(json.dumps(result))
+
+
+def _eval_or_pipeline(args: argparse.Namespace) -> list[dict]:
+    if args.bench == "pipeline":
+        from sigma_video.bench import bench_pipeline
+
+        try:
+            workers = tuple(int(w) for w in args.workers.split(","))
+        except ValueError:
+            raise ValueError(
+                f"--workers must be comma-separated integers, got {args.workers!r}"
+            ) from None
+        if min(workers) < 0:
+            raise ValueError("--workers must be >= 0")
+        return bench_pipeline(args.config, tuple(args.overrides), args.steps, workers)
+    from sigma_video.evaluation.bench import bench_probe, bench_segment
+
+    if args.bench == "probe":
+        if args.num_train < 10 or args.classes < 2:
+            raise ValueError("need --num-train >= 10 and --classes >= 2")
+        return [bench_probe(args.num_train, args.num_train // 5, classes=args.classes)]
+    return [bench_segment()]
