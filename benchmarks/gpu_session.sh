@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Every GPU measurement issue 7 owes, as ONE device call (15 minutes of device time per
+# session: run this once with timeout_s ~540, keep the rest for a rerun, then give_back).
+#
+# Prepare here (the device image has torch, numpy, safetensors, scikit-learn, tqdm,
+# tensorboard, pillow, pytest but no PyAV, and cannot download):
+#   mkdir -p wheels && .venv/bin/pip download av --no-deps --only-binary=:all: \
+#       --python-version 3.12 --platform manylinux_2_28_x86_64 -d wheels
+#   echo /wheels/ >> .git/info/exclude
+# Then: run(command="bash benchmarks/gpu_session.sh", carry=["wheels"], timeout_s=540)
+# Results come back under $OUT: record them in BENCHMARKS.md with the card's name.
+set -uo pipefail
+OUT=${OUT:-/tmp/out}
+mkdir -p "$OUT"
+python3 -m pip install --quiet --no-deps --no-index wheels/*.whl
+python3 -m pip install --quiet --no-deps --no-build-isolation -e . || exit 1
+nvidia-smi --query-gpu=name,memory.total,clocks.max.sm --format=csv | tee "$OUT/gpu.txt"
+
+# 1. correctness of the fast paths against the plain ones, on the GPU (a few seconds)
+timeout 120 python3 -m pytest -q -m gpu tests/test_gpu.py 2>&1 | tail -5 | tee "$OUT/gpu_tests.txt"
+
+# 2. Sinkhorn at 45 056 x 3000 and the ViT-S/B steps (SIGMA-MLP, pixel baseline), batch 32
+timeout 240 python3 benchmarks/core.py --device cuda 2>&1 | tee "$OUT/core.jsonl"
+timeout 90 sigma-video bench step --model vit_base --batch-size 32 --target dino \
+    --device cuda 2>&1 | tail -1 | tee -a "$OUT/core.jsonl"
+timeout 90 sigma-video bench step --model vit_base --batch-size 128 --grad-checkpointing \
+    --device cuda 2>&1 | tail -1 | tee -a "$OUT/core.jsonl"
+
+# 3. the whole pipeline on real decoded video: GPU-busy share per loader worker count
+timeout 150 sigma-video bench pipeline --config vit_b_ssv2_mlp --steps 25 --workers 4,8,14 \
+    optim.batch_size=32 run.device=cuda 2>&1 | tee "$OUT/pipeline.jsonl"
