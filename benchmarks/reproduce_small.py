@@ -60,6 +60,9 @@ def main() -> None:
     parser.add_argument("--output", default="runs/reproduce_small")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--max-sequences", type=int, default=32)
+    parser.add_argument(
+        "--eval-only", action="store_true", help="re-evaluate the runs already in --output"
+    )
     args = parser.parse_args()
     out = Path(args.output)
     root = default_dataset()
@@ -76,15 +79,18 @@ def main() -> None:
                 *overrides,
             ],
         )
-        start = time.perf_counter()
-        pretrain(config, overwrite=True)
-        timings[name] = time.perf_counter() - start
+        if not args.eval_only:
+            start = time.perf_counter()
+            pretrain(config, overwrite=True)
+            timings[name] = time.perf_counter() - start
         encoder, run_config = load_encoder(out / name)
         results[name] = embedded_metrics(encoder, run_config, root, args.max_sequences)
         print(name, json.dumps(results[name]), flush=True)
     initial = encoder_for(run_config, run_config.run.seed).eval()  # the runs' shared start
     results["random init"] = embedded_metrics(initial, run_config, root, args.max_sequences)
     out.mkdir(parents=True, exist_ok=True)
+    if args.eval_only and (out / "results.json").exists():
+        timings = json.loads((out / "results.json").read_text())["pretrain_seconds"]
     (out / "results.json").write_text(
         json.dumps({"results": results, "pretrain_seconds": timings}, indent=2)
     )

@@ -178,3 +178,16 @@ def test_probe_refuses_mismatched_lists(capsys, synth_root, tmp_path):
             ]
         )
     assert exc.value.code == 2 and "never occur in train" in capsys.readouterr().err
+
+
+def test_one_line_unwraps_errors_from_loader_workers():
+    from sigma_video.cli import one_line
+
+    wrapped = RuntimeError(
+        "Caught DecodeError in DataLoader worker process 0.\nOriginal Traceback (most recent "
+        'call last):\n  File "x.py", line 1, in f\nsigma_video.data.decode.DecodeError: '
+        "clips/a.mp4: moov atom not found\n"
+    )
+    assert one_line(wrapped) == "clips/a.mp4: moov atom not found"
+    assert one_line(ValueError("first\nsecond")) == "first"
+    assert one_line(ValueError("")) == "ValueError"

@@ -74,7 +74,7 @@ def test_missing_annotations_and_bad_folders(synth_root, tmp_path):
     encoder, _ = load_encoder("random:demo")
     with pytest.raises(ValueError, match="not a DAVIS-2017 folder"):
         evaluate_segmentation(encoder, tmp_path / "nowhere", 64)
-    with pytest.raises(ValueError, match="neither a DAVIS-2017 folder .* nor a YouTube-VOS"):
+    with pytest.raises(ValueError, match=r"neither a DAVIS-2017 folder .* nor a YouTube-VOS"):
         evaluate_segmentation(encoder, tmp_path, 64)
     sequence = davis_sequences(synth_root / "davis")[0]
     small = tmp_path / "small.png"
