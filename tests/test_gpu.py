@@ -48,3 +48,22 @@ def test_visible_tube_embedding_matches_conv_on_cuda_bf16():
         fast = embed(video, visible).float()
         plain = gather_tokens(embed(video), visible).float()
     torch.testing.assert_close(fast, plain, rtol=2e-2, atol=2e-2)
+
+
+def test_tf32_prototype_scores_stay_close_to_float32():
+    from sigma_video.losses.sigma import prototype_scores
+
+    g = torch.Generator(device="cuda").manual_seed(0)
+    features = torch.randn(4096, 256, device="cuda", generator=g)
+    prototypes = torch.nn.functional.normalize(
+        torch.randn(3000, 256, device="cuda", generator=g), dim=1
+    )
+    old = torch.backends.cuda.matmul.allow_tf32
+    try:
+        torch.backends.cuda.matmul.allow_tf32 = False
+        exact = prototype_scores(features, prototypes)
+        torch.backends.cuda.matmul.allow_tf32 = True
+        fast = prototype_scores(features, prototypes)
+    finally:
+        torch.backends.cuda.matmul.allow_tf32 = old
+    assert (fast - exact).abs().max().item() < 2e-3  # cosines in [-1, 1]; fp16-like inputs

@@ -14,6 +14,7 @@ from typing import Any
 
 import torch
 
+from sigma_video.engine.run import set_tf32
 from sigma_video.losses.sinkhorn import sinkhorn_knopp
 from sigma_video.pretrainer import PretrainerConfig, build_pretrainer, sample_mask
 
@@ -89,6 +90,7 @@ def bench_step(
     warmup: int = 2,
     device: str = "cpu",
     peak_tflops: float | None = None,
+    tf32: bool = True,
 ) -> dict[str, Any]:
     """Time one training step (forward, backward, AdamW) of a pretraining variant.
 
@@ -96,6 +98,7 @@ def bench_step(
     clips/s, model FLOPs per step and, with a known or given peak, the utilisation (MFU).
     """
     dev = torch.device(device)
+    set_tf32(dev, tf32)
     config = PretrainerConfig(
         model=model,
         target=target,
@@ -139,7 +142,7 @@ def bench_step(
         "clip": list(shape[1:]),
         "num_prototypes": num_prototypes,
         "mask_ratio": mask_ratio,
-        "precision": "bf16-autocast" if use_bf16 else "fp32",
+        "precision": ("bf16-autocast" + ("+tf32" if tf32 else "")) if use_bf16 else "fp32",
         "parameters_m": sum(p.numel() for p in net.parameters()) / 1e6,
         "repeats": repeats,
         **summary(times),

@@ -103,6 +103,8 @@ class BaseRunConfig:
     """Where outputs go and how the run behaves.
 
     ``precision="auto"``: bf16 autocast on CUDA, fp32 on CPU; ``fp16`` adds a grad scaler.
+    ``tf32``: float32 matrix products that stay float32 under autocast (the prototype scores)
+    use TF32 tensor cores on CUDA — a 10-bit mantissa, as the reference's fp16 autocast.
     ``save_every``/``log_every`` count optimizer steps.
     """
 
@@ -111,6 +113,7 @@ class BaseRunConfig:
     device: str = "auto"
     precision: str = "auto"
     compile: bool = False
+    tf32: bool = True
     log_every: int = 10
     save_every: int = 1000
     keep_last: int = 3

@@ -21,6 +21,13 @@ from sigma_video.engine.checkpoint import (
 from sigma_video.engine.distributed import DistInfo
 
 
+def set_tf32(device: torch.device, enabled: bool) -> None:
+    """TF32 tensor cores for float32 matmuls and convolutions on CUDA (no effect on CPU)."""
+    if device.type == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = enabled
+        torch.backends.cudnn.allow_tf32 = enabled
+
+
 def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")

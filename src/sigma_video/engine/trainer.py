@@ -32,6 +32,7 @@ from sigma_video.engine.run import (
     resolve_device,
     restore,
     resume_point,
+    set_tf32,
 )
 from sigma_video.engine.sampler import RunSampler
 from sigma_video.pretrainer import build_pretrainer
@@ -61,6 +62,7 @@ def pretrain(
     info = init_distributed(device.type)
     if info.enabled and device.type == "cuda":
         device = torch.device("cuda", info.local_rank)
+    set_tf32(device, config.run.tf32)
     model_cfg = config.model
     if model_cfg.num_frames is None:
         model_cfg = dataclasses.replace(model_cfg, num_frames=config.data.num_frames)

@@ -38,6 +38,7 @@ from sigma_video.engine.run import (
     resolve_device,
     restore,
     resume_point,
+    set_tf32,
 )
 from sigma_video.engine.sampler import RunSampler
 from sigma_video.engine.trainer import AUTOCAST, make_loader, resolve_precision
@@ -124,6 +125,7 @@ def finetune(
     info = init_distributed(device.type)
     if info.enabled and device.type == "cuda":
         device = torch.device("cuda", info.local_rank)
+    set_tf32(device, config.run.tf32)
     splits = load_splits(config) if info.is_main else None
     if info.enabled:  # rank 0 may have generated the embedded dataset; then all read it
         dist.barrier()
