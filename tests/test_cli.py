@@ -2,6 +2,7 @@ import json
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from sigma_video.cli import main
@@ -154,6 +155,26 @@ def test_extract_probe_and_knn(capsys, synth_root, tmp_path):
 
     stored = load_file(str(target))
     assert stored["features"].shape == (8, 192) and stored["labels"].shape == (8,)
+    grid = tmp_path / "grid.npz"
+    code, out, _ = run_cli(
+        capsys,
+        "extract",
+        *common,
+        "--data",
+        str(synth_root / "val.csv"),
+        "--output",
+        str(grid),
+        "--grid",
+        "--num-crops",
+        "3",
+    )
+    assert code == 0 and json.loads(out.strip().splitlines()[-1])["grid"] == [8, 4, 4, 4, 192]
+    arrays = np.load(grid)
+    # pooled = fc_norm(mean over tubes) of the same views; the demo encoder has no fc_norm
+    np.testing.assert_allclose(arrays["grid"].mean(axis=(1, 2, 3)), arrays["features"], atol=1e-5)
+    assert not list(tmp_path.glob(".grid*"))  # written atomically
+    with pytest.raises(SystemExit):
+        main(["extract", *common, "--data", str(synth_root / "val.csv"), "--output", "f.txt"])
 
 
 def test_probe_refuses_mismatched_lists(capsys, synth_root, tmp_path):

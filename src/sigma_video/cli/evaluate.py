@@ -38,7 +38,10 @@ def eval_parsers(sub: argparse._SubParsersAction) -> None:
     ex.add_argument("--checkpoint", required=True)
     ex.add_argument("--data", required=True, help="annotation list")
     ex.add_argument("--data-root", default=None)
-    ex.add_argument("--output", required=True, help=".safetensors file to write")
+    ex.add_argument("--output", required=True, help=".safetensors or .npz file to write")
+    ex.add_argument(
+        "--grid", action="store_true", help="also the per-tube features (N, T', H', W', D)"
+    )
     ex.add_argument("--num-clips", type=int, default=1)
     ex.add_argument("--num-crops", type=int, default=1)
     ex.add_argument("--workers", type=int, default=2)
@@ -56,13 +59,9 @@ def run_eval(args: argparse.Namespace) -> None:
         "device": args.device,
     }
     if args.command == "extract":
-        from safetensors.torch import save_file
-
-        feats, labels = features_for(args.checkpoint, args.data, **common)
-        save_file({"features": feats, "labels": labels}, args.output)
-        print(json.dumps({"output": args.output, "num": len(feats), "dim": feats.shape[1]}))
+        run_extract(args, common)
         return
-    cache = {"cache_dir": args.cache_dir}
+    cache = {"cache_dir": args.cache_dir, "progress": True}
     train_x, train_y = features_for(args.checkpoint, args.train, **common, **cache)
     val_x, val_y = features_for(args.checkpoint, args.val, **common, **cache)
     check_labels(train_y, val_y)
@@ -87,6 +86,47 @@ def run_eval(args: argparse.Namespace) -> None:
         (folder / "result.json.tmp").write_text(line + "\n")
         (folder / "result.json.tmp").replace(folder / "result.json")
     print(line)
+
+
+def run_extract(args: argparse.Namespace, common: dict) -> None:
+    """Pooled features (+ the tube grid) and labels to .safetensors or .npz, atomically."""
+    import os
+    from pathlib import Path
+
+    import numpy as np
+    from safetensors.torch import save_file
+
+    output = Path(args.output)
+    if output.suffix not in (".safetensors", ".npz"):
+        raise ValueError(f"--output must end in .safetensors or .npz, got {output.name!r}")
+    if args.grid:
+        from sigma_video.data.annotations import read_records
+        from sigma_video.evaluation.features import extract_features
+        from sigma_video.evaluation.loading import load_encoder
+
+        encoder, config = load_encoder(args.checkpoint)
+        clip = ClipConfig(
+            num_frames=config.data.num_frames,
+            stride=config.data.stride,
+            size=config.data.size,
+            crop="center",
+        )
+        records = read_records(args.data, common.pop("data_root"))
+        tensors = extract_features(encoder, records, clip, **common, grid=True, progress=True)
+    else:
+        from sigma_video.evaluation.cache import features_for
+
+        tensors = features_for(args.checkpoint, args.data, **common, progress=True)
+    named = dict(zip(("features", "labels", "grid"), tensors, strict=False))
+    output.parent.mkdir(parents=True, exist_ok=True)
+    tmp = output.with_name(f".{output.name}.tmp{os.getpid()}{output.suffix}")
+    if output.suffix == ".npz":
+        np.savez(tmp, **{k: v.numpy() for k, v in named.items()})
+    else:
+        save_file({k: v.contiguous() for k, v in named.items()}, str(tmp))
+    os.replace(tmp, output)
+    shapes = {k: list(v.shape) for k, v in named.items()}
+    print(json.dumps({"output": str(output), "num": len(named["features"]), **shapes}))
 
 
 @dataclass

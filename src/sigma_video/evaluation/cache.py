@@ -36,6 +36,7 @@ def features_for(
     cache_dir: str | Path | None = None,
     workers: int = 0,
     device: str = "cpu",
+    progress: bool = False,
 ) -> tuple[Tensor, Tensor]:
     """``(features (N, D), labels (N,))`` of a list under a checkpoint, cached on disk.
 
@@ -67,7 +68,14 @@ def features_for(
         return stored["features"], stored["labels"]
     records = read_records(list_path, root=data_root)
     features, labels = extract_features(
-        encoder, records, clip, num_clips, num_crops, workers=workers, device=device
+        encoder,
+        records,
+        clip,
+        num_clips,
+        num_crops,
+        workers=workers,
+        device=device,
+        progress=progress,
     )
     folder.mkdir(parents=True, exist_ok=True)
     tmp = file.with_suffix(f".tmp{os.getpid()}")

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 from torch.utils.data import DataLoader
+from tqdm import tqdm
 
 from sigma_video.data.annotations import VideoRecord
 from sigma_video.data.collate import collate
@@ -25,19 +26,36 @@ def extract_features(
     batch_size: int = 16,
     workers: int = 0,
     device: torch.device | str = "cpu",
-) -> tuple[Tensor, Tensor]:
+    grid: bool = False,
+    progress: bool = False,
+) -> tuple[Tensor, ...]:
     """``(features (N, D), labels (N,))``: the mean of all output tokens of each view,
-    averaged over a video's ``num_clips × num_crops`` views. bf16 autocast on CUDA."""
+    averaged over a video's ``num_clips × num_crops`` views. bf16 autocast on CUDA.
+
+    With ``grid`` a third tensor ``(N, T', H', W', D)`` holds the per-tube features (after
+    the final norm), also averaged over the views.
+    """
     device = torch.device(device)
     encoder = encoder.eval().to(device)
     data = EvalClips(records, clip, num_clips=num_clips, num_crops=num_crops)
-    loader = DataLoader(data, batch_size=batch_size, num_workers=workers, collate_fn=collate)
+    loader = DataLoader(
+        data,
+        batch_size=batch_size,
+        num_workers=workers,
+        collate_fn=collate,
+        generator=torch.Generator(),
+    )
     views = num_clips * num_crops
-    features, labels = [], []
-    for batch in loader:
+    features, labels, grids = [], [], []
+    for batch in tqdm(loader, desc="features", unit="batch", disable=not progress):
         video = normalize(batch["video"].to(device))
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
-            pooled = encoder.forward_pooled(video).float()  # (B·views, D)
+            tokens = encoder.forward_features(video)  # (B·views, N, D)
+            pooled = encoder.fc_norm(tokens.mean(1)).float()  # = forward_pooled
         features.append(pooled.view(-1, views, pooled.shape[-1]).mean(1).cpu())
         labels.append(batch["label"].view(-1, views)[:, 0])
-    return torch.cat(features), torch.cat(labels)
+        if grid:
+            shape = (-1, views, *encoder.grid_of(video), tokens.shape[-1])
+            grids.append(tokens.float().view(shape).mean(1).cpu())
+    out = (torch.cat(features), torch.cat(labels))
+    return (*out, torch.cat(grids)) if grid else out
