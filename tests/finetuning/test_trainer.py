@@ -109,6 +109,8 @@ def test_from_scratch_and_bad_input(synth_root, tmp_path):
         finetune(small(synth_root, "random:demo", tmp_path / "x", f"data.train={unlabelled}"))
     with pytest.raises(ValueError, match="does not exist"):
         finetune(small(synth_root, "random:demo", tmp_path / "x", "data.val=nowhere.csv"))
+    with pytest.raises(ValueError, match="pretrain first"):
+        finetune(small(synth_root, tmp_path / "no-such-run", tmp_path / "x"))
     with pytest.raises(ValueError, match="unknown preset"):
         finetune(small(synth_root, "random:nonsense", tmp_path / "x"))
     assert not (tmp_path / "x").exists()  # nothing written half-way

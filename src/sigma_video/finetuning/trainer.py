@@ -136,6 +136,11 @@ def finetune(
     start = resume_point(run_dir, resume)
     m = config.model
     if start is None:
+        if not m.checkpoint.startswith("random:") and not Path(m.checkpoint).exists():
+            raise ValueError(
+                f"model.checkpoint {m.checkpoint} does not exist; pretrain first "
+                "(`sigma-video pretrain` writes runs/demo) or pass --checkpoint random:PRESET"
+            )
         pretrained, source = load_encoder(m.checkpoint, seed=config.run.seed)
         config = resolve_clip(config, source.data)
         torch.manual_seed(config.run.seed)
