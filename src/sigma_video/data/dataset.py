@@ -23,6 +23,7 @@ from torch.utils.data import Dataset
 
 from sigma_video.data.annotations import VideoRecord
 from sigma_video.data.decode import Backend, DecodeError, FrameFolder, ImageFile, get_backend
+from sigma_video.data.randaugment import RandAugment, randaugment_clip, sample_ops
 from sigma_video.data.sampling import (
     PAD_MODES,
     random_clip_indices,
@@ -56,6 +57,7 @@ class ClipConfig:
     (short videos padded per ``pad``); ``"segments"`` is TSN sampling (SSv2 fine-tuning).
     ``crop``: ``multiscale`` (reference pretraining), ``random_resized`` or ``center``.
     ``flip`` is off by default: it changes the label of direction classes (SSv2).
+    ``randaugment`` (fine-tuning) is applied to each cropped view, the same to all frames.
     """
 
     num_frames: int = 16
@@ -67,6 +69,7 @@ class ClipConfig:
     scales: tuple[float, ...] = MULTISCALE_SCALES
     flip: bool = False
     num_sample: int = 1
+    randaugment: RandAugment | None = None
 
     def __post_init__(self) -> None:
         for name, allowed in (("sampling", SAMPLINGS), ("pad", PAD_MODES), ("crop", CROPS)):
@@ -200,7 +203,12 @@ class VideoClips(Dataset):
                 box = random_resized_crop_box(height, width, rng)
             else:
                 box = spatial_crop_boxes(height, width, 1)[0]
-            views.append(crop_resize(frames, box, c.size, flip=c.flip and rng.random() < 0.5))
+            view = crop_resize(frames, box, c.size, flip=c.flip and rng.random() < 0.5)
+            if c.randaugment is not None and c.randaugment.ops:
+                draws = sample_ops(c.randaugment, rng)  # one draw per view, all frames alike
+                clip = randaugment_clip(view.permute(1, 2, 3, 0).numpy(), draws)
+                view = torch.from_numpy(clip).permute(3, 0, 1, 2).contiguous()
+            views.append(view)
         return torch.stack(views)
 
     def _log_once(self, err: DecodeError) -> None:

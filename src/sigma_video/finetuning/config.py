@@ -9,6 +9,7 @@ from typing import Any
 
 from sigma_video.config import PRESET_DIR, BaseRunConfig, OptimConfig, load_config
 from sigma_video.data.dataset import CROPS, SAMPLINGS
+from sigma_video.data.randaugment import RandAugment
 
 FINETUNE_PRESETS = PRESET_DIR / "finetune"
 
@@ -38,8 +39,9 @@ class FinetuneDataConfig:
     """Lists (None: the embedded dataset's motion labels); clip settings None take the
     encoder's pretraining values. Training clips: ``sampling`` ("stride" for K400,
     "segments" for SSv2), ``crop`` (random-resized, as VideoMAE), ``flip`` (not for SSv2),
-    ``num_sample`` views per decode. Test: ``test_clips`` × ``test_crops`` views per video
-    (SSv2 2×3, K400 5×3) on ``test`` (default: ``val``)."""
+    ``num_sample`` views per decode, ``randaugment`` (timm-style, "none" turns it off) and
+    random erasing with probability ``reprob``. Test: ``test_clips`` × ``test_crops`` views
+    per video (SSv2 2×3, K400 5×3) on ``test`` (default: ``val``)."""
 
     train: str | None = None
     val: str | None = None
@@ -52,6 +54,8 @@ class FinetuneDataConfig:
     crop: str = "random_resized"
     flip: bool = False
     num_sample: int = 1
+    randaugment: str = "m7-n4-mstd0.5-inc1"
+    reprob: float = 0.25
     test_clips: int = 2
     test_crops: int = 3
     workers: int = 8
@@ -69,6 +73,9 @@ class FinetuneDataConfig:
                 raise ValueError(f"data.{name} must be >= 1, got {getattr(self, name)}")
         if self.workers < 0:
             raise ValueError(f"data.workers must be >= 0, got {self.workers}")
+        if not 0.0 <= self.reprob <= 1.0:
+            raise ValueError(f"data.reprob must be in [0, 1], got {self.reprob}")
+        RandAugment.parse(self.randaugment)  # refuse a bad spec now
 
 
 @dataclass

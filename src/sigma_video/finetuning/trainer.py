@@ -25,6 +25,7 @@ from torch import nn
 from sigma_video.config import save_config
 from sigma_video.data.annotations import VideoRecord, read_list, read_records
 from sigma_video.data.dataset import ClipConfig, EvalClips, SkipCounter, VideoClips
+from sigma_video.data.randaugment import RandAugment
 from sigma_video.data.synth import default_dataset
 from sigma_video.data.transforms import normalize
 from sigma_video.engine.checkpoint import list_checkpoints
@@ -44,6 +45,7 @@ from sigma_video.engine.sampler import RunSampler
 from sigma_video.engine.trainer import AUTOCAST, make_loader, resolve_precision
 from sigma_video.evaluation.loading import load_encoder
 from sigma_video.finetuning.config import FinetuneConfig
+from sigma_video.finetuning.erasing import random_erase
 from sigma_video.finetuning.evaluate import evaluate
 from sigma_video.finetuning.layer_decay import lr_scale
 from sigma_video.finetuning.mixup import MixConfig, mix_batch, soft_cross_entropy
@@ -160,11 +162,12 @@ def finetune(
         crop=data.crop,
         flip=data.flip,
         num_sample=data.num_sample,
+        randaugment=RandAugment.parse(data.randaugment),
     )
     train = VideoClips(
         splits.train, clip, data.backend, config.run.seed, time_limit=data.time_limit
     )
-    view = dataclasses.replace(clip, crop="center", num_sample=1)
+    view = dataclasses.replace(clip, crop="center", num_sample=1, randaugment=None)
     val = EvalClips(splits.val, view, 1, 1, data.backend, data.time_limit)
     test = EvalClips(
         splits.test, view, data.test_clips, data.test_crops, data.backend, data.time_limit
@@ -233,6 +236,7 @@ def finetune(
         labels = batch["label"].to(device, non_blocking=True)
         first = int(batch["index"][0])  # the mixing draw is a pure function of the batch
         rng = random.Random(f"{seed}/mix/{info.rank}/{at}/{first}")
+        video = random_erase(video, data.reprob, rng)  # as VideoMAE: erase, then mix
         video, targets = mix_batch(video, labels, num_classes, mix, rng)
         loss = soft_cross_entropy(net(video), targets)
         return loss, {"loss": loss.detach()}
