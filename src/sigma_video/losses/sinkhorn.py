@@ -145,6 +145,7 @@ def _column_logsumexp(x: Tensor, distributed: bool, group: dist.ProcessGroup | N
     return torch.log(total) + peak
 
 
+@torch.compiler.disable  # a host sync: an explicit, quiet graph break under torch.compile
 def _agree(ok: Tensor, distributed: bool, group: dist.ProcessGroup | None) -> bool:
     """True if the fast path succeeded on every rank (all ranks must take the same path)."""
     ok = ok.to(torch.int32)
