@@ -25,6 +25,8 @@ timeout 90 sigma-video bench step --model vit_base --batch-size 32 --target dino
     --device cuda 2>&1 | tail -1 | tee -a "$OUT/core.jsonl"
 timeout 90 sigma-video bench step --model vit_base --batch-size 128 --grad-checkpointing \
     --device cuda 2>&1 | tail -1 | tee -a "$OUT/core.jsonl"
+timeout 150 sigma-video bench step --model vit_base --batch-size 32 --compile \
+    --device cuda 2>&1 | tail -1 | tee -a "$OUT/core.jsonl"
 
 # 3. the whole pipeline on real decoded video: GPU-busy share per loader worker count
 timeout 150 sigma-video bench pipeline --config vit_b_ssv2_mlp --steps 25 --workers 4,8,14 \

@@ -91,6 +91,7 @@ def bench_step(
     device: str = "cpu",
     peak_tflops: float | None = None,
     tf32: bool = True,
+    compile: bool = False,
 ) -> dict[str, Any]:
     """Time one training step (forward, backward, AdamW) of a pretraining variant.
 
@@ -120,15 +121,19 @@ def bench_step(
     video = torch.randn(shape, generator=gen, device=dev)
     use_bf16 = dev.type == "cuda"
 
+    runner: Callable[..., Any] = net
+
     def step() -> None:
         mask = sample_mask(config, net, video, generator=gen)
         with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=use_bf16):
-            loss, _ = net(video, mask)
+            loss, _ = runner(video, mask)
         loss.backward()
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
 
-    flops = step_flops(step)
+    flops = step_flops(step)  # counted eagerly; the compiled graph does the same work
+    if compile:
+        runner = torch.compile(net)  # compiled during the untimed warm-up steps
     if dev.type == "cuda":
         torch.cuda.reset_peak_memory_stats(dev)
     times = time_calls(step, dev, repeats, warmup)
@@ -143,6 +148,7 @@ def bench_step(
         "num_prototypes": num_prototypes,
         "mask_ratio": mask_ratio,
         "precision": ("bf16-autocast" + ("+tf32" if tf32 else "")) if use_bf16 else "fp32",
+        "compiled": compile,
         "parameters_m": sum(p.numel() for p in net.parameters()) / 1e6,
         "repeats": repeats,
         **summary(times),

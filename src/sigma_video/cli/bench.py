@@ -31,6 +31,7 @@ def bench_parser(sub: argparse._SubParsersAction) -> None:
     st.add_argument("--mask-ratio", type=float, default=0.9)
     st.add_argument("--grad-checkpointing", action="store_true")
     st.add_argument("--no-tf32", action="store_true", help="float32 scores without TF32")
+    st.add_argument("--compile", action="store_true", help="torch.compile the model")
     st.add_argument("--repeats", type=int, default=5)
     st.add_argument("--device", default="cpu")
     st.add_argument("--peak-tflops", type=float, default=None, help="for MFU (default: known GPUs)")
@@ -145,6 +146,7 @@ def run_bench(args: argparse.Namespace) -> None:
             device=args.device,
             peak_tflops=args.peak_tflops,
             tf32=not args.no_tf32,
+            compile=args.compile,
         )
         print(json.dumps(result))
 
