@@ -101,3 +101,19 @@ def test_demo_report_compares_the_run_with_its_initialisation(synth_root, tmp_pa
     assert {"probe_motion", "knn20_appearance", "vos_clustering"} <= set(results["random init"])
     assert results["SIGMA (this run)"] != results["random init"]
     assert any("VOS mIoU" in line for line in lines) and lines[-1].startswith("chance")
+
+
+def test_feature_cache_hit_builds_no_model(synth_root, tmp_path, monkeypatch):
+    from sigma_video.evaluation import cache
+
+    args = ("random:demo", str(synth_root / "val.csv"), str(synth_root))
+    first = cache.features_for(*args, cache_dir=tmp_path)
+
+    def refuse(*_, **__):
+        raise AssertionError("a cache hit must not load the encoder")
+
+    monkeypatch.setattr(cache, "load_encoder", refuse)
+    again = cache.features_for(*args, cache_dir=tmp_path)
+    assert torch.equal(first[0], again[0]) and torch.equal(first[1], again[1])
+    with pytest.raises(AssertionError, match="cache hit"):  # other options: a miss
+        cache.features_for(*args, num_crops=3, cache_dir=tmp_path)

@@ -6,17 +6,19 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from dataclasses import asdict
 from pathlib import Path
 
 from safetensors.torch import load_file, save_file
 from torch import Tensor
 
+from sigma_video.config import load_config, to_dict
 from sigma_video.data.annotations import read_records
 from sigma_video.data.dataset import ClipConfig
 from sigma_video.data.synth import default_cache_dir
 from sigma_video.evaluation.features import extract_features
 from sigma_video.evaluation.loading import load_encoder
+
+CACHE_VERSION = 2  # bump when extraction changes what it computes
 
 
 def _stamp(path: str) -> list:
@@ -41,8 +43,22 @@ def features_for(
     """``(features (N, D), labels (N,))`` of a list under a checkpoint, cached on disk.
 
     The clip settings (frames, stride, size) are the encoder's training settings, with a
-    centre crop (or ``num_crops`` spatial crops) and ``num_clips`` uniform clips.
+    centre crop (or ``num_crops`` spatial crops) and ``num_clips`` uniform clips. The cache
+    key is the checkpoint's and the list's file stamps (or the ``random:`` preset's
+    settings) and these options, so a hit reads one file and builds no model.
     """
+    if checkpoint.startswith("random:"):
+        source: object = [checkpoint, to_dict(load_config(checkpoint.split(":", 1)[1]).data)]
+    else:
+        source = _stamp(checkpoint)
+    key = json.dumps(
+        [CACHE_VERSION, source, _stamp(list_path), data_root, num_clips, num_crops], default=str
+    )
+    folder = Path(cache_dir) if cache_dir else default_cache_dir() / "features"
+    file = folder / f"{hashlib.sha1(key.encode()).hexdigest()[:20]}.safetensors"
+    if file.exists():
+        stored = load_file(str(file))
+        return stored["features"], stored["labels"]
     encoder, config = load_encoder(checkpoint)
     clip = ClipConfig(
         num_frames=config.data.num_frames,
@@ -50,22 +66,6 @@ def features_for(
         size=config.data.size,
         crop="center",
     )
-    key = json.dumps(
-        [
-            _stamp(checkpoint) if not checkpoint.startswith("random:") else checkpoint,
-            _stamp(list_path),
-            data_root,
-            asdict(clip),
-            num_clips,
-            num_crops,
-        ],
-        default=str,
-    )
-    folder = Path(cache_dir) if cache_dir else default_cache_dir() / "features"
-    file = folder / f"{hashlib.sha1(key.encode()).hexdigest()[:20]}.safetensors"
-    if file.exists():
-        stored = load_file(str(file))
-        return stored["features"], stored["labels"]
     records = read_records(list_path, root=data_root)
     features, labels = extract_features(
         encoder,
