@@ -169,7 +169,9 @@ class Loop:
             finite = torch.ones((), dtype=torch.bool, device=self.device)
             self._book(window, lr)
             if after_step is not None:
+                paused = time.perf_counter()
                 after_step(self.step)
+                window.started += time.perf_counter() - paused  # not training throughput
             if self.step >= self.last_step:
                 break
             wait_start = time.perf_counter()
