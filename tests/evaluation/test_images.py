@@ -70,6 +70,14 @@ def test_probe_with_augmentation_on_the_fly_and_bad_settings(tmp_path, capsys):
     assert result["top1"] >= 5 / 6  # 6 val images, colour-separable
     assert "probe epoch 4/4" in captured.err
     assert json.loads((out / "result.json").read_text()) == result
+    # 12 clips in batches of 11: the lone last clip is dropped (BatchNorm needs two)
+    assert main(["probe", *common, "augment=true", "epochs=1", "batch_size=11"]) == 0
+    capsys.readouterr()
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    with pytest.raises(SystemExit) as info:
+        main(["probe", *common, "--output", str(blocker / "sub")])
+    assert info.value.code == 2 and "cannot write to" in capsys.readouterr().err
     with pytest.raises(SystemExit) as info:
         main(["probe", *common, "epoch=3"])
     assert info.value.code == 2

@@ -109,11 +109,24 @@ def test_from_scratch_and_bad_input(synth_root, tmp_path):
         finetune(small(synth_root, "random:demo", tmp_path / "x", f"data.train={unlabelled}"))
     with pytest.raises(ValueError, match="does not exist"):
         finetune(small(synth_root, "random:demo", tmp_path / "x", "data.val=nowhere.csv"))
+    for bad_setting in ("optim.label_smoothing=1.5", "data.num_frames=7"):
+        with pytest.raises(ValueError, match=r"label_smoothing|tile"):
+            finetune(small(synth_root, "random:demo", tmp_path / "x", bad_setting))
     with pytest.raises(ValueError, match="pretrain first"):
         finetune(small(synth_root, tmp_path / "no-such-run", tmp_path / "x"))
     with pytest.raises(ValueError, match="unknown preset"):
         finetune(small(synth_root, "random:nonsense", tmp_path / "x"))
     assert not (tmp_path / "x").exists()  # nothing written half-way
+
+
+def test_unreadable_test_videos_are_left_out_and_counted(synth_root, pretrained, tmp_path):
+    broken = tmp_path / "broken.mp4"
+    broken.write_bytes(b"\x00\x00\x00\x18ftypmp42 truncated")
+    val = tmp_path / "val.csv"
+    val.write_text((synth_root / "val.csv").read_text() + f"{broken} 0\n")
+    config = small(synth_root, pretrained, tmp_path / "run", "optim.max_steps=1", f"data.val={val}")
+    test = finetune(config, log=quiet)["test"]
+    assert test["num"] == 8 and test["unreadable"] == 1
 
 
 def test_cli_prints_json_last_and_one_line_errors(synth_root, pretrained, tmp_path, capsys):
@@ -170,4 +183,4 @@ def test_torchrun_two_processes(synth_root, pretrained, tmp_path):
     records = read_list(synth_root / "val.csv", root=str(synth_root))[0]
     clip = ClipConfig(num_frames=4, stride=2, size=32, crop="center")
     single = evaluate(model, EvalClips(records, clip, 2, 3), torch.device("cpu"))
-    assert single == {k: summary["test"][k] for k in ("top1", "top5", "num")}
+    assert single == {k: summary["test"][k] for k in ("top1", "top5", "num", "unreadable")}

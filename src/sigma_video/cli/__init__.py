@@ -72,8 +72,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         run(args)
-    except (ValueError, DataError, DecodeError, TrainingError) as err:
-        # user mistakes, bad data (an unreadable evaluation video), divergence
+    except (ValueError, DataError, DecodeError, TrainingError, OSError) as err:
+        # user mistakes (incl. paths that cannot be read or written), bad data, divergence
         parser.exit(2, f"sigma-video: error: {one_line(err)}\n")
     return 0
 

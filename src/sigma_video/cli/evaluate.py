@@ -7,6 +7,8 @@ import json
 import sys
 from dataclasses import dataclass
 
+import torch
+
 from sigma_video.data.dataset import CROPS, ClipConfig
 
 
@@ -61,12 +63,32 @@ def run_eval(args: argparse.Namespace) -> None:
     if args.command == "extract":
         run_extract(args, common)
         return
+    if args.output:  # fail now, not after the features and the probe
+        _writable(args.output)
     cache = {"cache_dir": args.cache_dir, "progress": True}
+    settings = None
+    if args.command == "probe":
+        from sigma_video.config import load_config
+
+        settings = load_config(None, args.settings, cls=ProbeSettings)
+    if settings is not None and settings.augment:  # training clips are encoded on the fly
+        from sigma_video.data.annotations import read_records
+
+        records = read_records(args.train, args.data_root)
+        val_x, val_y = features_for(args.checkpoint, args.val, **common, **cache)
+        check_labels(torch.tensor([r.label for r in records]), val_y)
+        result = _augmented_probe(args, settings, records, val_x, val_y)
+        _report(args, result)
+        return
     train_x, train_y = features_for(args.checkpoint, args.train, **common, **cache)
     val_x, val_y = features_for(args.checkpoint, args.val, **common, **cache)
     check_labels(train_y, val_y)
-    if args.command == "probe":
-        result = _probe(args, train_x, train_y, val_x, val_y)
+    if settings is not None:
+        from sigma_video.evaluation.probe import linear_probe
+
+        wd = 1e-4 if settings.weight_decay is None else settings.weight_decay
+        result = linear_probe(train_x, train_y, val_x, val_y, wd, settings.max_iter)
+        result = {**result, "augment": False}
     else:
         from sigma_video.evaluation.knn import knn_scores
         from sigma_video.evaluation.metrics import topk_accuracy
@@ -77,6 +99,11 @@ def run_eval(args: argparse.Namespace) -> None:
             scores = knn_scores(train_x, train_y, val_x, k=k, temperature=0.07, num_classes=classes)
             result[f"top1_k{k}"] = topk_accuracy(scores, val_y, 1)
         result["top1"] = result["top1_k200"]
+    _report(args, result)
+
+
+def _report(args: argparse.Namespace, result: dict) -> None:
+    """Print the result as the last JSON line (and write ``--output/result.json``)."""
     line = json.dumps({"checkpoint": args.checkpoint, **result})
     if args.output:
         from pathlib import Path
@@ -86,6 +113,19 @@ def run_eval(args: argparse.Namespace) -> None:
         (folder / "result.json.tmp").write_text(line + "\n")
         (folder / "result.json.tmp").replace(folder / "result.json")
     print(line)
+
+
+def _writable(folder: str) -> None:
+    """Create ``folder`` and check it takes files; a one-line ValueError if not."""
+    from pathlib import Path
+
+    try:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        probe = Path(folder) / ".write-test"
+        probe.write_text("ok")
+        probe.unlink()
+    except OSError as err:
+        raise ValueError(f"cannot write to {folder}: {err.strerror or err}") from None
 
 
 def run_extract(args: argparse.Namespace, common: dict) -> None:
@@ -148,17 +188,13 @@ class ProbeSettings:
             raise ValueError(f"crop must be one of {CROPS}, got {self.crop!r}")
 
 
-def _probe(args: argparse.Namespace, train_x, train_y, val_x, val_y) -> dict:
-    from sigma_video.config import load_config
-
-    settings: ProbeSettings = load_config(None, args.settings, cls=ProbeSettings)
-    if not settings.augment:
-        from sigma_video.evaluation.probe import linear_probe
-
-        wd = 1e-4 if settings.weight_decay is None else settings.weight_decay
-        result = linear_probe(train_x, train_y, val_x, val_y, wd, settings.max_iter)
-        return {**result, "augment": False}
-    from sigma_video.data.annotations import read_records
+def _augmented_probe(
+    args: argparse.Namespace,
+    settings: ProbeSettings,
+    records: list,
+    val_x: torch.Tensor,
+    val_y: torch.Tensor,
+) -> dict:
     from sigma_video.evaluation.augmented_probe import augmented_probe
     from sigma_video.evaluation.loading import load_encoder
 
@@ -171,7 +207,7 @@ def _probe(args: argparse.Namespace, train_x, train_y, val_x, val_y) -> dict:
     )
     result = augmented_probe(
         encoder,
-        read_records(args.train, args.data_root),
+        records,
         clip,
         val_x,
         val_y,
@@ -221,6 +257,8 @@ def run_segment(args: argparse.Namespace) -> None:
     short = args.clip_len is not None and args.clip_len < 2
     if (clusters is not None and clusters < 2) or args.overclusters < 2 or short:
         raise ValueError("--clusters and --overclusters must be >= 2 and --clip-len >= 2")
+    if args.output:
+        _writable(args.output)
     encoder, config = load_encoder(args.checkpoint)
     settings = SegmentConfig(
         clip_len=args.clip_len, clusters=clusters, overclusters=args.overclusters

@@ -98,6 +98,7 @@ def run_finetune(args: argparse.Namespace) -> None:
         "top1": test["top1"],
         "top5": test["top5"],
         "num_test": test["num"],
+        "unreadable": test["unreadable"],
         "views": f"{test['clips']}x{test['crops']}",
         "run_dir": summary["run_dir"],
     }

@@ -30,5 +30,6 @@ def collate(samples: Sequence[dict]) -> dict:
         "label": label,
         "mask": mask,
         "index": torch.tensor([s["index"] for s in samples]),
+        "bad": torch.tensor([bool(s.get("bad", False)) for s in samples]),  # per sample
         "skipped": [item for s in samples for item in s["skipped"]],
     }

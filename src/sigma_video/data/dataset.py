@@ -222,7 +222,8 @@ class EvalClips(VideoClips):
     (short side resized to ``size``), ``video`` ``uint8 (clips·crops, 3, T, S, S)``.
 
     A bad sample is not replaced (that would change the test set): it raises
-    ``DecodeError``; evaluation code reports and counts it.
+    ``DecodeError``, or with ``skip_bad`` comes back as zeros marked ``bad`` (with the
+    reason in ``skipped``) for the evaluation to leave out and count.
     """
 
     def __init__(
@@ -233,14 +234,29 @@ class EvalClips(VideoClips):
         num_crops: int = 1,
         backend: str | Backend = "pyav",
         time_limit: float = 30.0,
+        skip_bad: bool = False,
     ) -> None:
         super().__init__(records, clip, backend, time_limit=time_limit)
         if num_clips < 1 or num_crops < 1:
             raise ValueError(f"num_clips and num_crops must be >= 1, got {num_clips}, {num_crops}")
-        self.num_clips, self.num_crops = num_clips, num_crops
+        self.num_clips, self.num_crops, self.skip_bad = num_clips, num_crops, skip_bad
 
     def __getitem__(self, key: int | tuple[int, int]) -> dict:
         index = key[0] if isinstance(key, tuple) else key
+        try:
+            return self.views(index)
+        except DecodeError as err:
+            if not self.skip_bad:
+                raise
+            self._log_once(err)
+            c, count = self.clip, self.num_clips * self.num_crops
+            video = torch.zeros((count, 3, c.num_frames, c.size, c.size), dtype=torch.uint8)
+            label = self.records[index].label
+            skipped = [(err.path, err.reason)]
+            return {"video": video, "label": label, "index": index, "skipped": skipped, "bad": True}
+
+    def views(self, index: int) -> dict:
+        """All views of video ``index`` (raises ``DecodeError``)."""
         record = self.records[index]
         n, c = self.num_frames(record), self.clip
         if c.sampling == "segments":

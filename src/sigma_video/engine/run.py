@@ -3,6 +3,8 @@ restoring a checkpoint, and the end-of-run consistency check."""
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
 from pathlib import Path
 from typing import Any
@@ -19,6 +21,21 @@ from sigma_video.engine.checkpoint import (
     unwrap,
 )
 from sigma_video.engine.distributed import DistInfo
+
+
+def seed_ranks(seed: int, info: DistInfo, step: int) -> None:
+    """Give ranks other than 0 their own global RNG stream (drop path, dropout), as
+    VideoMAE's ``seed + rank``; rank 0 keeps its own (or its restored) state, so a
+    single-process run resumes bit for bit."""
+    if info.rank > 0:
+        torch.manual_seed(seed + 1_000_003 * info.rank + step)
+
+
+def write_json(path: Path, value: Any) -> None:
+    """Write a JSON file atomically (temporary name, then rename)."""
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    tmp.write_text(json.dumps(value, indent=2) + "\n")
+    os.replace(tmp, path)
 
 
 def set_tf32(device: torch.device, enabled: bool) -> None:

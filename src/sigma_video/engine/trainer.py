@@ -4,7 +4,6 @@ live elsewhere and the step loop is ``engine.loop``; this file wires them."""
 from __future__ import annotations
 
 import dataclasses
-import json
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -32,7 +31,9 @@ from sigma_video.engine.run import (
     resolve_device,
     restore,
     resume_point,
+    seed_ranks,
     set_tf32,
+    write_json,
 )
 from sigma_video.engine.sampler import RunSampler
 from sigma_video.pretrainer import build_pretrainer
@@ -111,6 +112,7 @@ def pretrain(
         step, nonfinite_total = restore(start, model, optimizer, scaler)
         if info.is_main:
             log(f"resuming from {start} (step {step})")
+    seed_ranks(config.run.seed, info, step)
 
     net: nn.Module = model
     if config.run.compile:
@@ -190,7 +192,7 @@ def pretrain(
     if info.is_main:
         saved = list_checkpoints(run_dir)
         summary["checkpoint"] = str(saved[-1]) if saved else None
-        (run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+        write_json(run_dir / "summary.json", summary)
         log(
             f"done: {loop.step} steps ({done} this session) in {elapsed:.0f} s, "
             f"{summary['clips_per_s']} clips/s; "

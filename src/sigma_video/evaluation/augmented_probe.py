@@ -6,7 +6,6 @@ papers' protocol. Validation uses the cached centre-view features."""
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 
 import torch
@@ -59,7 +58,9 @@ def augmented_probe(
     nn.init.zeros_(head[1].bias)
     optimizer = torch.optim.AdamW(head.parameters(), lr=lr, weight_decay=weight_decay)
     dataset = VideoClips(train, clip, seed=seed)
-    steps = epochs * math.ceil(len(dataset) / batch_size)
+    if len(dataset) < batch_size:
+        raise ValueError(f"{len(dataset)} training samples are fewer than batch_size {batch_size}")
+    steps = epochs * (len(dataset) // batch_size)  # full batches only: BatchNorm needs > 1
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, steps)
     for epoch in range(epochs):
         keys = [(i, epoch) for i in epoch_order(len(dataset), seed, epoch)]
@@ -69,6 +70,7 @@ def augmented_probe(
             sampler=keys,
             num_workers=workers,
             collate_fn=collate,
+            drop_last=True,
             generator=torch.Generator(),
         )
         total, count = 0.0, 0

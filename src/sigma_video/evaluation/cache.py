@@ -8,6 +8,7 @@ import json
 import os
 from pathlib import Path
 
+import torch
 from safetensors.torch import load_file, save_file
 from torch import Tensor
 
@@ -48,11 +49,20 @@ def features_for(
     settings) and these options, so a hit reads one file and builds no model.
     """
     if checkpoint.startswith("random:"):
-        source: object = [checkpoint, to_dict(load_config(checkpoint.split(":", 1)[1]).data)]
+        source: object = [checkpoint, to_dict(load_config(checkpoint.split(":", 1)[1]))]
     else:
         source = _stamp(checkpoint)
     key = json.dumps(
-        [CACHE_VERSION, source, _stamp(list_path), data_root, num_clips, num_crops], default=str
+        [
+            CACHE_VERSION,
+            source,
+            _stamp(list_path),
+            data_root,
+            num_clips,
+            num_crops,
+            torch.device(device).type,  # bf16 on CUDA, float32 on CPU
+        ],
+        default=str,
     )
     folder = Path(cache_dir) if cache_dir else default_cache_dir() / "features"
     file = folder / f"{hashlib.sha1(key.encode()).hexdigest()[:20]}.safetensors"

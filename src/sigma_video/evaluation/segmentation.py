@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image
+from PIL import Image, UnidentifiedImageError
 from sklearn.cluster import KMeans
 from sklearn.decomposition import PCA
 
@@ -130,8 +130,11 @@ def find_sequences(root: str | Path, split: str = "val") -> tuple[str, list[VOSS
 
 def load_sequence(sequence: VOSSequence) -> tuple[np.ndarray, np.ndarray]:
     """``uint8 (T, H, W, 3)`` frames and ``uint8 (T, H, W)`` segment ids of a sequence."""
-    rgb = np.stack([np.asarray(Image.open(f).convert("RGB")) for f in sequence.frames])
-    ids = np.stack([np.asarray(Image.open(m)) for m in sequence.masks]).astype(np.uint8)
+    try:
+        rgb = np.stack([np.asarray(Image.open(f).convert("RGB")) for f in sequence.frames])
+        ids = np.stack([np.asarray(Image.open(m)) for m in sequence.masks]).astype(np.uint8)
+    except (OSError, UnidentifiedImageError) as err:
+        raise ValueError(f"sequence {sequence.name!r}: unreadable image: {err}") from None
     if ids.ndim != 3:
         raise ValueError(f"sequence {sequence.name!r}: annotations must be palette (index) PNGs")
     if ids.shape != rgb.shape[:3]:

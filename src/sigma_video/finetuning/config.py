@@ -81,7 +81,9 @@ class FinetuneDataConfig:
 @dataclass
 class FinetuneOptimConfig(OptimConfig):
     """AdamW (0.9, 0.999) with layer-wise lr decay, warm-up + cosine, mixup 0.8 / cutmix 1.0
-    (``mix_prob``, ``switch_prob``) and label smoothing 0.1; lrs scale with global batch / 256."""
+    (``mix_prob``, ``switch_prob``) and label smoothing 0.1; lrs scale with videos per
+    optimizer step / 256 (``batch_size · accum_steps · world_size``; the ``num_sample`` views
+    do not count, as in VideoMAE)."""
 
     epochs: int = 30
     warmup_epochs: float = 5.0
@@ -101,6 +103,13 @@ class FinetuneOptimConfig(OptimConfig):
         super().__post_init__()
         if not 0.0 < self.layer_decay <= 1.0:
             raise ValueError(f"optim.layer_decay must be in (0, 1], got {self.layer_decay}")
+        if self.mixup < 0 or self.cutmix < 0:
+            raise ValueError(
+                f"optim.mixup and optim.cutmix must be >= 0, got {self.mixup}, {self.cutmix}"
+            )
+        for name in ("mix_prob", "switch_prob", "label_smoothing"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"optim.{name} must be in [0, 1], got {getattr(self, name)}")
 
 
 @dataclass

@@ -1,6 +1,7 @@
-"""Random erasing of normalised clips (VideoMAE fine-tuning: probability 0.25, "pixel"
-mode, one box per clip through all its frames), after timm's ``RandomErasing``. The box
-comes from the ``random.Random`` passed in; the noise from a seeded generator."""
+"""Random erasing of normalised clips as VideoMAE fine-tunes: probability 0.25, "pixel"
+mode, and its *cube* mode — one box per clip, the same through all frames (up to 100
+attempts to fit one), each frame's pixels filled with fresh N(0, 1) noise. The box comes
+from the ``random.Random`` passed in; the noise from a seeded generator."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ def erase_box(
     rng: random.Random,
     area: tuple[float, float] = (0.02, 1 / 3),
     ratio: tuple[float, float] = (0.3, 1 / 0.3),
-    attempts: int = 10,
+    attempts: int = 100,
 ) -> Box | None:
     """A box of a random share of the frame (``area``) and log-uniform aspect ``ratio``
     that fits strictly inside it; None when ``attempts`` draws all fail."""

@@ -24,8 +24,9 @@ def predict(
     workers: int = 0,
     info: DistInfo | None = None,
 ) -> tuple[Tensor, Tensor]:
-    """``(probabilities (n, C), labels (n,))`` of this rank's videos (every
-    ``world_size``-th from ``rank``); each row is the mean softmax of the video's views."""
+    """``(probabilities (n, C), labels (n,), unreadable)`` of this rank's videos (every
+    ``world_size``-th from ``rank``); each row is the mean softmax of the video's views.
+    Videos that could not be decoded (``dataset.skip_bad``) are left out and counted."""
     info = info or DistInfo()
     views = dataset.num_clips * dataset.num_crops
     share = Subset(dataset, range(info.rank, len(dataset), info.world_size))
@@ -38,18 +39,20 @@ def predict(
     )
     was_training = model.training
     model.eval()
-    probs, labels = [], []
+    probs, labels, unreadable = [], [], 0
     for batch in loader:
         video = normalize(batch["video"].to(device, non_blocking=True))
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
             logits = model(video).float()  # (B·views, C)
-        p = logits.softmax(-1).view(-1, views, logits.shape[-1]).mean(1)
-        probs.append(p.cpu())
-        labels.append(batch["label"].view(-1, views)[:, 0])
+        p = logits.softmax(-1).view(-1, views, logits.shape[-1]).mean(1).cpu()
+        good = ~batch["bad"]
+        unreadable += int((~good).sum())
+        probs.append(p[good])
+        labels.append(batch["label"].view(-1, views)[:, 0][good])
     model.train(was_training)
     if not probs:
-        return torch.empty(0, 0), torch.empty(0, dtype=torch.long)
-    return torch.cat(probs), torch.cat(labels)
+        return torch.empty(0, 0), torch.empty(0, dtype=torch.long), unreadable
+    return torch.cat(probs), torch.cat(labels), unreadable
 
 
 def evaluate(
@@ -60,12 +63,13 @@ def evaluate(
     workers: int = 0,
     info: DistInfo | None = None,
 ) -> dict[str, float]:
-    """``{"top1", "top5", "num"}`` (accuracies in %) over the whole dataset and all ranks."""
+    """``{"top1", "top5", "num", "unreadable"}`` (accuracies in % of the ``num`` videos
+    scored) over the whole dataset and all ranks."""
     info = info or DistInfo()
-    probs, labels = predict(model, dataset, device, batch_size, workers, info)
-    counts = torch.zeros(3, dtype=torch.float64)
+    probs, labels, unreadable = predict(model, dataset, device, batch_size, workers, info)
+    counts = torch.tensor([0.0, 0.0, 0.0, float(unreadable)], dtype=torch.float64)
     if len(labels):
-        counts += torch.tensor(
+        counts[:3] += torch.tensor(
             [topk_correct(probs, labels, 1), topk_correct(probs, labels, 5), len(labels)],
             dtype=torch.float64,
         )
@@ -73,5 +77,12 @@ def evaluate(
         counts = counts.to(device)
         dist.all_reduce(counts)
         counts = counts.cpu()
-    top1, top5, num = counts.tolist()
-    return {"top1": 100.0 * top1 / num, "top5": 100.0 * top5 / num, "num": int(num)}
+    top1, top5, num, bad = counts.tolist()
+    if num == 0:
+        raise ValueError(f"none of the {int(bad)} evaluation videos could be decoded")
+    return {
+        "top1": 100.0 * top1 / num,
+        "top5": 100.0 * top5 / num,
+        "num": int(num),
+        "unreadable": int(bad),
+    }

@@ -10,7 +10,6 @@ smoothing, and the evaluation: one centre view per video every ``run.eval_every`
 from __future__ import annotations
 
 import dataclasses
-import json
 import random
 import time
 from collections.abc import Callable
@@ -39,7 +38,9 @@ from sigma_video.engine.run import (
     resolve_device,
     restore,
     resume_point,
+    seed_ranks,
     set_tf32,
+    write_json,
 )
 from sigma_video.engine.sampler import RunSampler
 from sigma_video.engine.trainer import AUTOCAST, make_loader, resolve_precision
@@ -56,6 +57,7 @@ from sigma_video.finetuning.model import (
     load_classifier_meta,
 )
 from sigma_video.models.encoder import EncoderConfig, VideoEncoder
+from sigma_video.tubes import token_grid
 
 
 @dataclasses.dataclass
@@ -153,6 +155,7 @@ def finetune(
         config = resolve_clip(config, SimpleNamespace(**saved["clip"]))
         encoder = VideoEncoder(EncoderConfig(**saved["encoder"]))
     data = config.data
+    token_grid(data.num_frames, data.size, data.size, encoder.config.tubelet, encoder.config.patch)
     model = VideoClassifier(encoder, num_classes, m.head_dropout, m.head_init_scale).to(device)
     clip = ClipConfig(
         num_frames=data.num_frames,
@@ -168,11 +171,18 @@ def finetune(
         splits.train, clip, data.backend, config.run.seed, time_limit=data.time_limit
     )
     view = dataclasses.replace(clip, crop="center", num_sample=1, randaugment=None)
-    val = EvalClips(splits.val, view, 1, 1, data.backend, data.time_limit)
+    val = EvalClips(splits.val, view, 1, 1, data.backend, data.time_limit, skip_bad=True)
     test = EvalClips(
-        splits.test, view, data.test_clips, data.test_crops, data.backend, data.time_limit
+        splits.test,
+        view,
+        data.test_clips,
+        data.test_crops,
+        data.backend,
+        data.time_limit,
+        skip_bad=True,
     )
-    plan = make_plan(config.optim, len(train), info.world_size, data.num_sample)
+    # VideoMAE scales the fine-tuning lr by videos per step, not by the num_sample views
+    plan = make_plan(config.optim, len(train), info.world_size)
     o = config.optim
     depth = encoder.config.depth
 
@@ -192,13 +202,14 @@ def finetune(
             "head_dropout": m.head_dropout,
             "clip": {"num_frames": data.num_frames, "stride": data.stride, "size": data.size},
         }
-        (run_dir / CLASSIFIER_FILE).write_text(json.dumps(meta, indent=2) + "\n")
+        write_json(run_dir / CLASSIFIER_FILE, meta)
 
     step, nonfinite = 0, 0
     if start is not None:
         step, nonfinite = restore(start, model, optimizer, scaler)
         if info.is_main:
             log(f"resuming from {start} (step {step})")
+    seed_ranks(config.run.seed, info, step)  # drop path differs between ranks
     net: nn.Module = torch.compile(model) if config.run.compile else model
     if info.enabled:
         ids = [device.index] if device.type == "cuda" else None
@@ -289,11 +300,12 @@ def finetune(
     if info.is_main:
         saved = list_checkpoints(run_dir)
         summary["checkpoint"] = str(saved[-1]) if saved else None
-        (run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+        write_json(run_dir / "summary.json", summary)
         log(
             f"done: {loop.step} steps in {elapsed:.0f} s; loss {summary['loss_first']} -> "
             f"{summary['loss_last']}; test top-1 {tested['top1']:.2f} % top-5 "
             f"{tested['top5']:.2f} % on {tested['num']} videos × {data.test_clips} clips × "
-            f"{data.test_crops} crops; {skips.summary()}"
+            f"{data.test_crops} crops ({tested['unreadable']} unreadable, left out); "
+            f"{skips.summary()}"
         )
     return summary
