@@ -327,3 +327,13 @@ def test_every_variant_starts_from_the_same_encoder():
         weights.append(build_pretrainer(config).encoder.state_dict())
     for other in weights[1:]:
         assert all(torch.equal(weights[0][k], other[k]) for k in weights[0])
+
+
+def test_top_level_entry_points():
+    import sigma_video
+
+    encoder, config = sigma_video.load_encoder("random:demo")
+    assert encoder.config.embed_dim == 192 and config.data.size == 64
+    assert callable(sigma_video.finetune) and callable(sigma_video.pretrain)
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        sigma_video.nope  # noqa: B018

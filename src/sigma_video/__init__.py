@@ -7,6 +7,22 @@ from sigma_video.pretrainer import PretrainerConfig, SigmaPretrainer, build_pret
 
 __version__ = "0.1.0"
 
+_LAZY = {  # heavier entry points, imported on first use
+    "load_encoder": "sigma_video.evaluation.loading",
+    "load_config": "sigma_video.config",
+    "pretrain": "sigma_video.engine.trainer",
+    "finetune": "sigma_video.finetuning.trainer",
+    "load_finetune_config": "sigma_video.finetuning.config",
+}
+
+
+def __getattr__(name: str) -> object:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'sigma_video' has no attribute {name!r}")
+
 __all__ = [
     "PretrainerConfig",
     "SigmaPretrainer",
@@ -15,7 +31,12 @@ __all__ = [
     "build_pretrainer",
     "create_decoder",
     "create_encoder",
+    "finetune",
     "list_models",
+    "load_config",
+    "load_encoder",
+    "load_finetune_config",
+    "pretrain",
     "random_mask",
     "sample_mask",
     "sigma_loss",
