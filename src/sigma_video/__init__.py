@@ -23,6 +23,7 @@ def __getattr__(name: str) -> object:
         return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'sigma_video' has no attribute {name!r}")
 
+
 __all__ = [
     "PretrainerConfig",
     "SigmaPretrainer",
