@@ -10,6 +10,7 @@ import torch
 from sigma_video import PretrainerConfig, build_pretrainer
 from sigma_video.cli import main
 from sigma_video.evaluation import load_encoder
+from sigma_video.evaluation.loading import load_classifier
 from sigma_video.interop import pretrainer_weights
 
 D, HEADS, DEPTH = 128, 2, 2  # 64-wide heads, as ViT-S/B/L
@@ -144,8 +145,8 @@ def test_finetuning_checkpoint_with_fc_norm_and_learned_positions(tmp_path):
         {
             "fc_norm.weight": 1 + torch.randn(D, generator=g) * 0.1,
             "fc_norm.bias": torch.randn(D, generator=g) * 0.1,
-            "head.weight": torch.zeros(10, D),
-            "head.bias": torch.zeros(10),
+            "head.weight": torch.randn(10, D, generator=g) * 0.1,
+            "head.bias": torch.randn(10, generator=g) * 0.1,
             "pos_embed": sinusoid(8, D).float()[None],
         }
     )
@@ -159,6 +160,15 @@ def test_finetuning_checkpoint_with_fc_norm_and_learned_positions(tmp_path):
         tokens.mean(1), (D,), sd["fc_norm.weight"].double(), sd["fc_norm.bias"].double(), 1e-6
     )
     torch.testing.assert_close(encoder.forward_pooled(video).double(), pooled, rtol=1e-4, atol=1e-4)
+    # the whole fine-tuned model, head included, for `sigma-video test`
+    model, clip = load_classifier(tmp_path / "ft.pth")
+    logits = pooled @ sd["head.weight"].double().T + sd["head.bias"].double()
+    torch.testing.assert_close(model(video).double(), logits, rtol=1e-4, atol=1e-4)
+    assert model.num_classes == 10 and clip["num_frames"] == 4
+    del sd["head.weight"]
+    save_reference(tmp_path / "headless.pth", sd)
+    with pytest.raises(ValueError, match="no classifier head"):
+        load_classifier(tmp_path / "headless.pth")
 
 
 class _Exploit:

@@ -153,6 +153,18 @@ def test_cli_prints_json_last_and_one_line_errors(synth_root, pretrained, tmp_pa
     assert main(args) == 0
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert {"top1", "top5", "num_test", "views"} <= result.keys() and result["views"] == "1x1"
+    # `sigma-video test` scores the run's final model the same way
+    test_args = [
+        "test",
+        "--checkpoint",
+        str(tmp_path / "cli"),
+        "--data",
+        str(synth_root / "val.csv"),
+    ]
+    test_args += ["--data-root", str(synth_root), "--clips", "1", "--crops", "1"]
+    assert main([*test_args, "--workers", "0", "--device", "cpu"]) == 0
+    tested = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert tested["top1"] == result["top1"] and tested["num"] == result["num_test"]
     with pytest.raises(SystemExit) as exit_info:
         main([*args[:-1], "optim.layer_decay=2"])
     assert exit_info.value.code == 2

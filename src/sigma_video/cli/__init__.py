@@ -23,6 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     train.pretrain_parser(sub)
     train.finetune_parser(sub)
+    train.test_parser(sub)
     evaluate.eval_parsers(sub)
     evaluate.convert_parser(sub)
     evaluate.segment_parser(sub)
@@ -46,6 +47,8 @@ def run(args: argparse.Namespace) -> None:
         train.run_pretrain(args)
     elif args.command == "finetune":
         train.run_finetune(args)
+    elif args.command == "test":
+        train.run_test(args)
     elif args.command in ("probe", "knn", "extract"):
         evaluate.run_eval(args)
     elif args.command == "convert":

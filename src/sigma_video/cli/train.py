@@ -75,6 +75,58 @@ def finetune_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("overrides", nargs="*", metavar="key=value", help="dotted config overrides")
 
 
+def test_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "test",
+        help="multi-clip × multi-crop test of a fine-tuned model; last line is JSON",
+        description="Score a fine-tuning run (or one of its checkpoints) or a reference "
+        "SIGMA/VideoMAE fine-tuned .pth on a labelled list: softmax averaged over "
+        "clips × crops per video (SSv2 2×3, K400 5×3).",
+    )
+    p.add_argument("--checkpoint", required=True, help="fine-tuning run dir, checkpoint, .pth")
+    p.add_argument("--data", required=True, help="labelled list or class folders")
+    p.add_argument("--data-root", default=None)
+    p.add_argument("--clips", type=int, default=2)
+    p.add_argument("--crops", type=int, default=3)
+    p.add_argument("--sampling", default="stride", choices=["stride", "segments"])
+    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--workers", type=int, default=4)
+    p.add_argument("--device", default="auto")
+
+
+def run_test(args: argparse.Namespace) -> None:
+    import torch
+
+    from sigma_video.data.annotations import read_records
+    from sigma_video.data.dataset import ClipConfig, EvalClips
+    from sigma_video.engine.run import resolve_device
+    from sigma_video.evaluation.loading import load_classifier
+    from sigma_video.finetuning.evaluate import evaluate
+
+    if args.clips < 1 or args.crops < 1 or args.batch_size < 1 or args.workers < 0:
+        raise ValueError("--clips, --crops and --batch-size must be >= 1, --workers >= 0")
+    device = resolve_device(args.device)
+    model, clip = load_classifier(args.checkpoint)
+    records = read_records(args.data, args.data_root)
+    bad = sorted({r.label for r in records if not 0 <= r.label < model.num_classes})
+    if bad:
+        raise ValueError(
+            f"labels {bad[:5]} are outside the model's 0..{model.num_classes - 1} classes"
+        )
+    view = ClipConfig(
+        num_frames=clip["num_frames"],
+        stride=clip["stride"],
+        size=clip["size"],
+        sampling=args.sampling,
+        crop="center",
+    )
+    data = EvalClips(records, view, args.clips, args.crops, skip_bad=True)
+    with torch.no_grad():
+        result = evaluate(model.to(device), data, device, args.batch_size, args.workers)
+    views = f"{args.clips}x{args.crops}"
+    print(json.dumps({"checkpoint": args.checkpoint, **result, "views": views}))
+
+
 def run_finetune(args: argparse.Namespace) -> None:
     from sigma_video.finetuning.config import load_finetune_config
     from sigma_video.finetuning.trainer import finetune

@@ -18,7 +18,7 @@ from sigma_video.finetuning.model import (
     load_classifier_meta,
 )
 from sigma_video.interop.huggingface import import_videomae, is_videomae_folder
-from sigma_video.interop.reference import load_weights, reference_encoder
+from sigma_video.interop.reference import load_weights, read_checkpoint, reference_encoder
 from sigma_video.models.encoder import EncoderConfig, VideoEncoder
 from sigma_video.pretrainer import build_pretrainer
 
@@ -84,8 +84,11 @@ def load_encoder(
 
 def load_classifier(path: str | Path) -> tuple[VideoClassifier, dict]:
     """``(fine-tuned classifier in eval mode, clip settings)`` of a fine-tuning run dir
-    (its latest checkpoint) or one of its checkpoint folders."""
+    (its latest checkpoint), one of its checkpoint folders, or a reference SIGMA/VideoMAE
+    fine-tuning checkpoint file (encoder + ``fc_norm`` + ``head``; no pickled code runs)."""
     path = Path(path)
+    if path.is_file():
+        return reference_classifier(path)
     run_dir, checkpoint = path, None
     if not (path / CLASSIFIER_FILE).exists():
         run_dir, checkpoint = path.parent.parent, path
@@ -99,6 +102,24 @@ def load_classifier(path: str | Path) -> tuple[VideoClassifier, dict]:
     weights, _ = load_checkpoint(checkpoint)
     load_weights(model, weights, str(checkpoint), strict=True)
     return model.eval(), meta["clip"]
+
+
+def reference_classifier(path: Path) -> tuple[VideoClassifier, dict]:
+    """A reference fine-tuned model: its encoder and its classification ``head``."""
+    encoder, clip = reference_encoder(path)
+    state, _ = read_checkpoint(path)
+    if "head.weight" not in state or "head.bias" not in state:
+        raise ValueError(f"{path} has no classifier head (head.weight): not a fine-tuned model")
+    weight, bias = state["head.weight"], state["head.bias"]
+    if weight.ndim != 2 or weight.shape[1] != encoder.embed_dim or bias.shape != weight.shape[:1]:
+        raise ValueError(
+            f"{path}: head {tuple(weight.shape)} does not fit the {encoder.embed_dim}-wide encoder"
+        )
+    model = VideoClassifier(encoder, weight.shape[0])
+    with torch.no_grad():
+        model.head.weight.copy_(weight)
+        model.head.bias.copy_(bias)
+    return model.eval(), clip
 
 
 def clip_config(clip: dict) -> TrainConfig:
