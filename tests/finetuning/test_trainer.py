@@ -196,3 +196,9 @@ def test_torchrun_two_processes(synth_root, pretrained, tmp_path):
     clip = ClipConfig(num_frames=4, stride=2, size=32, crop="center")
     single = evaluate(model, EvalClips(records, clip, 2, 3), torch.device("cpu"))
     assert single == {k: summary["test"][k] for k in ("top1", "top5", "num", "unreadable")}
+
+
+def test_test_command_refuses_a_pretraining_run(pretrained, capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["test", "--checkpoint", str(pretrained), "--data", "val.csv"])
+    assert info.value.code == 2 and "fine-tune it first" in capsys.readouterr().err

@@ -36,7 +36,10 @@ def eval_parsers(sub: argparse._SubParsersAction) -> None:
                 help="probe settings: augment=true (fresh random crops every epoch, encoder "
                 "run on the fly), epochs, batch_size, lr, weight_decay, crop, max_iter",
             )
-    ex = sub.add_parser("extract", help="pooled clip features and labels to a safetensors file")
+    ex = sub.add_parser(
+        "extract",
+        help="pooled clip features (optionally per tube) and labels to .safetensors or .npz",
+    )
     ex.add_argument("--checkpoint", required=True)
     ex.add_argument("--data", required=True, help="annotation list")
     ex.add_argument("--data-root", default=None)

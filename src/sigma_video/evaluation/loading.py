@@ -92,6 +92,11 @@ def load_classifier(path: str | Path) -> tuple[VideoClassifier, dict]:
     run_dir, checkpoint = path, None
     if not (path / CLASSIFIER_FILE).exists():
         run_dir, checkpoint = path.parent.parent, path
+        if not (run_dir / CLASSIFIER_FILE).exists():
+            raise ValueError(
+                f"{path} is neither a fine-tuning run, one of its checkpoints, nor a "
+                "fine-tuned .pth (a pretraining run has no classifier: fine-tune it first)"
+            )
     meta = load_classifier_meta(run_dir)
     if checkpoint is None:
         found = list_checkpoints(run_dir)
