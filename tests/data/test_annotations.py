@@ -2,7 +2,14 @@ import json
 
 import pytest
 
-from sigma_video.data.annotations import VideoRecord, parse_line, read_folder, read_list, read_ssv2
+from sigma_video.data.annotations import (
+    VideoRecord,
+    parse_line,
+    read_folder,
+    read_list,
+    read_records,
+    read_ssv2,
+)
 
 
 def test_path_label_with_spaces_in_the_path(tmp_path):
@@ -80,3 +87,10 @@ def test_read_ssv2(tmp_path):
     records, problems = read_ssv2(tmp_path / "train.json", tmp_path / "labels.json", "/ssv2")
     assert records == [VideoRecord("/ssv2/11.webm", 0), VideoRecord("/ssv2/12.webm", 1)]
     assert len(problems) == 1 and problems[0].line == 3
+    # the same JSON where any command takes a list: labels file found beside it
+    assert read_records(tmp_path / "train.json", "/ssv2") == records
+    with pytest.raises(ValueError, match="--data-root"):
+        read_records(tmp_path / "train.json")
+    (tmp_path / "labels.json").unlink()
+    with pytest.raises(ValueError, match=r"something-something-v2-labels\.json"):
+        read_records(tmp_path / "train.json", "/ssv2")

@@ -173,12 +173,26 @@ def read_folder(root: str | os.PathLike) -> tuple[list[VideoRecord], list[str]]:
     return records, classes
 
 
+SSV2_LABELS = ("something-something-v2-labels.json", "labels.json")
+
+
 def read_records(path: str | os.PathLike, root: str | None = None) -> list[VideoRecord]:
-    """Records of an annotation list or a folder (``read_list`` / ``read_folder``)."""
-    if Path(path).is_dir():
+    """Records of an annotation list, a folder (``read_list`` / ``read_folder``), or an SSv2
+    JSON file (``read_ssv2``; its labels file beside it, the videos in ``root``)."""
+    path = Path(path)
+    if path.is_dir():
         return read_folder(path)[0]
-    if not Path(path).exists():
+    if not path.exists():
         raise ValueError(f"data list {path} does not exist")
+    if path.suffix.lower() == ".json":
+        labels = next((path.parent / n for n in SSV2_LABELS if (path.parent / n).exists()), None)
+        if labels is None:
+            raise ValueError(
+                f"SSv2 list {path} needs {SSV2_LABELS[0]} (the template -> class file) beside it"
+            )
+        if root is None:
+            raise ValueError(f"SSv2 list {path} needs --data-root: the folder of the .webm videos")
+        return read_ssv2(path, labels, root)[0]
     return read_list(path, root=root)[0]
 
 
