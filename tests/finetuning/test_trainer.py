@@ -72,6 +72,9 @@ def test_finetune_trains_validates_tests_and_reloads(synth_root, pretrained, tmp
     assert encoder.config.pooled_norm and clip.data.size == 32
     model, _ = load_classifier(run)
     weights = final_weights(run)
+    # a checkpoint's model.safetensors stands for its folder (not a reference file)
+    same, clip_of_file = load_classifier(list_checkpoints(run)[-1] / "model.safetensors")
+    assert clip_of_file["size"] == 32 and torch.equal(same.head.weight, model.head.weight)
     assert torch.equal(model.head.weight, weights["head.weight"])
     assert torch.equal(encoder.blocks[0].mlp.fc1.weight, weights["encoder.blocks.0.mlp.fc1.weight"])
     # pretrained blocks were the starting point, not a fresh init

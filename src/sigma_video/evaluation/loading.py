@@ -50,7 +50,7 @@ def load_encoder(
     if text.startswith("random:"):
         config = load_config(text.split(":", 1)[1])
         return encoder_for(config, seed).eval(), config
-    path = Path(text)
+    path = _checkpoint_folder(Path(text))
     if path.is_file():
         encoder, clip = reference_encoder(path, strict)
         return encoder, clip_config(clip)
@@ -86,7 +86,7 @@ def load_classifier(path: str | Path) -> tuple[VideoClassifier, dict]:
     """``(fine-tuned classifier in eval mode, clip settings)`` of a fine-tuning run dir
     (its latest checkpoint), one of its checkpoint folders, or a reference SIGMA/VideoMAE
     fine-tuning checkpoint file (encoder + ``fc_norm`` + ``head``; no pickled code runs)."""
-    path = Path(path)
+    path = _checkpoint_folder(Path(path))
     if path.is_file():
         return reference_classifier(path)
     run_dir, checkpoint = path, None
@@ -107,6 +107,13 @@ def load_classifier(path: str | Path) -> tuple[VideoClassifier, dict]:
     weights, _ = load_checkpoint(checkpoint)
     load_weights(model, weights, str(checkpoint), strict=True)
     return model.eval(), meta["clip"]
+
+
+def _checkpoint_folder(path: Path) -> Path:
+    """A checkpoint's ``model.safetensors`` stands for its folder (which knows its run)."""
+    if path.is_file() and path.name == "model.safetensors" and (path.parent / "state.pt").exists():
+        return path.parent
+    return path
 
 
 def reference_classifier(path: Path) -> tuple[VideoClassifier, dict]:

@@ -23,7 +23,7 @@ def predict(
     batch_size: int = 8,
     workers: int = 0,
     info: DistInfo | None = None,
-) -> tuple[Tensor, Tensor]:
+) -> tuple[Tensor, Tensor, int]:
     """``(probabilities (n, C), labels (n,), unreadable)`` of this rank's videos (every
     ``world_size``-th from ``rank``); each row is the mean softmax of the video's views.
     Videos that could not be decoded (``dataset.skip_bad``) are left out and counted."""
