@@ -19,14 +19,19 @@ from typing import Any
 import torch
 import torch.distributed as dist
 from torch import nn
+from torch.utils.data import DataLoader, Dataset
 
+from sigma_video.data.collate import collate
 from sigma_video.data.dataset import SkipCounter
-from sigma_video.engine.checkpoint import save_checkpoint, unwrap
+from sigma_video.engine.checkpoint import list_checkpoints, save_checkpoint, unwrap
 from sigma_video.engine.distributed import DistInfo, all_mean
 from sigma_video.engine.logger import RunLogger
+from sigma_video.engine.run import ranks_in_sync, restore, seed_ranks, write_json
+from sigma_video.engine.sampler import RunSampler
 from sigma_video.engine.schedule import cosine_schedule
 
 Forward = Callable[[dict, int], tuple[torch.Tensor, dict[str, torch.Tensor]]]
+AUTOCAST = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 class TrainingError(RuntimeError):
@@ -88,6 +93,71 @@ def set_schedule(optimizer: torch.optim.Optimizer, plan: Plan, optim: Any, step:
     return lr
 
 
+def resolve_precision(precision: str, device: torch.device) -> str:
+    """``auto`` is bf16 autocast on CUDA and fp32 elsewhere."""
+    if precision == "auto":
+        return "bf16" if device.type == "cuda" else "fp32"
+    return precision
+
+
+def open_loop(
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    plan: Plan,
+    device: torch.device,
+    info: DistInfo,
+    optim: Any,
+    run_config: Any,
+    num_samples: int,
+    max_bad_fraction: float,
+    resume_from: Path | None = None,
+    log: Callable[[str], None] = print,
+) -> Loop:
+    """The ``Loop`` of a run whose folder is prepared: grad scaler, state restored from
+    ``resume_from``, per-rank RNG streams, ``torch.compile``/DDP wrapping, step budget,
+    logger (main rank) and bad-sample counter."""
+    precision = resolve_precision(run_config.precision, device)
+    scaler = torch.amp.GradScaler(device.type, enabled=precision == "fp16")
+    run_dir = Path(run_config.output)
+    step, nonfinite = 0, 0
+    if resume_from is not None:
+        step, nonfinite = restore(resume_from, model, optimizer, scaler)
+        if info.is_main:
+            log(f"resuming from {resume_from} (step {step})")
+    seed_ranks(run_config.seed, info, step)  # drop path differs between ranks
+    net: nn.Module = torch.compile(model) if run_config.compile else model
+    if info.enabled:
+        ids = [device.index] if device.type == "cuda" else None
+        net = nn.parallel.DistributedDataParallel(net, device_ids=ids)
+    last_step = plan.total_steps
+    if optim.max_steps is not None:
+        last_step = min(last_step, optim.max_steps)
+    logger = (
+        RunLogger(run_dir, last_step, step, run_config.tensorboard, run_config.progress)
+        if info.is_main
+        else None
+    )
+    return Loop(
+        model=model,
+        net=net,
+        optimizer=optimizer,
+        scaler=scaler,
+        device=device,
+        info=info,
+        optim=optim,
+        run_config=run_config,
+        plan=plan,
+        run_dir=run_dir,
+        last_step=last_step,
+        skips=SkipCounter(num_samples, max_bad_fraction),
+        autocast_dtype=AUTOCAST.get(precision),
+        logger=logger,
+        step=step,
+        start_step=step,
+        nonfinite_total=nonfinite,
+    )
+
+
 @dataclasses.dataclass
 class Loop:
     """Everything a training run steps with; ``run`` advances ``step`` in place."""
@@ -107,8 +177,68 @@ class Loop:
     autocast_dtype: torch.dtype | None = None
     logger: RunLogger | None = None
     step: int = 0
+    start_step: int = 0
     nonfinite_total: int = 0
     losses: list[float] = dataclasses.field(default_factory=list)
+    started: float = dataclasses.field(default_factory=time.perf_counter)
+
+    def loader(self, dataset: Dataset, workers: int) -> DataLoader:
+        """One loader for the rest of the run (workers persist across epochs), resuming
+        the sample order at ``step``. It has its own generator, so making its iterator
+        does not draw from the global RNG (which drop path uses and a checkpoint restores)."""
+        o = self.optim
+        sampler = RunSampler(
+            len(dataset),
+            o.batch_size,
+            self.run_config.seed,
+            self.plan.micro_batches_per_epoch,
+            o.epochs,
+            self.info.rank,
+            self.info.world_size,
+            start=self.step * o.accum_steps,
+        )
+        return DataLoader(
+            dataset,
+            batch_size=o.batch_size,
+            sampler=sampler,
+            num_workers=workers,
+            collate_fn=collate,
+            pin_memory=self.device.type == "cuda",
+            drop_last=True,
+            timeout=600 if workers else 0,
+            generator=torch.Generator().manual_seed(0),
+        )
+
+    def close(self) -> None:
+        if self.logger is not None:
+            self.logger.close()
+
+    def finish(self, **extra: Any) -> dict[str, Any]:
+        """The end-of-run summary (``extra`` entries added), written to ``summary.json``
+        on the main rank; checks that all ranks hold the same weights."""
+        elapsed = time.perf_counter() - self.started
+        done, world = self.step - self.start_step, self.info.world_size
+        summary = {
+            "run_dir": str(self.run_dir),
+            "steps": self.step,
+            "steps_this_session": done,
+            "seconds": round(elapsed, 1),
+            "clips_per_s": round(done * self.plan.global_batch / world / max(elapsed, 1e-9), 2),
+            "global_batch": self.plan.global_batch,
+            "loss_first": self.losses[0] if self.losses else None,
+            "loss_last": self.losses[-1] if self.losses else None,
+            **extra,
+            "nonfinite_steps_skipped": self.nonfinite_total,
+            "bad_files_skipped": len(self.skips.bad),
+            "world_size": world,
+            "ranks_in_sync": ranks_in_sync(self.model, self.info),
+            "checkpoint": None,
+        }
+        if self.info.is_main:
+            saved = list_checkpoints(self.run_dir)
+            summary["checkpoint"] = str(saved[-1]) if saved else None
+            write_json(self.run_dir / "summary.json", summary)
+        return summary
 
     def run(
         self,

@@ -20,7 +20,7 @@ from sigma_video.engine.checkpoint import (
     set_rng_state,
     unwrap,
 )
-from sigma_video.engine.distributed import DistInfo
+from sigma_video.engine.distributed import DistInfo, init_distributed
 
 
 def seed_ranks(seed: int, info: DistInfo, step: int) -> None:
@@ -43,6 +43,17 @@ def set_tf32(device: torch.device, enabled: bool) -> None:
     if device.type == "cuda":
         torch.backends.cuda.matmul.allow_tf32 = enabled
         torch.backends.cudnn.allow_tf32 = enabled
+
+
+def start_device(run_config: Any) -> tuple[torch.device, DistInfo]:
+    """The run's device (``run.device``; this rank's GPU under torchrun), the process
+    group joined when launched by torchrun, and ``run.tf32`` applied."""
+    device = resolve_device(run_config.device)
+    info = init_distributed(device.type)
+    if info.enabled and device.type == "cuda":
+        device = torch.device("cuda", info.local_rank)
+    set_tf32(device, run_config.tf32)
+    return device, info
 
 
 def resolve_device(name: str) -> torch.device:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import random
-import time
 from collections.abc import Callable
 from pathlib import Path
 from types import SimpleNamespace
@@ -19,31 +18,16 @@ from typing import Any
 
 import torch
 import torch.distributed as dist
-from torch import nn
 
 from sigma_video.config import save_config
 from sigma_video.data.annotations import VideoRecord, read_list, read_records
-from sigma_video.data.dataset import ClipConfig, EvalClips, SkipCounter, VideoClips
+from sigma_video.data.dataset import ClipConfig, EvalClips, VideoClips
 from sigma_video.data.randaugment import RandAugment
 from sigma_video.data.synth import default_dataset
 from sigma_video.data.transforms import normalize
-from sigma_video.engine.checkpoint import list_checkpoints
-from sigma_video.engine.distributed import init_distributed
-from sigma_video.engine.logger import RunLogger
-from sigma_video.engine.loop import Loop, make_plan
+from sigma_video.engine.loop import make_plan, open_loop
 from sigma_video.engine.optim import build_optimizer
-from sigma_video.engine.run import (
-    prepare_run_dir,
-    ranks_in_sync,
-    resolve_device,
-    restore,
-    resume_point,
-    seed_ranks,
-    set_tf32,
-    write_json,
-)
-from sigma_video.engine.sampler import RunSampler
-from sigma_video.engine.trainer import AUTOCAST, make_loader, resolve_precision
+from sigma_video.engine.run import prepare_run_dir, resume_point, start_device, write_json
 from sigma_video.evaluation.loading import load_encoder
 from sigma_video.finetuning.config import FinetuneConfig
 from sigma_video.finetuning.erasing import random_erase
@@ -125,11 +109,7 @@ def finetune(
 ) -> dict[str, Any]:
     """Fine-tune (or continue fine-tuning) an encoder; returns the summary, whose ``test``
     entry holds the multi-view ``top1``/``top5`` (%)."""
-    device = resolve_device(config.run.device)
-    info = init_distributed(device.type)
-    if info.enabled and device.type == "cuda":
-        device = torch.device("cuda", info.local_rank)
-    set_tf32(device, config.run.tf32)
+    device, info = start_device(config.run)
     splits = load_splits(config) if info.is_main else None
     if info.enabled:  # rank 0 may have generated the embedded dataset; then all read it
         dist.barrier()
@@ -191,8 +171,6 @@ def finetune(
         return lr_scale(inner, depth, o.layer_decay) if inner != name else 1.0
 
     optimizer = build_optimizer(model, plan.lr, o.weight_decay, o.betas, lr_scale=scale)
-    precision = resolve_precision(config.run.precision, device)
-    scaler = torch.amp.GradScaler(device.type, enabled=precision == "fp16")
     if info.is_main:
         prepare_run_dir(config, resume, overwrite)
         save_config(config, run_dir / "config.json")
@@ -204,41 +182,20 @@ def finetune(
         }
         write_json(run_dir / CLASSIFIER_FILE, meta)
 
-    step, nonfinite = 0, 0
-    if start is not None:
-        step, nonfinite = restore(start, model, optimizer, scaler)
-        if info.is_main:
-            log(f"resuming from {start} (step {step})")
-    seed_ranks(config.run.seed, info, step)  # drop path differs between ranks
-    net: nn.Module = torch.compile(model) if config.run.compile else model
-    if info.enabled:
-        ids = [device.index] if device.type == "cuda" else None
-        net = nn.parallel.DistributedDataParallel(net, device_ids=ids)
-    last_step = plan.total_steps if o.max_steps is None else min(plan.total_steps, o.max_steps)
-    logger = (
-        RunLogger(run_dir, last_step, step, config.run.tensorboard, config.run.progress)
-        if info.is_main
-        else None
+    loop = open_loop(
+        model,
+        optimizer,
+        plan,
+        device,
+        info,
+        o,
+        config.run,
+        len(train),
+        data.max_bad_fraction,
+        start,
+        log,
     )
-    skips = SkipCounter(len(train), data.max_bad_fraction)
-    loop = Loop(
-        model=model,
-        net=net,
-        optimizer=optimizer,
-        scaler=scaler,
-        device=device,
-        info=info,
-        optim=o,
-        run_config=config.run,
-        plan=plan,
-        run_dir=run_dir,
-        last_step=last_step,
-        skips=skips,
-        autocast_dtype=AUTOCAST.get(precision),
-        logger=logger,
-        step=step,
-        nonfinite_total=nonfinite,
-    )
+    net, last_step, logger = loop.net, loop.last_step, loop.logger
     mix = MixConfig(o.mixup, o.cutmix, o.mix_prob, o.switch_prob, o.label_smoothing)
     seed = config.run.seed
 
@@ -263,49 +220,22 @@ def finetune(
             if logger is not None:
                 logger.log(at, {"val_top1": result["top1"], "val_top5": result["top5"]})
 
-    started = time.perf_counter()
     try:
-        sampler = RunSampler(
-            len(train),
-            o.batch_size,
-            seed,
-            plan.micro_batches_per_epoch,
-            o.epochs,
-            info.rank,
-            info.world_size,
-            start=step * o.accum_steps,
-        )
-        loop.run(make_loader(train, sampler, o.batch_size, workers, device), forward, after_step)
+        loop.run(loop.loader(train, workers), forward, after_step)
         tested = evaluate(model, test, device, batch_size, workers, info)
     finally:
-        if logger is not None:
-            logger.close()
-    elapsed = time.perf_counter() - started
-    summary = {
-        "run_dir": str(run_dir),
-        "steps": loop.step,
-        "seconds": round(elapsed, 1),
-        "global_batch": plan.global_batch,
-        "num_classes": num_classes,
-        "loss_first": loop.losses[0] if loop.losses else None,
-        "loss_last": loop.losses[-1] if loop.losses else None,
-        "val": history,
-        "test": {**tested, "clips": data.test_clips, "crops": data.test_crops},
-        "nonfinite_steps_skipped": loop.nonfinite_total,
-        "bad_files_skipped": len(skips.bad),
-        "world_size": info.world_size,
-        "ranks_in_sync": ranks_in_sync(model, info),
-        "checkpoint": None,
-    }
+        loop.close()
+    summary = loop.finish(
+        num_classes=num_classes,
+        val=history,
+        test={**tested, "clips": data.test_clips, "crops": data.test_crops},
+    )
     if info.is_main:
-        saved = list_checkpoints(run_dir)
-        summary["checkpoint"] = str(saved[-1]) if saved else None
-        write_json(run_dir / "summary.json", summary)
         log(
-            f"done: {loop.step} steps in {elapsed:.0f} s; loss {summary['loss_first']} -> "
-            f"{summary['loss_last']}; test top-1 {tested['top1']:.2f} % top-5 "
-            f"{tested['top5']:.2f} % on {tested['num']} videos × {data.test_clips} clips × "
-            f"{data.test_crops} crops ({tested['unreadable']} unreadable, left out); "
-            f"{skips.summary()}"
+            f"done: {loop.step} steps in {summary['seconds']:.0f} s; "
+            f"loss {summary['loss_first']} -> {summary['loss_last']}; "
+            f"test top-1 {tested['top1']:.2f} % top-5 {tested['top5']:.2f} % on "
+            f"{tested['num']} videos × {data.test_clips} clips × {data.test_crops} crops "
+            f"({tested['unreadable']} unreadable, left out); {loop.skips.summary()}"
         )
     return summary
