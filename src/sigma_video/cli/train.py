@@ -6,6 +6,11 @@ import argparse
 import json
 
 
+def with_flags(overrides: list[str], flags: dict[str, str | None]) -> list[str]:
+    """``key=value`` overrides with the command-line flags that were given appended."""
+    return [*overrides, *(f"{key}={value}" for key, value in flags.items() if value is not None)]
+
+
 def pretrain_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "pretrain",
@@ -32,15 +37,8 @@ def run_pretrain(args: argparse.Namespace) -> None:
     from sigma_video.config import load_config
     from sigma_video.engine.trainer import pretrain
 
-    overrides = list(args.overrides)
-    for flag, key in (
-        (args.data, "data.train"),
-        (args.data_root, "data.data_root"),
-        (args.output, "run.output"),
-    ):
-        if flag is not None:
-            overrides.append(f"{key}={flag}")
-    config = load_config(args.config, overrides)
+    flags = {"data.train": args.data, "data.data_root": args.data_root, "run.output": args.output}
+    config = load_config(args.config, with_flags(args.overrides, flags))
     summary = pretrain(config, resume=args.resume, overwrite=args.overwrite)
     if config.run.probe_after and config.data.train is None:
         from sigma_video.evaluation.report import probe_report
@@ -131,18 +129,15 @@ def run_finetune(args: argparse.Namespace) -> None:
     from sigma_video.finetuning.config import load_finetune_config
     from sigma_video.finetuning.trainer import finetune
 
-    overrides = list(args.overrides)
-    for flag, key in (
-        (args.checkpoint, "model.checkpoint"),
-        (args.train, "data.train"),
-        (args.val, "data.val"),
-        (args.test, "data.test"),
-        (args.data_root, "data.data_root"),
-        (args.output, "run.output"),
-    ):
-        if flag is not None:
-            overrides.append(f"{key}={flag}")
-    config = load_finetune_config(args.config, overrides)
+    flags = {
+        "model.checkpoint": args.checkpoint,
+        "data.train": args.train,
+        "data.val": args.val,
+        "data.test": args.test,
+        "data.data_root": args.data_root,
+        "run.output": args.output,
+    }
+    config = load_finetune_config(args.config, with_flags(args.overrides, flags))
     summary = finetune(config, resume=args.resume, overwrite=args.overwrite)
     test = summary["test"]
     result = {

@@ -51,7 +51,7 @@ def extract_features(
         video = normalize(batch["video"].to(device))
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
             tokens = encoder.forward_features(video)  # (B·views, N, D)
-            pooled = encoder.fc_norm(tokens.mean(1)).float()  # = forward_pooled
+            pooled = encoder.pool(tokens).float()
         features.append(pooled.view(-1, views, pooled.shape[-1]).mean(1).cpu())
         labels.append(batch["label"].view(-1, views)[:, 0])
         if grid:

@@ -143,10 +143,15 @@ class VideoEncoder(nn.Module):
         )
         return self.norm(x)
 
+    def pool(self, tokens: Tensor) -> Tensor:
+        """``(B, N, D)`` output tokens -> ``(B, D)``: their mean, then ``fc_norm``
+        (identity unless the encoder is in the fine-tuned layout)."""
+        return self.fc_norm(tokens.mean(dim=1))
+
     def forward_pooled(self, video: Tensor) -> Tensor:
         """Average of all output tokens, ``(B, D)`` — the clip feature for evaluation
         (then ``fc_norm`` for fine-tuned checkpoints)."""
-        return self.fc_norm(self.forward_features(video).mean(dim=1))
+        return self.pool(self.forward_features(video))
 
     def forward(self, video: Tensor, visible: Tensor | None = None) -> Tensor:
         return self.forward_features(video, visible)
