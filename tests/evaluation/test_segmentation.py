@@ -10,11 +10,12 @@ from sigma_video.evaluation import load_encoder
 from sigma_video.evaluation.segmentation import (
     SegmentConfig,
     VOSSequence,
-    cluster_tubes,
     davis_sequences,
     evaluate_segmentation,
     find_sequences,
+    kmeans_labels,
     load_sequence,
+    reduce_tubes,
     segment_clip,
     upsample,
 )
@@ -33,10 +34,11 @@ def test_clustering_separates_two_feature_groups():
     features = np.concatenate(
         [rng.normal(0, 0.1, (1, 2, 4, 8)), rng.normal(3, 0.1, (1, 2, 4, 8))], axis=1
     )
-    labels = cluster_tubes(features, 2, SegmentConfig())
+    reduced = reduce_tubes(features, SegmentConfig())  # (16 tubes, <= 50 dims)
+    labels = kmeans_labels(reduced, 2, SegmentConfig()).reshape(features.shape[:-1])
     assert len(set(labels[0, :2].ravel())) == 1 and labels[0, 0, 0] != labels[0, 2, 0]
     with pytest.raises(ValueError, match="only 16 tubes"):
-        cluster_tubes(features, 17, SegmentConfig())
+        kmeans_labels(reduced, 17, SegmentConfig())
 
 
 def test_segmentation_on_the_generated_davis_layout(synth_root, tmp_path, capsys):

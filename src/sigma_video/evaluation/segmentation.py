@@ -183,11 +183,6 @@ def kmeans_labels(reduced: np.ndarray, k: int, config: SegmentConfig) -> np.ndar
     return kmeans.fit_predict(reduced)
 
 
-def cluster_tubes(features: np.ndarray, k: int, config: SegmentConfig) -> np.ndarray:
-    """k-means cluster id of every tube, ``(T', h, w, D) -> (T', h, w)``."""
-    return kmeans_labels(reduce_tubes(features, config), k, config).reshape(features.shape[:-1])
-
-
 def upsample(labels: np.ndarray, shape: tuple[int, int, int]) -> np.ndarray:
     """Nearest-neighbour upsampling of ``(T', h, w)`` cluster maps to ``(T, H, W)`` frames."""
     tt, hh, ww = (nearest_indices(n, m) for n, m in zip(shape, labels.shape, strict=True))
