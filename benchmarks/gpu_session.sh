@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Every GPU measurement issue 7 owes, as ONE device call (15 minutes of device time per
-# session: run this once with timeout_s ~540, keep the rest for a rerun, then give_back).
+# session: run this once with timeout_s 560 — its own timeouts add up to 530 s plus installs —
+# keep the rest for a rerun, then give_back). Never run yet: no device was lent so far.
 #
 # Prepare here (the device image has torch, numpy, safetensors, scikit-learn, tqdm,
 # tensorboard, pillow, pytest but no PyAV, and cannot download):
@@ -17,17 +18,17 @@ python3 -m pip install --quiet --no-deps --no-build-isolation -e . || exit 1
 nvidia-smi --query-gpu=name,memory.total,clocks.max.sm --format=csv | tee "$OUT/gpu.txt"
 
 # 1. correctness of the fast paths against the plain ones, on the GPU (a few seconds)
-timeout 120 python3 -m pytest -q -m gpu tests/test_gpu.py 2>&1 | tail -5 | tee "$OUT/gpu_tests.txt"
+timeout 60 python3 -m pytest -q -m gpu tests/test_gpu.py 2>&1 | tail -5 | tee "$OUT/gpu_tests.txt"
 
 # 2. Sinkhorn at 45 056 x 3000 and the ViT-S/B steps (SIGMA-MLP, pixel baseline), batch 32
-timeout 240 python3 benchmarks/core.py --device cuda 2>&1 | tee "$OUT/core.jsonl"
-timeout 90 sigma-video bench step --model vit_base --batch-size 32 --target dino \
+timeout 180 python3 benchmarks/core.py --device cuda 2>&1 | tee "$OUT/core.jsonl"
+timeout 50 sigma-video bench step --model vit_base --batch-size 32 --target dino \
     --device cuda 2>&1 | tail -1 | tee -a "$OUT/core.jsonl"
-timeout 90 sigma-video bench step --model vit_base --batch-size 128 --grad-checkpointing \
+timeout 50 sigma-video bench step --model vit_base --batch-size 128 --grad-checkpointing \
     --device cuda 2>&1 | tail -1 | tee -a "$OUT/core.jsonl"
-timeout 150 sigma-video bench step --model vit_base --batch-size 32 --compile \
+timeout 100 sigma-video bench step --model vit_base --batch-size 32 --compile \
     --device cuda 2>&1 | tail -1 | tee -a "$OUT/core.jsonl"
 
 # 3. the whole pipeline on real decoded video: GPU-busy share per loader worker count
-timeout 150 sigma-video bench pipeline --config vit_b_ssv2_mlp --steps 25 --workers 4,8,14 \
+timeout 90 sigma-video bench pipeline --config vit_b_ssv2_mlp --steps 25 --workers 4,8,14 \
     optim.batch_size=32 run.device=cuda 2>&1 | tee "$OUT/pipeline.jsonl"
