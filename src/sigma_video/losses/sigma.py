@@ -23,9 +23,10 @@ class SigmaLossOutput:
     (trains the encoder/decoder only).
 
     Diagnostics: ``usage_entropy`` (nats, at most ``log K``) and ``prototypes_in_use`` count
-    the pseudo-labels ``argmax q`` of both branches — the equipartition keeps them high,
-    and they drop to 0 / 1 only if the features collapse exactly. ``score_usage_entropy`` is
-    the same for φ's raw scores ``argmax x̃φ``: low when φ maps most tubes to one prototype.
+    the pseudo-labels ``argmax q`` of both branches — the equipartition keeps them high even
+    when the features collapse (identical rows get uniform codes, whose argmax is a float
+    tie-break). ``score_usage_entropy`` is the same for φ's raw scores ``argmax x̃φ``: it is
+    the one that falls to 0 when φ maps every tube to one prototype.
     """
 
     loss: Tensor
