@@ -79,3 +79,16 @@ def test_frozen_dino_weights_stay_out_of_checkpoints(tmp_path):
     del state["encoder.norm.weight"]
     with pytest.raises(ValueError, match=r"missing \['encoder.norm.weight'\]"):
         load_weights_into(fresh, state)
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o002, 0o077])
+def test_checkpoint_files_honour_the_umask(tmp_path, umask):
+    """Colleagues on a shared cluster read the weights as they read state.pt (safetensors
+    alone creates 0600 files)."""
+    old = os.umask(umask)
+    try:
+        folder = save_checkpoint(tmp_path, 1, small_model(), {})
+    finally:
+        os.umask(old)
+    for name in ("model.safetensors", "state.pt"):
+        assert (folder / name).stat().st_mode & 0o777 == 0o666 & ~umask, name

@@ -137,7 +137,8 @@ def run_extract(args: argparse.Namespace, common: dict) -> None:
     from pathlib import Path
 
     import numpy as np
-    from safetensors.torch import save_file
+
+    from sigma_video.files import save_tensors
 
     output = Path(args.output)
     if output.suffix not in (".safetensors", ".npz"):
@@ -166,7 +167,7 @@ def run_extract(args: argparse.Namespace, common: dict) -> None:
     if output.suffix == ".npz":
         np.savez(tmp, **{k: v.numpy() for k, v in named.items()})
     else:
-        save_file({k: v.contiguous() for k, v in named.items()}, str(tmp))
+        save_tensors({k: v.contiguous() for k, v in named.items()}, tmp)
     os.replace(tmp, output)
     shapes = {k: list(v.shape) for k, v in named.items()}
     print(json.dumps({"output": str(output), "num": len(named["features"]), **shapes}))

@@ -17,8 +17,10 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 from torch import nn
+
+from sigma_video.files import save_tensors
 
 PREFIX = "step_"
 
@@ -102,7 +104,7 @@ def save_checkpoint(
     tmp = root / f".tmp-{final.name}-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
-    save_file(weights(model), str(tmp / "model.safetensors"), metadata={"step": str(step)})
+    save_tensors(weights(model), tmp / "model.safetensors", metadata={"step": str(step)})
     torch.save({**state, "step": step, "rng": rng_state()}, tmp / "state.pt")
     for path in (tmp / "model.safetensors", tmp / "state.pt"):
         with open(path, "rb") as handle:

@@ -9,7 +9,7 @@ import os
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 from torch import Tensor
 
 from sigma_video.config import load_config, to_dict
@@ -18,6 +18,7 @@ from sigma_video.data.dataset import ClipConfig
 from sigma_video.data.synth import default_cache_dir
 from sigma_video.evaluation.features import extract_features
 from sigma_video.evaluation.loading import load_encoder
+from sigma_video.files import save_tensors
 
 CACHE_VERSION = 2  # bump when extraction changes what it computes
 
@@ -89,7 +90,7 @@ def features_for(
     )
     folder.mkdir(parents=True, exist_ok=True)
     tmp = file.with_suffix(f".tmp{os.getpid()}")
-    save_file({"features": features.contiguous(), "labels": labels.contiguous()}, str(tmp))
+    save_tensors({"features": features.contiguous(), "labels": labels.contiguous()}, tmp)
     os.replace(tmp, file)
     return features, labels
 

@@ -7,10 +7,11 @@ import json
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 
 from sigma_video.config import DataConfig, TrainConfig, load_config
 from sigma_video.engine.checkpoint import list_checkpoints, load_checkpoint
+from sigma_video.files import save_tensors
 from sigma_video.finetuning.model import (
     CLASSIFIER_FILE,
     VideoClassifier,
@@ -144,7 +145,7 @@ def save_converted(encoder: VideoEncoder, clip: dict, folder: str | Path) -> Pat
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().contiguous() for k, v in encoder.state_dict().items()}
-    save_file(state, str(folder / "encoder.safetensors"))
+    save_tensors(state, folder / "encoder.safetensors")
     meta = {"encoder": dataclasses.asdict(encoder.config), "clip": clip}
     (folder / "encoder.json").write_text(json.dumps(meta, indent=2) + "\n")
     return folder
