@@ -4,8 +4,9 @@ import sys
 
 import numpy as np
 import pytest
+import torch
 
-from sigma_video.cli import main
+from sigma_video.cli import build_parser, main
 
 
 def run_cli(capsys, *argv):
@@ -69,6 +70,26 @@ def test_bench_pipeline_probe_and_segment_print_json(capsys, synth_root):
         (["bench", "sinkhorn", "--rows", "10", "--prototypes", "1"], "K >= 2"),
         (["bench", "step", "--mask-ratio", "1.5"], "mask_ratio"),
         (["pretrain", "optim.base_lr=fast"], "optim.base_lr"),
+        pytest.param(
+            [
+                "probe",
+                "--checkpoint",
+                "random:demo",
+                "--train",
+                "t",
+                "--val",
+                "v",
+                "--device",
+                "cuda",
+            ],
+            "--device cuda but this machine has no CUDA device",
+            marks=pytest.mark.skipif(torch.cuda.is_available(), reason="machine has CUDA"),
+        ),
+        pytest.param(
+            ["segment", "--checkpoint", "random:demo", "--data", "d", "--device", "cuda"],
+            "--device cuda but this machine has no CUDA device",
+            marks=pytest.mark.skipif(torch.cuda.is_available(), reason="machine has CUDA"),
+        ),
     ],
 )
 def test_user_mistakes_give_one_line_and_exit_2(capsys, argv, message):
@@ -77,6 +98,19 @@ def test_user_mistakes_give_one_line_and_exit_2(capsys, argv, message):
     err = capsys.readouterr().err
     assert exc.value.code == 2
     assert err.startswith("sigma-video: error:") and message in err and err.count("\n") == 1
+
+
+@pytest.mark.parametrize("command", ["probe", "knn", "extract", "segment"])
+def test_evaluation_uses_the_gpu_when_there_is_one(command):
+    """Every evaluation command defaults to ``auto`` (CUDA if present), as pretrain does."""
+    parser = build_parser()
+    required = {
+        "probe": ["--checkpoint", "c", "--train", "t", "--val", "v"],
+        "knn": ["--checkpoint", "c", "--train", "t", "--val", "v"],
+        "extract": ["--checkpoint", "c", "--data", "d", "--output", "o.npz"],
+        "segment": ["--checkpoint", "c", "--data", "d"],
+    }[command]
+    assert parser.parse_args([command, *required]).device == "auto"
 
 
 def test_console_entry_point_lists_models():

@@ -25,7 +25,7 @@ def eval_parsers(sub: argparse._SubParsersAction) -> None:
         p.add_argument("--num-clips", type=int, default=1)
         p.add_argument("--num-crops", type=int, default=1)
         p.add_argument("--workers", type=int, default=2)
-        p.add_argument("--device", default="cpu")
+        p.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda:N")
         p.add_argument("--cache-dir", default=None, help="feature cache (default: user cache)")
         p.add_argument("--output", default=None, help="folder to write result.json into")
         if name == "probe":
@@ -50,12 +50,14 @@ def eval_parsers(sub: argparse._SubParsersAction) -> None:
     ex.add_argument("--num-clips", type=int, default=1)
     ex.add_argument("--num-crops", type=int, default=1)
     ex.add_argument("--workers", type=int, default=2)
-    ex.add_argument("--device", default="cpu")
+    ex.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda:N")
 
 
 def run_eval(args: argparse.Namespace) -> None:
+    from sigma_video.engine.run import resolve_device
     from sigma_video.evaluation.cache import check_labels, features_for
 
+    args.device = str(resolve_device(args.device, "--device"))
     common = {
         "data_root": args.data_root,
         "num_clips": args.num_clips,
@@ -247,11 +249,13 @@ def segment_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--size", type=int, default=None, help="input size (default: the encoder's)")
     p.add_argument("--output", default=None, help="folder for cluster-map overlays (PNG + GIF)")
     p.add_argument("--max-sequences", type=int, default=None)
+    p.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda:N")
 
 
 def run_segment(args: argparse.Namespace) -> None:
     from pathlib import Path
 
+    from sigma_video.engine.run import resolve_device
     from sigma_video.evaluation.loading import load_encoder
     from sigma_video.evaluation.segmentation import SegmentConfig, evaluate_segmentation
 
@@ -263,7 +267,9 @@ def run_segment(args: argparse.Namespace) -> None:
         raise ValueError("--clusters and --overclusters must be >= 2 and --clip-len >= 2")
     if args.output:
         _writable(args.output)
+    device = resolve_device(args.device, "--device")
     encoder, config = load_encoder(args.checkpoint)
+    encoder = encoder.to(device)
     settings = SegmentConfig(
         clip_len=args.clip_len, clusters=clusters, overclusters=args.overclusters
     )

@@ -103,7 +103,7 @@ def run_test(args: argparse.Namespace) -> None:
 
     if args.clips < 1 or args.crops < 1 or args.batch_size < 1 or args.workers < 0:
         raise ValueError("--clips, --crops and --batch-size must be >= 1, --workers >= 0")
-    device = resolve_device(args.device)
+    device = resolve_device(args.device, "--device")
     model, clip = load_classifier(args.checkpoint)
     records = read_records(args.data, args.data_root)
     bad = sorted({r.label for r in records if not 0 <= r.label < model.num_classes})

@@ -56,13 +56,16 @@ def start_device(run_config: Any) -> tuple[torch.device, DistInfo]:
     return device, info
 
 
-def resolve_device(name: str) -> torch.device:
+def resolve_device(name: str, option: str = "run.device") -> torch.device:
+    """``auto`` is CUDA when there is one, else the CPU; ``option`` names the setting in
+    the error for a CUDA device on a machine without one."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     device = torch.device(name)
     if device.type == "cuda" and not torch.cuda.is_available():
+        sep = " " if option.startswith("--") else "="
         raise ValueError(
-            f"run.device={name} but this machine has no CUDA device; use run.device=cpu"
+            f"{option}{sep}{name} but this machine has no CUDA device; use {option}{sep}cpu"
         )
     return device
 

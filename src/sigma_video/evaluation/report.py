@@ -12,6 +12,7 @@ from sigma_video.config import TrainConfig
 from sigma_video.data.annotations import read_list
 from sigma_video.data.dataset import ClipConfig
 from sigma_video.data.synth import default_dataset
+from sigma_video.engine.run import resolve_device
 from sigma_video.evaluation.features import extract_features
 from sigma_video.evaluation.knn import knn_scores
 from sigma_video.evaluation.loading import encoder_for, load_encoder
@@ -26,7 +27,10 @@ TASKS = (("motion", ".csv"), ("appearance", "_appearance.csv"))
 def embedded_metrics(
     encoder: VideoEncoder, config: TrainConfig, root: Path, max_sequences: int = 32
 ) -> dict[str, float]:
-    """``probe_*`` and ``knn20_*`` top-1 for both label sets, ``vos_*`` mIoU, in [0, 1]."""
+    """``probe_*`` and ``knn20_*`` top-1 for both label sets, ``vos_*`` mIoU, in [0, 1];
+    on the run's device (``run.device``: CUDA when there is one)."""
+    device = resolve_device(config.run.device)
+    encoder = encoder.to(device)
     clip = ClipConfig(
         num_frames=config.data.num_frames,
         stride=config.data.stride,
@@ -40,7 +44,7 @@ def embedded_metrics(
     }
     feats = {
         split: extract_features(
-            encoder, lists[(split, "motion")], clip, workers=config.data.workers
+            encoder, lists[(split, "motion")], clip, workers=config.data.workers, device=device
         )[0]
         for split in ("train", "val")
     }

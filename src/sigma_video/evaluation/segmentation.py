@@ -147,8 +147,10 @@ def load_sequence(sequence: VOSSequence) -> tuple[np.ndarray, np.ndarray]:
 
 @torch.no_grad()
 def tube_features(encoder: VideoEncoder, frames: np.ndarray, size: int) -> np.ndarray:
-    """``(T', h, w, D)`` features of the tubes of a clip resized to ``size × size``."""
-    video = torch.from_numpy(frames).permute(3, 0, 1, 2)[None]  # (1, 3, T, H, W) uint8
+    """``(T', h, w, D)`` float32 features of the tubes of a clip resized to ``size × size``,
+    computed where the encoder's weights are (bf16 autocast on CUDA)."""
+    device = next(encoder.parameters()).device
+    video = torch.from_numpy(frames).to(device).permute(3, 0, 1, 2)[None]  # (1,3,T,H,W) uint8
     video = F.interpolate(
         video.float()[0].transpose(0, 1),
         size=(size, size),
@@ -158,8 +160,9 @@ def tube_features(encoder: VideoEncoder, frames: np.ndarray, size: int) -> np.nd
     )  # (T, 3, S, S)
     video = normalize(video.round().clamp(0, 255).transpose(0, 1)[None].to(torch.uint8))
     grid = encoder.grid_of(video)
-    tokens = encoder.forward_features(video)[0]  # (T'·h·w, D)
-    return tokens.reshape(*grid, -1).float().numpy()
+    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+        tokens = encoder.forward_features(video)[0]  # (T'·h·w, D)
+    return tokens.reshape(*grid, -1).float().cpu().numpy()
 
 
 def reduce_tubes(features: np.ndarray, config: SegmentConfig) -> np.ndarray:
