@@ -105,7 +105,10 @@ class BaseRunConfig:
     ``precision="auto"``: bf16 autocast on CUDA, fp32 on CPU; ``fp16`` adds a grad scaler.
     ``tf32``: float32 matrix products that stay float32 under autocast (the prototype scores)
     use TF32 tensor cores on CUDA — a 10-bit mantissa, as the reference's fp16 autocast.
-    ``save_every``/``log_every`` count optimizer steps.
+    ``save_every``/``log_every`` count optimizer steps; ``save_every_minutes`` (0: off) also
+    saves when that much time has passed since the last checkpoint, so a pre-empted job
+    loses little. SIGINT, SIGTERM or SIGUSR1 end a run after its current step with a
+    checkpoint (``--resume auto`` continues it).
     """
 
     output: str = "runs/sigma"
@@ -116,6 +119,7 @@ class BaseRunConfig:
     tf32: bool = True
     log_every: int = 10
     save_every: int = 1000
+    save_every_minutes: float = 0.0
     keep_last: int = 3
     max_nonfinite: int = 5
     tensorboard: bool = True
@@ -125,6 +129,8 @@ class BaseRunConfig:
         if self.precision not in PRECISIONS:
             raise ValueError(f"run.precision must be one of {PRECISIONS}, got {self.precision!r}")
         _at_least_one(self, "run", ("log_every", "save_every", "keep_last", "max_nonfinite"))
+        if not self.save_every_minutes >= 0:
+            raise ValueError(f"run.save_every_minutes must be >= 0, got {self.save_every_minutes}")
 
 
 @dataclass

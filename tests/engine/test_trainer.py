@@ -232,3 +232,59 @@ def test_compiled_run_matches_eager(synth_root, tmp_path):
     assert a.keys() == b.keys()  # no _orig_mod. prefixes in checkpoints
     for key in a:
         torch.testing.assert_close(a[key], b[key], rtol=1e-3, atol=1e-5)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT, signal.SIGUSR1])
+def test_stop_signal_saves_a_checkpoint_and_exits_cleanly(synth_root, tmp_path, sig):
+    """Slurm/Kubernetes pre-emption (SIGTERM, Slurm's --signal USR1) or Ctrl-C, sent to
+    the whole process group as a terminal or Slurm does (loader workers included): the run
+    ends after its current step with a checkpoint, one line and exit 0; --resume auto then
+    trains exactly what an uninterrupted run trains."""
+    run = tmp_path / "stopped"
+    config = tiny(synth_root, run, "optim.max_steps=400", "data.workers=1", "run.save_every=1000")
+    save_config(config, tmp_path / "stopped.json")
+    cmd = [
+        sys.executable,
+        "-m",
+        "sigma_video",
+        "pretrain",
+        "--config",
+        str(tmp_path / "stopped.json"),
+    ]
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
+    )
+    deadline = time.monotonic() + 120
+    while len(losses(run) if (run / "metrics.jsonl").exists() else {}) < 3:
+        assert proc.poll() is None and time.monotonic() < deadline, "run ended before the signal"
+        time.sleep(0.05)
+    os.killpg(proc.pid, sig)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    assert "Traceback" not in err
+    stopped_at = json.loads((run / "summary.json").read_text())
+    assert stopped_at["stopped_by"] == signal.Signals(sig).name
+    step = stopped_at["steps"]
+    assert 3 <= step < 400
+    assert f"stopped by {signal.Signals(sig).name} after step {step}" in out.splitlines()[-1]
+    assert list_checkpoints(run)[-1].name == f"step_{step:08d}"
+    if sig != signal.SIGTERM:
+        return
+    log = lambda _: None  # noqa: E731
+    pretrain(tiny(synth_root, run, f"optim.max_steps={step + 2}"), resume="auto", log=log)
+    pretrain(tiny(synth_root, tmp_path / "straight", f"optim.max_steps={step + 2}"), log=log)
+    assert_same_weights(final_weights(tmp_path / "straight"), final_weights(run))
+
+
+def test_time_based_checkpoints(synth_root, tmp_path):
+    config = tiny(
+        synth_root,
+        tmp_path / "run",
+        "optim.max_steps=4",
+        "run.save_every=1000",
+        "run.save_every_minutes=1e-6",
+    )
+    pretrain(config, log=lambda _: None)
+    assert [p.name for p in list_checkpoints(tmp_path / "run")] == [
+        f"step_{s:08d}" for s in (1, 2, 3, 4)
+    ]

@@ -40,7 +40,7 @@ def run_pretrain(args: argparse.Namespace) -> None:
     flags = {"data.train": args.data, "data.data_root": args.data_root, "run.output": args.output}
     config = load_config(args.config, with_flags(args.overrides, flags))
     summary = pretrain(config, resume=args.resume, overwrite=args.overwrite)
-    if config.run.probe_after and config.data.train is None:
+    if config.run.probe_after and config.data.train is None and not summary["stopped_by"]:
         from sigma_video.evaluation.report import probe_report
 
         probe_report(summary["run_dir"])
@@ -140,6 +140,9 @@ def run_finetune(args: argparse.Namespace) -> None:
     config = load_finetune_config(args.config, with_flags(args.overrides, flags))
     summary = finetune(config, resume=args.resume, overwrite=args.overwrite)
     test = summary["test"]
+    if test is None:  # stopped by a signal before the test
+        print(json.dumps({"stopped_by": summary["stopped_by"], "run_dir": summary["run_dir"]}))
+        return
     result = {
         "checkpoint": config.model.checkpoint,
         "top1": test["top1"],

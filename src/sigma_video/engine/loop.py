@@ -24,11 +24,13 @@ from torch.utils.data import DataLoader, Dataset
 from sigma_video.data.collate import collate
 from sigma_video.data.dataset import SkipCounter
 from sigma_video.engine.checkpoint import list_checkpoints, save_checkpoint, unwrap
+from sigma_video.engine.collapse import CollapseMonitor
 from sigma_video.engine.distributed import DistInfo, all_mean
 from sigma_video.engine.logger import RunLogger
 from sigma_video.engine.run import ranks_in_sync, restore, seed_ranks, write_json
 from sigma_video.engine.sampler import RunSampler
 from sigma_video.engine.schedule import cosine_schedule
+from sigma_video.engine.stop import StopRequest, ignore_stop_signals
 
 Forward = Callable[[dict, int], tuple[torch.Tensor, dict[str, torch.Tensor]]]
 AUTOCAST = {"bf16": torch.bfloat16, "fp16": torch.float16}
@@ -176,6 +178,10 @@ class Loop:
     skips: SkipCounter
     autocast_dtype: torch.dtype | None = None
     logger: RunLogger | None = None
+    monitor: CollapseMonitor | None = None  # pretraining: warns once on a collapse
+    stopped_by: str | None = None  # the signal that stopped the run early
+    saved_step: int = -1
+    saved_at: float = dataclasses.field(default_factory=time.perf_counter)
     step: int = 0
     start_step: int = 0
     nonfinite_total: int = 0
@@ -206,6 +212,7 @@ class Loop:
             pin_memory=self.device.type == "cuda",
             drop_last=True,
             timeout=600 if workers else 0,
+            worker_init_fn=ignore_stop_signals,
             generator=torch.Generator().manual_seed(0),
         )
 
@@ -228,6 +235,8 @@ class Loop:
             "loss_first": self.losses[0] if self.losses else None,
             "loss_last": self.losses[-1] if self.losses else None,
             **extra,
+            "stopped_by": self.stopped_by,
+            "collapse_warning": self.monitor.warning if self.monitor is not None else None,
             "nonfinite_steps_skipped": self.nonfinite_total,
             "bad_files_skipped": len(self.skips.bad),
             "world_size": world,
@@ -240,6 +249,15 @@ class Loop:
             write_json(self.run_dir / "summary.json", summary)
         return summary
 
+    def stopped_line(self) -> str:
+        """What a run stopped by a signal tells its user (one line)."""
+        saved = list_checkpoints(self.run_dir)
+        where = f"checkpoint {saved[-1]}" if saved else "no checkpoint"
+        return (
+            f"stopped by {self.stopped_by} after step {self.step}: {where}; "
+            "continue with --resume auto"
+        )
+
     def run(
         self,
         loader: Iterable[dict],
@@ -247,9 +265,22 @@ class Loop:
         after_step: Callable[[int], None] | None = None,
     ) -> None:
         """Consume ``loader`` until ``last_step``; ``after_step(step)`` runs after each
-        optimizer step (after logging and saving), e.g. for an end-of-epoch evaluation."""
+        optimizer step (after logging and saving), e.g. for an end-of-epoch evaluation.
+
+        A stop signal (``engine.stop``) ends the run after the current step with a
+        checkpoint; ``stopped_by`` then names the signal."""
         if self.step >= self.last_step:
             return
+        with StopRequest() as stop:
+            self._run(loader, forward, after_step, stop)
+
+    def _run(
+        self,
+        loader: Iterable[dict],
+        forward: Forward,
+        after_step: Callable[[int], None] | None,
+        stop: StopRequest,
+    ) -> None:
         accum = self.optim.accum_steps
         window = _Window()
         consecutive_nonfinite, micro, lr = 0, 0, 0.0
@@ -304,7 +335,21 @@ class Loop:
                 window.started += time.perf_counter() - paused  # not training throughput
             if self.step >= self.last_step:
                 break
+            if self._stop_agreed(stop):
+                self.stopped_by = stop.signal_name or "a signal on another rank"
+                if self.info.is_main and self.saved_step != self.step:
+                    self.save()
+                break
             wait_start = time.perf_counter()
+
+    def _stop_agreed(self, stop: StopRequest) -> bool:
+        """Whether any rank was asked to stop (all ranks stop after the same step)."""
+        wanted = stop.signal_name is not None
+        if self.info.enabled:
+            flag = torch.tensor(int(wanted), device=self.device)
+            dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+            wanted = bool(flag)
+        return wanted
 
     def _all_finite(self, finite: torch.Tensor) -> bool:
         if self.info.enabled:
@@ -332,10 +377,17 @@ class Loop:
             self.logger.advance()
         if step % run.log_every == 0 or step == self.last_step:
             scalars = window.flush(lr, self.info)
+            warning = self.monitor.update(step, scalars) if self.monitor is not None else None
+            if warning is not None:
+                scalars["collapse_warning"] = 1.0
             if self.logger is not None:
+                if warning is not None:
+                    self.logger.write(warning)
                 self.logger.log(step, scalars)
                 self.losses.append(scalars["loss"])
-        if self.info.is_main and (step % run.save_every == 0 or step == self.last_step):
+        minutes = run.save_every_minutes
+        overdue = minutes > 0 and time.perf_counter() - self.saved_at >= 60 * minutes
+        if self.info.is_main and (step % run.save_every == 0 or step == self.last_step or overdue):
             self.save()
 
     def save(self) -> Path:
@@ -344,9 +396,11 @@ class Loop:
             "scaler": self.scaler.state_dict(),
             "nonfinite_total": self.nonfinite_total,
         }
-        return save_checkpoint(
+        path = save_checkpoint(
             self.run_dir, self.step, self.model, state, self.run_config.keep_last
         )
+        self.saved_step, self.saved_at = self.step, time.perf_counter()
+        return path
 
 
 def _clip(model: nn.Module, max_norm: float | None) -> torch.Tensor:

@@ -10,15 +10,18 @@ from typing import Any
 
 import torch
 import torch.distributed as dist
+from torch import nn
 
 from sigma_video.config import TrainConfig, save_config
 from sigma_video.data.annotations import VideoRecord, read_list, read_records
 from sigma_video.data.dataset import ClipConfig, MaskConfig, VideoClips
 from sigma_video.data.synth import default_dataset
 from sigma_video.data.transforms import normalize
+from sigma_video.engine.collapse import CollapseMonitor
 from sigma_video.engine.loop import TrainingError, make_plan, open_loop
 from sigma_video.engine.optim import build_optimizer
 from sigma_video.engine.run import prepare_run_dir, resume_point, start_device
+from sigma_video.masking import make_mask
 from sigma_video.pretrainer import build_pretrainer
 from sigma_video.tubes import token_grid
 
@@ -33,6 +36,18 @@ def load_records(config: TrainConfig) -> list[VideoRecord]:
         root = default_dataset()
         return read_list(root / "train.csv", root=str(root))[0]
     return read_records(data.train, data.data_root)
+
+
+def collapse_monitor(model: nn.Module, mask: MaskConfig, clips_per_batch: int) -> CollapseMonitor:
+    """The monitor for a pretrainer's logged diagnostics (φ's width D, K, masked tubes)."""
+    objective = model.objective
+    prototypes = getattr(objective, "prototypes", None)
+    masked = make_mask(mask.kind, 1, mask.grid, mask.ratio).masked.shape[1]
+    return CollapseMonitor(
+        model.target.out_dim,
+        prototypes.num_prototypes if prototypes is not None else None,
+        masked * clips_per_batch,
+    )
 
 
 def pretrain(
@@ -96,6 +111,8 @@ def pretrain(
         log,
     )
 
+    loop.monitor = collapse_monitor(model, dataset.mask, config.optim.batch_size * info.world_size)
+
     def forward(batch: dict, step: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         video = normalize(batch["video"].to(device, non_blocking=True))
         return loop.net(video, batch["mask"].to(device, non_blocking=True))
@@ -105,7 +122,9 @@ def pretrain(
     finally:
         loop.close()
     summary = loop.finish()
-    if info.is_main:
+    if info.is_main and loop.stopped_by is not None:
+        log(loop.stopped_line())
+    elif info.is_main:
         log(
             f"done: {loop.step} steps ({summary['steps_this_session']} this session) in "
             f"{summary['seconds']:.0f} s, {summary['clips_per_s']} clips/s; "

@@ -222,15 +222,17 @@ def finetune(
 
     try:
         loop.run(loop.loader(train, workers), forward, after_step)
-        tested = evaluate(model, test, device, batch_size, workers, info)
+        stopped = loop.stopped_by is not None
+        tested = None if stopped else evaluate(model, test, device, batch_size, workers, info)
     finally:
         loop.close()
+    views = {"clips": data.test_clips, "crops": data.test_crops}
     summary = loop.finish(
-        num_classes=num_classes,
-        val=history,
-        test={**tested, "clips": data.test_clips, "crops": data.test_crops},
+        num_classes=num_classes, val=history, test=None if stopped else {**tested, **views}
     )
-    if info.is_main:
+    if info.is_main and stopped:
+        log(loop.stopped_line())
+    elif info.is_main:
         log(
             f"done: {loop.step} steps in {summary['seconds']:.0f} s; "
             f"loss {summary['loss_first']} -> {summary['loss_last']}; "

@@ -1,0 +1,98 @@
+"""Collapse monitor: one warning when the target features or the prototype usage stay
+collapsed for several log windows.
+
+Signals (from the windowed metrics the objectives log, see ``losses.diagnostics``):
+
+- ``feature_spread`` × √D — the spread of φ's L2-normalised features relative to random
+  directions in D dimensions (≈ 1 for random directions, 0 when every tube maps to the same
+  vector). Low means φ collapsed (the deep-feature L2 objective of Eq. 2 drives it to 0).
+- ``prototypes_in_use`` / min(K, tubes in the batch) — the share of prototypes that receive
+  an argmax code. The equipartition keeps it high while the codes still carry information.
+- ``score_usage_entropy`` / log K — how evenly φ's raw scores spread over the prototypes; 0
+  when φ sends every tube to one prototype.
+
+A healthy run stays well above the thresholds and prints nothing.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+HELP = (
+    "what helps at small scale: a longer warm-up or a lower optim.base_lr, fewer prototypes "
+    "(model.num_prototypes) for the tubes in a batch, a larger optim.batch_size, "
+    "model.freeze_prototypes_steps; see README 'Reading the training metrics'"
+)
+
+
+@dataclass(frozen=True)
+class CollapseThresholds:
+    """A window is collapsed when any signal is below its threshold."""
+
+    spread: float = 0.1  # feature_spread × √D
+    usage: float = 0.1  # prototypes_in_use / min(K, tubes per batch)
+    score_entropy: float = 0.05  # score_usage_entropy / log K
+    windows: int = 3  # consecutive collapsed windows before the warning
+
+
+def collapse_signals(
+    scalars: dict[str, float], dim: int, num_prototypes: int | None, tubes_per_batch: int
+) -> dict[str, float]:
+    """The normalised signals present in ``scalars`` (each ≈ 1 healthy, 0 collapsed).
+
+    Args:
+        scalars: one log window's metrics (``feature_spread``, ``prototypes_in_use``,
+            ``score_usage_entropy`` when the objective logs them).
+        dim: D, the width of φ's features.
+        num_prototypes: K, or None for objectives without prototypes.
+        tubes_per_batch: masked tubes in one (micro-)batch on all ranks.
+    """
+    out = {}
+    if "feature_spread" in scalars:
+        out["spread"] = scalars["feature_spread"] * math.sqrt(dim)
+    if num_prototypes and "prototypes_in_use" in scalars:
+        out["usage"] = scalars["prototypes_in_use"] / max(1, min(num_prototypes, tubes_per_batch))
+    if num_prototypes and num_prototypes > 1 and "score_usage_entropy" in scalars:
+        out["score_entropy"] = scalars["score_usage_entropy"] / math.log(num_prototypes)
+    return out
+
+
+class CollapseMonitor:
+    """Feed it every log window; it returns a one-line warning the first time the signals
+    have been collapsed for ``thresholds.windows`` windows in a row, and None otherwise.
+    ``warning`` keeps what was found (for ``summary.json``)."""
+
+    def __init__(
+        self,
+        dim: int,
+        num_prototypes: int | None,
+        tubes_per_batch: int,
+        thresholds: CollapseThresholds = CollapseThresholds(),
+    ) -> None:
+        if thresholds.windows < 1:
+            raise ValueError(f"collapse windows must be >= 1, got {thresholds.windows}")
+        self.dim, self.num_prototypes = dim, num_prototypes
+        self.tubes_per_batch = tubes_per_batch
+        self.thresholds = thresholds
+        self.streak = 0
+        self.warning: dict | None = None
+
+    def update(self, step: int, scalars: dict[str, float]) -> str | None:
+        signals = collapse_signals(scalars, self.dim, self.num_prototypes, self.tubes_per_batch)
+        low = {k: v for k, v in signals.items() if v < getattr(self.thresholds, k)}
+        self.streak = self.streak + 1 if low else 0
+        if self.warning is not None or self.streak < self.thresholds.windows:
+            return None
+        self.warning = {
+            "step": step,
+            "windows": self.streak,
+            **{k: round(v, 4) for k, v in low.items()},
+        }
+        found = ", ".join(
+            f"{k} {v:.3f} < {getattr(self.thresholds, k)}" for k, v in sorted(low.items())
+        )
+        return (
+            f"warning: collapse at step {step} for {self.streak} log windows ({found}; "
+            f"≈ 1 is healthy); {HELP}"
+        )
