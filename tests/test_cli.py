@@ -246,3 +246,13 @@ def test_one_line_unwraps_errors_from_loader_workers():
     assert one_line(wrapped) == "clips/a.mp4: moov atom not found"
     assert one_line(ValueError("first\nsecond")) == "first"
     assert one_line(ValueError("")) == "ValueError"
+
+
+def test_help_does_not_load_torch():
+    """``sigma-video --help`` answers at once: parsing imports no torch."""
+    code = (
+        "import sys; from sigma_video.cli import build_parser; build_parser(); "
+        "print('torch' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

@@ -1,19 +1,40 @@
 """sigma-video: SIGMA (Sinkhorn-guided masked video modeling) pretraining and evaluation."""
 
-from sigma_video.losses import sigma_loss, sinkhorn_knopp
-from sigma_video.masking import TokenMask, random_mask, tube_mask
-from sigma_video.models import create_decoder, create_encoder, list_models
-from sigma_video.pretrainer import PretrainerConfig, SigmaPretrainer, build_pretrainer, sample_mask
+from typing import TYPE_CHECKING
 
 __version__ = "0.1.0"
 
-_LAZY = {  # heavier entry points, imported on first use
+_LAZY = {  # imported on first use, so that `sigma-video --help` does not load torch
+    "sigma_loss": "sigma_video.losses",
+    "sinkhorn_knopp": "sigma_video.losses",
+    "TokenMask": "sigma_video.masking",
+    "random_mask": "sigma_video.masking",
+    "tube_mask": "sigma_video.masking",
+    "create_decoder": "sigma_video.models",
+    "create_encoder": "sigma_video.models",
+    "list_models": "sigma_video.models",
+    "PretrainerConfig": "sigma_video.pretrainer",
+    "SigmaPretrainer": "sigma_video.pretrainer",
+    "build_pretrainer": "sigma_video.pretrainer",
+    "sample_mask": "sigma_video.pretrainer",
     "load_encoder": "sigma_video.evaluation.loading",
     "load_config": "sigma_video.config",
     "pretrain": "sigma_video.engine.trainer",
     "finetune": "sigma_video.finetuning.trainer",
     "load_finetune_config": "sigma_video.finetuning.config",
 }
+
+
+if TYPE_CHECKING:  # for type checkers and IDEs
+    from sigma_video.losses import sigma_loss, sinkhorn_knopp
+    from sigma_video.masking import TokenMask, random_mask, tube_mask
+    from sigma_video.models import create_decoder, create_encoder, list_models
+    from sigma_video.pretrainer import (
+        PretrainerConfig,
+        SigmaPretrainer,
+        build_pretrainer,
+        sample_mask,
+    )
 
 
 def __getattr__(name: str) -> object:

@@ -1,6 +1,7 @@
 """The ``sigma-video`` command line: thin wrappers over the Python API.
 
-User mistakes end with one ``sigma-video: error: ...`` line and exit status 2.
+User mistakes end with one ``sigma-video: error: ...`` line and exit status 2. Nothing
+here imports torch before the arguments are parsed, so ``--help`` answers at once.
 """
 
 from __future__ import annotations
@@ -10,10 +11,6 @@ import sys
 from collections.abc import Sequence
 
 from sigma_video.cli import bench, evaluate, train
-from sigma_video.data.dataset import DataError
-from sigma_video.data.decode import DecodeError
-from sigma_video.engine.loop import TrainingError
-from sigma_video.models.registry import list_models
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -36,6 +33,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> None:
     if args.command == "models":
+        from sigma_video.models.registry import list_models
+
         print("\n".join(list_models()))
     elif args.command == "presets":
         from sigma_video.config import list_presets
@@ -72,7 +71,11 @@ def one_line(err: BaseException) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(argv)  # --help and usage errors end here, before torch loads
+    from sigma_video.data.dataset import DataError
+    from sigma_video.data.decode import DecodeError
+    from sigma_video.engine.loop import TrainingError
+
     try:
         run(args)
     except (ValueError, DataError, DecodeError, TrainingError, OSError) as err:

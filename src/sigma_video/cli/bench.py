@@ -5,8 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 
-from sigma_video.models.registry import list_models
-
 
 def bench_parser(sub: argparse._SubParsersAction) -> None:
     bench = sub.add_parser("bench", help="print timing numbers as JSON")
@@ -21,7 +19,7 @@ def bench_parser(sub: argparse._SubParsersAction) -> None:
     sk.add_argument("--repeats", type=int, default=5)
     sk.add_argument("--device", default="cpu")
     st = which.add_parser("step", help="time one pretraining step (forward+backward+AdamW)")
-    st.add_argument("--model", default="vit_tiny", choices=list_models())
+    st.add_argument("--model", default="vit_tiny", help="a model preset (sigma-video models)")
     st.add_argument("--batch-size", type=int, default=8)
     st.add_argument("--num-frames", type=int, default=None, help="default: the preset's")
     st.add_argument("--img-size", type=int, default=None, help="default: the preset's")

@@ -6,10 +6,10 @@ import argparse
 import json
 import sys
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import torch
-
-from sigma_video.data.dataset import CROPS, ClipConfig
+if TYPE_CHECKING:
+    import torch
 
 
 def eval_parsers(sub: argparse._SubParsersAction) -> None:
@@ -54,6 +54,8 @@ def eval_parsers(sub: argparse._SubParsersAction) -> None:
 
 
 def run_eval(args: argparse.Namespace) -> None:
+    import torch
+
     from sigma_video.engine.run import resolve_device
     from sigma_video.evaluation.cache import check_labels, features_for
 
@@ -147,6 +149,7 @@ def run_extract(args: argparse.Namespace, common: dict) -> None:
         raise ValueError(f"--output must end in .safetensors or .npz, got {output.name!r}")
     if args.grid:
         from sigma_video.data.annotations import read_records
+        from sigma_video.data.dataset import ClipConfig
         from sigma_video.evaluation.features import extract_features
         from sigma_video.evaluation.loading import load_encoder
 
@@ -190,6 +193,8 @@ class ProbeSettings:
     max_iter: int = 100
 
     def __post_init__(self) -> None:
+        from sigma_video.data.dataset import CROPS
+
         if self.crop not in CROPS:
             raise ValueError(f"crop must be one of {CROPS}, got {self.crop!r}")
 
@@ -201,6 +206,7 @@ def _augmented_probe(
     val_x: torch.Tensor,
     val_y: torch.Tensor,
 ) -> dict:
+    from sigma_video.data.dataset import ClipConfig
     from sigma_video.evaluation.augmented_probe import augmented_probe
     from sigma_video.evaluation.loading import load_encoder
 
