@@ -44,6 +44,37 @@ def test_read_list_reports_malformed_lines_with_numbers(tmp_path, caplog):
     assert "line 4" in caplog.text and "3 line(s) left out" in caplog.text
 
 
+def test_relative_paths_resolve_from_the_list_folder_without_a_root(tmp_path, monkeypatch):
+    (tmp_path / "lists").mkdir()
+    listing = tmp_path / "lists" / "train.csv"
+    listing.write_text("videos/a.mp4 1\n/abs/b.mp4 2\n")
+    monkeypatch.chdir("/")
+    records, _ = read_list(listing)
+    assert [r.path for r in records] == [str(tmp_path / "lists" / "videos/a.mp4"), "/abs/b.mp4"]
+    records, _ = read_list(listing, root="/data")
+    assert records[0].path == "/data/videos/a.mp4"
+
+
+def test_comma_csv_with_a_header(tmp_path):
+    listing = tmp_path / "train.csv"
+    listing.write_text("path,label\nclips/a b.mp4,3\nc.mp4, 4\n")
+    records, problems = read_list(listing, root="/r")
+    assert records == [VideoRecord("/r/clips/a b.mp4", 3), VideoRecord("/r/c.mp4", 4)]
+    assert problems == []
+    # a header is only a header on the first line; later it is a bad line
+    listing.write_text("a.mp4,1\nvideo,label\n")
+    records, problems = read_list(listing, root="/r")
+    assert len(records) == 1 and problems[0].line == 2
+
+
+def test_extra_numbers_after_a_path_are_refused(tmp_path):
+    with pytest.raises(ValueError, match="more numbers follow the path"):
+        parse_line("x.mp4 1 2 3 4", root=str(tmp_path))
+    with pytest.raises(ValueError, match="more numbers follow the path"):
+        parse_line("x.mp4 1 2", root=str(tmp_path))  # not a frame folder
+    assert parse_line("x 2.mp4 4") == VideoRecord("x 2.mp4", 4)  # a number inside the name
+
+
 def test_read_list_errors(tmp_path):
     with pytest.raises(ValueError, match="cannot read list"):
         read_list(tmp_path / "nope.csv")

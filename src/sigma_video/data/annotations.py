@@ -1,13 +1,14 @@
 """Reading the lists of samples users already have.
 
-Supported (``read_list`` detects the line format per line; ``--data-root`` prefixes
-relative paths):
+Supported (``read_list`` detects the line format per line; relative paths are joined to
+``--data-root``, or to the list's own folder when no root is given):
 
 - VideoMAE/SIGMA ``path label`` — space separated, the label is the last field, the path may
   contain spaces;
 - VideoMAE-v2 ``path 0 -1`` (a video, unlabeled) and ``frame_dir start total [label]`` (a
   folder of frames starting at ``start``);
 - a bare ``path`` (unlabeled);
+- comma-separated ``path,label`` (a header line such as ``path,label`` is skipped);
 - Something-Something-v2 JSON files (``read_ssv2``) and plain folders (``read_folder``).
 
 Blank lines and lines starting with ``#`` are ignored. Lines that cannot be read, and labels
@@ -71,10 +72,15 @@ def _join(root: str | None, path: str) -> str:
 def parse_line(line: str, root: str | None = None) -> VideoRecord:
     """One list line to a record; ValueError with the reason if it is malformed."""
     text = line.strip()
+    if "," in text and _int(text.rsplit(",", 1)[1].strip()) is not None:  # path,label
+        head, last = (t.strip() for t in text.rsplit(",", 1))
+        return VideoRecord(_join(root, head), int(last))
     tokens = text.split()
     if not tokens:
         raise ValueError("empty line")
     if len(tokens) == 1:
+        if "," in text and not Path(text).suffix:
+            raise ValueError("comma-separated line without an integer label")
         return VideoRecord(_join(root, text))
     if len(tokens) >= 3 and _int(tokens[-1]) is not None and _int(tokens[-2]) is not None:
         path = text.rsplit(None, 2)[0]
@@ -94,6 +100,11 @@ def parse_line(line: str, root: str | None = None) -> VideoRecord:
     label = _int(last)
     if label is None:
         raise ValueError(f"last field {last!r} is not an integer label")
+    if len(tokens) >= 3 and _int(tokens[-2]) is not None:
+        raise ValueError(
+            "expected 'path label': more numbers follow the path (or the frame folder of "
+            "'frame_dir start total label' does not exist)"
+        )
     return VideoRecord(_join(root, head), label)
 
 
@@ -104,16 +115,25 @@ def read_list(
 ) -> tuple[list[VideoRecord], list[ListProblem]]:
     """Read an annotation list; returns the records and the problems (also logged).
 
-    Raises ValueError if the file cannot be read or no line is usable.
+    Relative paths are joined to ``root``, or to the list's own folder when ``root`` is
+    None (the lists that ``sigma-video data synth`` writes work from anywhere). Raises
+    ValueError if the file cannot be read or no line is usable.
     """
     try:
         lines = Path(path).read_text(encoding="utf-8", errors="replace").splitlines()
     except OSError as err:
         raise ValueError(f"cannot read list {path}: {err.strerror or err}") from None
+    if root is None:
+        root = str(Path(path).resolve().parent)
     records, problems = [], []
+    first = True
     for number, line in enumerate(lines, start=1):
         if not line.strip() or line.lstrip().startswith("#"):
             continue
+        if first and is_header(line):
+            first = False
+            continue
+        first = False
         try:
             record = parse_line(line, root)
         except ValueError as err:
@@ -135,6 +155,12 @@ def read_list(
             f"list {path} has no usable lines" + (f" ({problems[0]})" if problems else "")
         )
     return records, problems
+
+
+def is_header(line: str) -> bool:
+    """A CSV header such as ``path,label`` or ``video, class``: commas, no number at the end."""
+    fields = [f.strip() for f in line.split(",")]
+    return len(fields) >= 2 and _int(fields[-1]) is None and not Path(fields[0]).suffix
 
 
 def report_problems(source: str, problems: list[ListProblem], show: int = 5) -> None:

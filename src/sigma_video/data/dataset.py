@@ -212,6 +212,11 @@ class VideoClips(Dataset):
         return torch.stack(views)
 
     def _log_once(self, err: DecodeError) -> None:
+        """Log a bad file once: here when decoding in the main process; from a loader
+        worker the path travels in the batch (``skipped``) and the main process's
+        ``SkipCounter`` logs it, so N workers do not log it N times."""
+        if torch.utils.data.get_worker_info() is not None:
+            return
         if err.path not in self._logged:
             self._logged.add(err.path)
             logger.warning("skipping bad sample %s", err)
@@ -288,7 +293,9 @@ class SkipCounter:
     def update(self, skipped: Sequence[tuple[str, str]]) -> None:
         for path, reason in skipped:
             self.events += 1
-            self.bad.setdefault(path, reason)
+            if path not in self.bad:
+                self.bad[path] = reason
+                logger.warning("skipping bad file %s: %s", path, reason)
         if len(self.bad) > max(self.min_count, self.max_fraction * self.total):
             first = "; ".join(f"{p}: {r}" for p, r in list(self.bad.items())[:5])
             raise DataError(

@@ -14,6 +14,7 @@ from torch import nn
 
 from sigma_video.config import TrainConfig, save_config
 from sigma_video.data.annotations import VideoRecord, read_list, read_records
+from sigma_video.data.check import refuse_missing
 from sigma_video.data.dataset import ClipConfig, MaskConfig, VideoClips
 from sigma_video.data.synth import default_dataset
 from sigma_video.data.transforms import normalize
@@ -30,12 +31,16 @@ __all__ = ["TrainingError", "load_records", "pretrain"]
 AUTOCAST = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 
-def load_records(config: TrainConfig) -> list[VideoRecord]:
+def load_records(config: TrainConfig, log: Callable[[str], None] = print) -> list[VideoRecord]:
+    """The training records; a list with more missing files than the run may skip stops
+    here, before any training (``data.check.refuse_missing``)."""
     data = config.data
     if data.train is None:
         root = default_dataset()
         return read_list(root / "train.csv", root=str(root))[0]
-    return read_records(data.train, data.data_root)
+    records = read_records(data.train, data.data_root)
+    refuse_missing(records, data.train, data.max_bad_fraction, log=log)
+    return records
 
 
 def collapse_monitor(model: nn.Module, mask: MaskConfig, clips_per_batch: int) -> CollapseMonitor:
@@ -64,7 +69,7 @@ def pretrain(
     if model_cfg.img_size is None:
         model_cfg = dataclasses.replace(model_cfg, img_size=config.data.size)
     config = dataclasses.replace(config, model=model_cfg)
-    records = load_records(config) if info.is_main else None
+    records = load_records(config, log) if info.is_main else None
     if info.enabled:  # rank 0 may have generated the embedded dataset; then all read it
         dist.barrier()
         records = records or load_records(config)

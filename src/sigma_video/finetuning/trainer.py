@@ -21,6 +21,7 @@ import torch.distributed as dist
 
 from sigma_video.config import save_config
 from sigma_video.data.annotations import VideoRecord, read_list, read_records
+from sigma_video.data.check import refuse_missing
 from sigma_video.data.dataset import ClipConfig, EvalClips, VideoClips
 from sigma_video.data.randaugment import RandAugment
 from sigma_video.data.synth import default_dataset
@@ -51,7 +52,7 @@ class Splits:
     test: list[VideoRecord]
 
 
-def load_splits(config: FinetuneConfig) -> Splits:
+def load_splits(config: FinetuneConfig, log: Callable[[str], None] = print) -> Splits:
     """Training, validation and test records (the embedded dataset's motion labels when
     ``data.train`` is unset); refuses unlabelled training samples."""
     data = config.data
@@ -68,6 +69,7 @@ def load_splits(config: FinetuneConfig) -> Splits:
         if not Path(path).exists():
             raise ValueError(f"data.{name}: list {path} does not exist")
         lists[name] = read_records(path, data.data_root)
+        refuse_missing(lists[name], path, data.max_bad_fraction, log=log)
     return Splits(**lists)
 
 
@@ -110,7 +112,7 @@ def finetune(
     """Fine-tune (or continue fine-tuning) an encoder; returns the summary, whose ``test``
     entry holds the multi-view ``top1``/``top5`` (%)."""
     device, info = start_device(config.run)
-    splits = load_splits(config) if info.is_main else None
+    splits = load_splits(config, log) if info.is_main else None
     if info.enabled:  # rank 0 may have generated the embedded dataset; then all read it
         dist.barrier()
         splits = splits or load_splits(config)

@@ -1,0 +1,125 @@
+"""Pre-flight checks of a list before any GPU time is spent: files that are missing, that
+cannot be decoded, that are shorter than a clip or smaller than the crop.
+
+``missing_files`` is the fast existence check every run does when it starts;
+``check_records`` (``sigma-video data check LIST``) opens every file and decodes its first
+frame.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from sigma_video.data.annotations import VideoRecord
+from sigma_video.data.decode import DecodeError, FrameFolder, ImageFile, get_backend
+
+PROBLEMS = ("missing", "undecodable", "too_short", "too_small")
+
+
+@dataclass
+class CheckReport:
+    """Files with each problem, as ``(path, detail)``; ``ok`` counts the rest."""
+
+    total: int
+    ok: int = 0
+    problems: dict[str, list[tuple[str, str]]] = field(
+        default_factory=lambda: {kind: [] for kind in PROBLEMS}
+    )
+
+    def counts(self) -> dict[str, int]:
+        return {"total": self.total, "ok": self.ok, **{k: len(v) for k, v in self.problems.items()}}
+
+    @property
+    def unusable(self) -> int:
+        """Files a run cannot read at all (short and small ones are padded / upscaled)."""
+        return len(self.problems["missing"]) + len(self.problems["undecodable"])
+
+
+def missing_files(records: Sequence[VideoRecord]) -> list[str]:
+    """Paths (videos, images or frame folders) that do not exist, in list order."""
+    return [r.path for r in records if not os.path.exists(r.path)]
+
+
+def clip_span(num_frames: int, stride: int) -> int:
+    """Source frames one clip covers: ``(num_frames - 1) · stride + 1``."""
+    return (num_frames - 1) * stride + 1
+
+
+def check_record(
+    record: VideoRecord, min_frames: int, min_size: int, backend_name: str = "pyav"
+) -> tuple[str | None, str]:
+    """``(problem kind or None, detail)`` for one record; decodes its first frame."""
+    if not os.path.exists(record.path):
+        return "missing", "no such file or folder"
+    if record.is_frames:
+        backend = FrameFolder()
+    elif record.is_image:
+        backend = ImageFile()
+    else:
+        backend = get_backend(backend_name)
+    try:
+        frames = record.num_frames or backend.num_frames(record.path)
+        first = backend.decode(record.path, [record.start])
+    except DecodeError as err:
+        return "undecodable", str(err).split(": ", 1)[-1]
+    height, width = first.shape[1:3]
+    if min(height, width) < min_size:
+        return "too_small", f"{width}x{height} < {min_size}"
+    if not record.is_image and frames < min_frames:
+        return "too_short", f"{frames} frames < {min_frames}"
+    return None, ""
+
+
+def check_records(
+    records: Sequence[VideoRecord],
+    min_frames: int,
+    min_size: int,
+    backend: str = "pyav",
+    workers: int = 4,
+    progress: Callable[[int], None] | None = None,
+) -> CheckReport:
+    """Check every record (``workers`` threads: decoding releases the GIL)."""
+    report = CheckReport(total=len(records))
+
+    def one(record: VideoRecord) -> tuple[str, str | None, str]:
+        kind, detail = check_record(record, min_frames, min_size, backend)
+        return record.path, kind, detail
+
+    with ThreadPoolExecutor(max(1, workers)) as pool:
+        for done, (path, kind, detail) in enumerate(pool.map(one, records), start=1):
+            if kind is None:
+                report.ok += 1
+            else:
+                report.problems[kind].append((path, detail))
+            if progress is not None:
+                progress(done)
+    return report
+
+
+def refuse_missing(
+    records: Sequence[VideoRecord],
+    source: str,
+    max_fraction: float,
+    min_count: int = 10,
+    log: Callable[[str], None] = print,
+) -> None:
+    """The fast check a run makes when it starts: more missing files than a run may skip
+    (``max(min_count, max_fraction · N)``, the loader's own limit) is a ValueError before
+    any training; fewer are one warning line."""
+    missing = missing_files(records)
+    if not missing:
+        return
+    first = ", ".join(missing[:3])
+    if len(missing) > max(min_count, max_fraction * len(records)):
+        raise ValueError(
+            f"{len(missing)} of {len(records)} files of {source} do not exist (first: {first}); "
+            f"check --data-root (relative paths are otherwise read from the list's folder) "
+            f"or run `sigma-video data check {source}`"
+        )
+    log(
+        f"warning: {len(missing)} of {len(records)} files of {source} do not exist and will "
+        f"be skipped (first: {first})"
+    )
