@@ -1,20 +1,27 @@
-"""The small-scale reproduction: SIGMA-MLP vs VideoMAE-pixel vs feature-L2 vs random init.
+"""The small-scale reproduction: SIGMA-MLP vs VideoMAE-pixel vs feature-L2 vs random init,
+over several seeds, with a supervised ceiling and fine-tuning rows.
 
-    python benchmarks/reproduce_small.py [--epochs 40] [--output runs/reproduce_small]
+    python benchmarks/reproduce_small.py [--seeds 3] [--epochs 40] [--output runs/reproduce_small]
+        [--supervised] [--finetune]
 
-On the embedded generated dataset, each objective pretrains the tiny model with the demo
-recipe and the same budget; then every encoder (and the shared random initialisation) is
-evaluated frozen: linear probe and kNN on the motion and the appearance labels, and
-unsupervised video object segmentation (mIoU, clustering and over-clustering) on the
-DAVIS-layout val videos. Writes ``results.json``, ``results.md`` and ``results.png``
-(needs matplotlib: ``pip install 'sigma-video[plots]'``). This is what a skeptical reader
-runs first; the numbers for our machine are in BENCHMARKS.md, whatever they turn out to be.
+On the embedded generated dataset, each objective pretrains the demo model with the demo
+recipe and the same budget, once per seed (``run.seed``: its own initialisation and data
+order); then every encoder, and each seed's random initialisation, is evaluated frozen:
+linear probe and kNN on the motion and the appearance labels, and unsupervised video object
+segmentation (mIoU, clustering and over-clustering) on the DAVIS-layout val videos.
+``--supervised`` adds the supervised ceiling (the same architecture trained from scratch on
+each label set, its val top-1 in the probe columns); ``--finetune`` fine-tunes each seed's
+SIGMA checkpoint and random initialisation on the motion labels. Writes ``results.json``
+(every run), ``results.md`` (mean ± std over seeds) and ``results.png`` (error bars; needs
+matplotlib: ``pip install 'sigma-video[plots]'``). The numbers for our machine are in
+BENCHMARKS.md, whatever they turn out to be.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import time
 from pathlib import Path
 
@@ -29,9 +36,43 @@ VARIANTS = {
     "VideoMAE-pixel": ["model.target=pixels", "model.objective=l2"],
     "feature-L2": ["model.objective=l2"],
 }
+# the supervised ceiling: the recipe without the regularisers a short from-scratch run
+# cannot afford (mixup, cutmix, label smoothing, RandAugment, erasing, drop path)
+SUPERVISED = [
+    "optim.mixup=0",
+    "optim.cutmix=0",
+    "optim.label_smoothing=0",
+    "optim.layer_decay=1",
+    "data.randaugment=none",
+    "data.reprob=0",
+    "model.drop_path=0",
+]
 
 
-def plot(results: dict[str, dict[str, float]], path: Path) -> None:
+def summarise(runs: dict[str, list[dict[str, float]]]) -> dict[str, dict[str, tuple]]:
+    """Mean and sample std (0 for one run) per metric over a row's runs, in percent:
+    ``{row: {metric: (mean, std, n)}}``; metrics a row does not have are left out."""
+    out = {}
+    for name, rows in runs.items():
+        metrics = {m for row in rows for m in row}
+        out[name] = {}
+        for metric in sorted(metrics):
+            values = [100 * row[metric] for row in rows if metric in row]
+            std = statistics.stdev(values) if len(values) > 1 else 0.0
+            out[name][metric] = (statistics.fmean(values), std, len(values))
+    return out
+
+
+def table(summary: dict[str, dict[str, tuple]], metrics: list[str]) -> list[str]:
+    """Markdown rows ``mean ± std`` (``–`` where a row has no such metric)."""
+    lines = ["| encoder | " + " | ".join(metrics) + " |", "|---" * (len(metrics) + 1) + "|"]
+    for name, row in summary.items():
+        cells = [f"{row[m][0]:.1f} ± {row[m][1]:.1f}" if m in row else "–" for m in metrics]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def plot(summary: dict[str, dict[str, tuple]], metrics: list[str], path: Path) -> None:
     try:
         import matplotlib
 
@@ -40,69 +81,120 @@ def plot(results: dict[str, dict[str, float]], path: Path) -> None:
     except ImportError:
         print("matplotlib is not installed: no plot (pip install 'sigma-video[plots]')")
         return
-    metrics = list(next(iter(results.values())))
-    fig, ax = plt.subplots(figsize=(11, 4))
-    width = 0.8 / len(results)
-    for i, (name, row) in enumerate(results.items()):
-        xs = [m + i * width for m in range(len(metrics))]
-        ax.bar(xs, [100 * row[m] for m in metrics], width, label=name)
+    fig, ax = plt.subplots(figsize=(12, 4))
+    width = 0.8 / len(summary)
+    for i, (name, row) in enumerate(summary.items()):
+        xs = [m + i * width for m, metric in enumerate(metrics) if metric in row]
+        means = [row[metric][0] for metric in metrics if metric in row]
+        stds = [row[metric][1] for metric in metrics if metric in row]
+        ax.bar(xs, means, width, yerr=stds, capsize=3, label=name)
     ax.set_xticks([m + 0.4 - width / 2 for m in range(len(metrics))], metrics, rotation=20)
-    ax.set_ylabel("%")
-    ax.set_title("Frozen tiny encoders after equal pretraining on the embedded dataset")
-    ax.legend()
+    ax.set_ylabel("% (mean ± std over seeds)")
+    ax.set_title("Frozen demo encoders after equal pretraining on the embedded dataset")
+    ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
 
 
+def finetuned(checkpoint: str, output: Path, seed: int, task: str, extra: list[str]) -> float:
+    """Val top-1 (fraction) of the fine-tuning demo recipe on one label set."""
+    from sigma_video.finetuning.config import load_finetune_config
+    from sigma_video.finetuning.trainer import finetune
+
+    root = default_dataset()
+    suffix = "" if task == "motion" else "_appearance"
+    config = load_finetune_config(
+        "demo",
+        [
+            f"model.checkpoint={checkpoint}",
+            f"data.train={root / f'train{suffix}.csv'}",
+            f"data.val={root / f'val{suffix}.csv'}",
+            f"run.output={output}",
+            f"run.seed={seed}",
+            "run.progress=false",
+            "run.eval_every=1000",
+            *extra,
+        ],
+    )
+    return finetune(config, overwrite=True, log=lambda _: None)["test"]["top1"] / 100
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--epochs", type=int, default=40, help="pretraining budget per variant")
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--epochs", type=int, default=None, help="default: the demo preset's")
     parser.add_argument("--output", default="runs/reproduce_small")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--max-sequences", type=int, default=32)
+    parser.add_argument("--supervised", action="store_true", help="add the supervised ceiling")
+    parser.add_argument("--finetune", action="store_true", help="add fine-tuning rows")
     parser.add_argument(
         "--eval-only", action="store_true", help="re-evaluate the runs already in --output"
     )
     args = parser.parse_args()
     out = Path(args.output)
     root = default_dataset()
-    results, timings = {}, {}
-    for name, overrides in VARIANTS.items():
-        config = load_config(
-            "demo",
-            [
-                f"run.output={out / name}",
-                f"optim.epochs={args.epochs}",
-                f"data.workers={args.workers}",
-                "run.progress=false",
-                "run.probe_after=false",
-                *overrides,
-            ],
+    runs: dict[str, list[dict[str, float]]] = {}
+    timings: dict[str, list[float]] = {}
+    started = time.perf_counter()
+    for seed in range(args.seeds):
+        for name, overrides in VARIANTS.items():
+            epochs = [] if args.epochs is None else [f"optim.epochs={args.epochs}"]
+            config = load_config(
+                "demo",
+                [
+                    f"run.output={out / name / f'seed{seed}'}",
+                    f"run.seed={seed}",
+                    f"data.workers={args.workers}",
+                    "run.progress=false",
+                    "run.probe_after=false",
+                    *epochs,
+                    *overrides,
+                ],
+            )
+            if not args.eval_only:
+                start = time.perf_counter()
+                pretrain(config, overwrite=True, log=lambda _: None)
+                timings.setdefault(name, []).append(time.perf_counter() - start)
+            encoder, run_config = load_encoder(out / name / f"seed{seed}")
+            row = embedded_metrics(encoder, run_config, root, args.max_sequences)
+            runs.setdefault(name, []).append(row)
+            print(name, seed, json.dumps(row), flush=True)
+        initial = encoder_for(run_config, seed).eval()  # this seed's shared starting point
+        runs.setdefault("random init", []).append(
+            embedded_metrics(initial, run_config, root, args.max_sequences)
         )
-        if not args.eval_only:
-            start = time.perf_counter()
-            pretrain(config, overwrite=True)
-            timings[name] = time.perf_counter() - start
-        encoder, run_config = load_encoder(out / name)
-        results[name] = embedded_metrics(encoder, run_config, root, args.max_sequences)
-        print(name, json.dumps(results[name]), flush=True)
-    initial = encoder_for(run_config, run_config.run.seed).eval()  # the runs' shared start
-    results["random init"] = embedded_metrics(initial, run_config, root, args.max_sequences)
+        if args.supervised:
+            runs.setdefault("supervised ceiling", []).append(
+                {
+                    f"probe_{task}": finetuned(
+                        "random:demo", out / "supervised" / f"{task}{seed}", seed, task, SUPERVISED
+                    )
+                    for task in ("motion", "appearance")
+                }
+            )
+            print("supervised", seed, json.dumps(runs["supervised ceiling"][-1]), flush=True)
+        if args.finetune:
+            sigma = str(out / "SIGMA-MLP" / f"seed{seed}")
+            for start_from, checkpoint in (("SIGMA-MLP", sigma), ("random init", "random:demo")):
+                top1 = finetuned(
+                    checkpoint, out / "finetune" / f"{start_from}{seed}", seed, "motion", []
+                )
+                runs[start_from][-1]["finetune_motion"] = top1
     out.mkdir(parents=True, exist_ok=True)
-    if args.eval_only and (out / "results.json").exists():
-        timings = json.loads((out / "results.json").read_text())["pretrain_seconds"]
+    summary = summarise(runs)
+    metrics = list(runs["random init"][0]) + (["finetune_motion"] if args.finetune else [])
+    lines = table(summary, metrics)
+    minutes = (time.perf_counter() - started) / 60
     (out / "results.json").write_text(
-        json.dumps({"results": results, "pretrain_seconds": timings}, indent=2)
+        json.dumps(
+            {"runs": runs, "pretrain_seconds": timings, "minutes": round(minutes, 1)}, indent=2
+        )
     )
-    metrics = list(results["random init"])
-    lines = ["| encoder | " + " | ".join(metrics) + " |", "|---" * (len(metrics) + 1) + "|"]
-    lines += [
-        f"| {n} | " + " | ".join(f"{100 * r[m]:.1f}" for m in metrics) + " |"
-        for n, r in results.items()
-    ]
     (out / "results.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
-    plot(results, out / "results.png")
+    print(f"{args.seeds} seed(s), {minutes:.1f} min in all")
+    plot(summary, metrics, out / "results.png")
 
 
 if __name__ == "__main__":

@@ -28,5 +28,23 @@ def test_reproduce_small_evaluates_an_encoder(synth_root, tmp_path):
         "vos_overclustering",
     }
     assert all(0 <= v <= 1 for v in row.values())
-    script.plot({"a": row, "b": row}, tmp_path / "plot.png")
+    summary = script.summarise({"a": [row, row], "b": [row]})
+    metrics = list(row)
+    script.plot(summary, metrics, tmp_path / "plot.png")
     assert (tmp_path / "plot.png").stat().st_size > 1000
+
+
+def test_reproduce_small_statistics():
+    script = load_script("reproduce_small")
+    runs = {
+        "SIGMA": [{"probe": 0.50, "vos": 0.30}, {"probe": 0.60, "vos": 0.34}, {"probe": 0.70}],
+        "ceiling": [{"probe": 0.9}],
+    }
+    summary = script.summarise(runs)
+    mean, std, n = summary["SIGMA"]["probe"]
+    assert (round(mean, 9), round(std, 9), n) == (60.0, 10.0, 3)  # sample std of 50, 60, 70
+    assert summary["SIGMA"]["vos"][:2] == (32.0, 2**0.5 * 2)  # two runs: |30 - 34| / √2
+    assert summary["ceiling"]["probe"] == (90.0, 0.0, 1)
+    lines = script.table(summary, ["probe", "vos"])
+    assert lines[2] == "| SIGMA | 60.0 ± 10.0 | 32.0 ± 2.8 |"
+    assert lines[3] == "| ceiling | 90.0 ± 0.0 | – |"
