@@ -9,11 +9,12 @@ import torch
 from safetensors.torch import save_file
 
 
-def umask_mode() -> int:
-    """The mode a new file gets from the process umask (``0o644`` under umask 022)."""
+def umask_mode(directory: bool = False) -> int:
+    """The mode a new file (``0o644`` under umask 022) or folder (``0o755``) gets from the
+    process umask."""
     mask = os.umask(0)
     os.umask(mask)
-    return 0o666 & ~mask
+    return (0o777 if directory else 0o666) & ~mask
 
 
 def save_tensors(

@@ -89,7 +89,8 @@ class PretrainerConfig:
     on the first frame of each tube, or the tube's mean frame with ``dino_frames="mean"``);
     ``objective``: ``sigma`` or ``l2``.
     ``targets`` picks hard (argmax, released recipe, default) or soft (paper Eq. 5) codes.
-    ``num_frames``/``img_size``/``decoder_depth`` override the model preset when set.
+    ``num_frames``/``img_size``/``patch``/``decoder_depth`` override the model preset when set
+    (``patch`` is the tube's side in pixels: 16 in the paper, 8 in the CPU demo).
     """
 
     model: str = "vit_base"
@@ -107,6 +108,7 @@ class PretrainerConfig:
     mask_ratio: float = 0.9
     num_frames: int | None = None
     img_size: int | None = None
+    patch: int | None = None
     decoder_depth: int | None = None
     drop_path: float = 0.0
     grad_checkpointing: bool = False
@@ -144,7 +146,11 @@ def build_pretrainer(config: PretrainerConfig, target: nn.Module | None = None) 
     """
     clip = {
         k: v
-        for k, v in {"num_frames": config.num_frames, "img_size": config.img_size}.items()
+        for k, v in {
+            "num_frames": config.num_frames,
+            "img_size": config.img_size,
+            "patch": config.patch,
+        }.items()
         if v is not None
     }
     enc_cfg = encoder_config(

@@ -5,6 +5,7 @@ import pytest
 from PIL import Image
 
 from sigma_video.data.decode import PyAVBackend
+from sigma_video.files import umask_mode
 from sigma_video.data.synth import (
     APPEARANCE_CLASSES,
     MOTION_CLASSES,
@@ -34,8 +35,9 @@ def test_motion_label_matches_what_the_pixels_do(index):
         assert moved > 0.3 * CONFIG.size * 0.45, (motion, dx, dy)
     else:
         assert abs(dx) < 1.0 and abs(dy) < 1.0  # rotates in place
-        # the pixels inside the shape change as it turns (stripes rotate)
-        assert not np.array_equal(rgb[0][ids[0] == 1][:50], rgb[8][ids[8] == 1][:50])
+        # the pixels inside the shape change as it turns: no class pattern is symmetric
+        both = (ids[0] == 1) & (ids[8] == 1)
+        assert (rgb[0][both] != rgb[8][both]).any(axis=-1).mean() > 0.05
 
 
 def test_generation_is_deterministic_and_labels_cover_classes():
@@ -45,6 +47,35 @@ def test_generation_is_deterministic_and_labels_cover_classes():
     specs = [video_spec(SynthConfig(), "train", i) for i in range(240)]
     assert {s.motion for s in specs} == set(range(len(MOTION_CLASSES)))
     assert {s.main.shape for s in specs} == set(range(len(APPEARANCE_CLASSES)))
+
+
+def test_each_appearance_class_has_its_own_grey_pattern_and_the_distractor_is_plain():
+    """Format 3: the class shows in every tube of the object (its pattern), in grey levels,
+    so neither the hue nor a distractor's texture can stand in for it."""
+    shares = {}
+    for index in range(60):
+        spec = video_spec(SynthConfig(), "train", index)
+        rgb, ids = render(spec, 2, 96)
+        main = rgb[0][ids[0] == 1].astype(int)
+        assert (main[:, 0] == main[:, 1]).all() and (main[:, 1] == main[:, 2]).all()
+        dark = main[:, 0] < 128
+        shares.setdefault(spec.main.shape, []).append(dark.mean())
+        if spec.distractor is not None:
+            other = rgb[0][ids[0] == 2]
+            assert len(np.unique(other, axis=0)) == 1
+    assert set(shares) == set(range(len(APPEARANCE_CLASSES)))
+    # the dots class is mostly one colour, the others split their area
+    assert all(0.15 < s < 0.85 for k, v in shares.items() if k != 4 for s in v)
+
+
+def test_format_2_look_is_still_available():
+    spec = video_spec(SynthConfig(pattern="stripes"), "train", 0)
+    assert spec.main.pattern == "stripes"
+    rgb, ids = render(spec, 2, 96)
+    main = rgb[0][ids[0] == 1].astype(int)
+    assert not (main[:, 0] == main[:, 1]).all()  # random hues
+    with pytest.raises(ValueError, match="pattern"):
+        SynthConfig(pattern="plaid")
 
 
 def test_written_dataset(synth_root):
@@ -99,3 +130,4 @@ def test_generation_is_byte_reproducible(tmp_path):
             }
         )
     assert len(digests[0]) > 10 and digests[0] == digests[1]
+    assert (tmp_path / "a").stat().st_mode & 0o777 == umask_mode(directory=True)  # shareable

@@ -76,7 +76,7 @@ def data_parser(sub: argparse._SubParsersAction) -> None:
     check.add_argument("--backend", default="pyav")
     synth = which.add_parser("synth", help="write the procedural video dataset")
     synth.add_argument("--output", required=True, help="folder to create")
-    synth.add_argument("--num-train", type=int, default=240)
+    synth.add_argument("--num-train", type=int, default=480)
     synth.add_argument("--num-val", type=int, default=96)
     synth.add_argument("--frames", type=int, default=32)
     synth.add_argument("--size", type=int, default=96)

@@ -1,9 +1,13 @@
-"""The embedded default dataset: procedurally generated videos of moving textured shapes.
+"""The embedded default dataset: procedurally generated videos of moving patterned shapes.
 
-Each video shows one striped shape (the *appearance* class, like K400's object/scene cue)
-doing one motion (the *motion* class, like SSv2: four directions of travel and two
-directions of rotation) over a smooth coloured background, sometimes with a static
-distractor shape behind it. Everything is a pure function of ``(seed, split, index)``.
+Each video shows one shape (the *appearance* class, like K400's object/scene cue: six
+outlines, each with its own grey surface pattern that every tube of the object shows) doing
+one motion (the *motion* class, like SSv2: four directions of travel and two directions of
+rotation) over a smooth random-colour background, sometimes with a plain static distractor
+shape. Everything is a pure function of ``(seed, split, index)``. Format 3 was designed
+so that the demo's tiny model can learn it in CPU minutes (BENCHMARKS.md, "Learning you
+can see"); ``SynthConfig(pattern="stripes", object_colours="random")`` gives the format-2
+look (random stripes and hues: only the outline tells the classes apart).
 
 ``write_dataset(root)`` writes real H.264 ``.mp4`` files and lists in the ``path label``
 format (paths relative to ``root``):
@@ -33,14 +37,28 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from sigma_video.files import umask_mode
+
 APPEARANCE_CLASSES = ("square", "circle", "triangle", "diamond", "cross", "ring")
 MOTION_CLASSES = ("right", "left", "down", "up", "clockwise", "counterclockwise")
-FORMAT_VERSION = 2  # 2: byte-reproducible H.264
+FORMAT_VERSION = 3  # 2: byte-reproducible H.264; 3: learnable at 8×64² (class patterns)
 
 
 @dataclass(frozen=True)
 class SynthConfig:
-    num_train: int = 240
+    """Settings of the generated dataset (the defaults are the embedded dataset).
+
+    ``pattern``: ``"class"`` gives each appearance class its own surface pattern besides its
+    outline (stripes, checks, halves, sectors, dots, bars), and the distractor none;
+    ``"stripes"`` is the format-2 look (random stripes on every shape: only the outline
+    tells the classes apart). ``object_colours``: ``"mono"`` draws the pattern in a dark and
+    a light grey (the class is in the pattern, not the hue), ``"random"`` in two random
+    colours. ``background_contrast`` scales the smooth random colour field
+    behind the objects (0: a flat colour). ``speed`` is the share of the free space the
+    travelling object crosses, ``spin`` its rotation range in degrees per frame.
+    """
+
+    num_train: int = 480
     num_val: int = 96
     frames: int = 32
     size: int = 96
@@ -48,13 +66,23 @@ class SynthConfig:
     seed: int = 0
     distractor_prob: float = 0.5
     crf: int = 20
-    object_scale: tuple[float, float] = (0.13, 0.2)  # radius as a share of the frame size
+    object_scale: tuple[float, float] = (0.2, 0.27)  # radius as a share of the frame size
+    pattern: str = "class"
+    object_colours: str = "mono"
+    background_contrast: float = 1.0
+    speed: tuple[float, float] = (0.6, 0.9)
+    spin: tuple[float, float] = (6.0, 12.0)
 
     def __post_init__(self) -> None:
         if self.num_train < 1 or self.num_val < 1:
             raise ValueError("num_train and num_val must be >= 1")
         if self.frames < 2 or self.size < 32 or self.size % 2:
             raise ValueError("need frames >= 2 and an even size >= 32")
+        if self.pattern not in PATTERN_MODES:
+            raise ValueError(f"pattern must be one of {PATTERN_MODES}, got {self.pattern!r}")
+
+
+PATTERN_MODES = ("class", "stripes")
 
 
 @dataclass(frozen=True)
@@ -62,11 +90,12 @@ class ShapeSpec:
     shape: int  # index into APPEARANCE_CLASSES
     radius: float
     colours: tuple[tuple[float, float, float], tuple[float, float, float]]
-    stripes: float  # stripe frequency across the shape
+    stripes: float  # stripe frequency across the shape ("stripes" pattern)
     start: tuple[float, float]  # centre (x, y) at frame 0, pixels
     velocity: tuple[float, float]  # pixels per frame
     angle: float  # radians at frame 0
     spin: float  # radians per frame
+    pattern: str = "stripes"  # "class", "stripes" or "plain"
 
 
 @dataclass(frozen=True)
@@ -76,10 +105,29 @@ class VideoSpec:
     distractor: ShapeSpec | None
     background: tuple[tuple[float, float, float], tuple[float, float, float]]
     background_seed: int
+    background_contrast: float = 1.0
 
 
 def _colour(rng: random.Random) -> tuple[float, float, float]:
     return (rng.random(), rng.random(), rng.random())
+
+
+def _contrasting(rng: random.Random) -> tuple[tuple[float, float, float], ...]:
+    """Two colours whose brightness differs by at least 0.4, so a pattern stays visible."""
+    while True:
+        a, b = _colour(rng), _colour(rng)
+        if abs(sum(a) - sum(b)) / 3 >= 0.4:
+            return a, b
+
+
+def _object_colours(config: SynthConfig, rng: random.Random) -> tuple:
+    if config.pattern != "class":
+        return _colour(rng), _colour(rng)
+    if config.object_colours == "mono":  # dark and light grey: the pattern, not the hue
+        dark, light = rng.uniform(0.0, 0.2), rng.uniform(0.8, 1.0)
+        pair = ((dark,) * 3, (light,) * 3)
+        return pair if rng.random() < 0.5 else pair[::-1]
+    return _contrasting(rng)
 
 
 def video_spec(config: SynthConfig, split: str, index: int) -> VideoSpec:
@@ -90,7 +138,7 @@ def video_spec(config: SynthConfig, split: str, index: int) -> VideoSpec:
     radius = s * rng.uniform(*config.object_scale)
     margin = radius * 1.1
     if motion < 4:  # travel across the frame
-        travel = rng.uniform(0.45, 0.75) * (s - 2 * margin)
+        travel = rng.uniform(*config.speed) * (s - 2 * margin)
         along = rng.uniform(margin, s - margin - travel)  # start on the axis of travel
         across = rng.uniform(margin, s - margin)
         speed = travel / (t - 1)
@@ -103,32 +151,38 @@ def video_spec(config: SynthConfig, split: str, index: int) -> VideoSpec:
     else:  # rotate in place
         start = (rng.uniform(margin, s - margin), rng.uniform(margin, s - margin))
         velocity = (0.0, 0.0)
-        spin = math.radians(rng.uniform(5.0, 10.0)) * (1 if motion == 4 else -1)
+        spin = math.radians(rng.uniform(*config.spin)) * (1 if motion == 4 else -1)
+    class_pattern = config.pattern == "class"
     main = ShapeSpec(
         shape=rng.randrange(len(APPEARANCE_CLASSES)),
         radius=radius,
-        colours=(_colour(rng), _colour(rng)),
+        colours=_object_colours(config, rng),
         stripes=rng.uniform(2.0, 4.0),
         start=start,
         velocity=velocity,
         angle=rng.uniform(0, 2 * math.pi),
         spin=spin,
+        pattern=config.pattern,
     )
     distractor = None
     if rng.random() < config.distractor_prob:
         r = s * rng.uniform(0.08, 0.12)
+        colour = _colour(rng)
         distractor = ShapeSpec(
             shape=rng.choice([k for k in range(len(APPEARANCE_CLASSES)) if k != main.shape]),
             radius=r,
-            colours=(_colour(rng), _colour(rng)),
+            colours=(colour, _colour(rng)) if not class_pattern else (colour, colour),
             stripes=rng.uniform(1.0, 2.0),
             start=(rng.uniform(r, s - r), rng.uniform(r, s - r)),
             velocity=(0.0, 0.0),
             angle=rng.uniform(0, 2 * math.pi),
             spin=0.0,
+            pattern="plain" if class_pattern else "stripes",
         )
     background = (_colour(rng), _colour(rng))
-    return VideoSpec(motion, main, distractor, background, rng.randrange(2**31))
+    return VideoSpec(
+        motion, main, distractor, background, rng.randrange(2**31), config.background_contrast
+    )
 
 
 def _inside(shape: int, u: np.ndarray, v: np.ndarray) -> np.ndarray:
@@ -150,6 +204,24 @@ def _inside(shape: int, u: np.ndarray, v: np.ndarray) -> np.ndarray:
     return (r2 <= 1.0) & (r2 >= 0.3)
 
 
+def _class_pattern(shape: int, u: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """The appearance class's own surface pattern (True: the first colour), in shape
+    coordinates (unit = the radius): stripes, checks, two halves, four sectors, dots, wide
+    diagonal bars. None is rotation-symmetric, so the spin of every class is visible."""
+    name = APPEARANCE_CLASSES[shape]
+    if name == "square":  # stripes
+        return np.sin(2.5 * math.pi * u) > 0
+    if name == "circle":  # checks
+        return (np.sin(2 * math.pi * u) > 0) ^ (np.sin(2 * math.pi * v) > 0)
+    if name == "triangle":  # two halves
+        return u > 0
+    if name == "diamond":  # four sectors
+        return np.floor(np.arctan2(v, u) / (math.pi / 2)).astype(np.int64) % 2 == 0
+    if name == "cross":  # dots
+        return (np.mod(u, 0.7) - 0.35) ** 2 + (np.mod(v, 0.7) - 0.35) ** 2 <= 0.04
+    return np.sin(1.2 * math.pi * (u + v)) > 0  # ring: wide diagonal bars
+
+
 def _draw(frame: np.ndarray, ids: np.ndarray, spec: ShapeSpec, t: int, label: int) -> None:
     s = frame.shape[0]
     y, x = np.mgrid[0:s, 0:s].astype(np.float32) + 0.5
@@ -160,8 +232,13 @@ def _draw(frame: np.ndarray, ids: np.ndarray, spec: ShapeSpec, t: int, label: in
     u = dx * math.cos(theta) + dy * math.sin(theta)
     v = -dx * math.sin(theta) + dy * math.cos(theta)
     inside = _inside(spec.shape, u, v)
-    stripe = np.sin(math.pi * spec.stripes * u) > 0
-    colour = np.where(stripe[..., None], spec.colours[0], spec.colours[1])
+    if spec.pattern == "class":
+        first = _class_pattern(spec.shape, u, v)
+    elif spec.pattern == "plain":
+        first = np.ones_like(inside)
+    else:
+        first = np.sin(math.pi * spec.stripes * u) > 0
+    colour = np.where(first[..., None], spec.colours[0], spec.colours[1])
     frame[inside] = colour[inside]
     ids[inside] = label
 
@@ -170,7 +247,8 @@ def render(spec: VideoSpec, frames: int, size: int) -> tuple[np.ndarray, np.ndar
     """``uint8 (T, S, S, 3)`` RGB frames and ``uint8 (T, S, S)`` object ids (0 background)."""
     g = torch.Generator().manual_seed(spec.background_seed)
     field = F.interpolate(torch.rand(1, 1, 4, 4, generator=g), size=(size, size), mode="bicubic")
-    field = field.clamp(0, 1)[0, 0, :, :, None].numpy()
+    field = 0.5 + spec.background_contrast * (field.clamp(0, 1) - 0.5)
+    field = field[0, 0, :, :, None].numpy()
     c0, c1 = np.array(spec.background[0]), np.array(spec.background[1])
     background = c0 * (1 - field) + c1 * field  # (S, S, 3)
     rgb = np.empty((frames, size, size, 3), np.float32)
@@ -238,6 +316,7 @@ def write_dataset(root: str | os.PathLike, config: SynthConfig | None = None) ->
         return root
     root.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f".{root.name}-", dir=root.parent))
+    os.chmod(work, umask_mode(directory=True))  # mkdtemp makes it private (0700)
     try:
         davis = work / "davis"
         for split, count in (("train", config.num_train), ("val", config.num_val)):
