@@ -290,3 +290,17 @@ def to_dict(config: Any) -> dict[str, Any]:
 
 def save_config(config: Any, path: str | Path) -> None:
     Path(path).write_text(json.dumps(to_dict(config), indent=2) + "\n", encoding="utf-8")
+
+
+def config_changes(saved: dict[str, Any], new: dict[str, Any]) -> dict[str, tuple[Any, Any]]:
+    """Dotted keys whose values differ between two resolved configs (``to_dict`` or a
+    saved ``config.json``): ``{"optim.epochs": (60, 600)}``. Tuples and lists compare equal."""
+    changes: dict[str, tuple[Any, Any]] = {}
+    for key in sorted(set(saved) | set(new)):
+        a, b = saved.get(key), new.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            for sub, pair in config_changes(a, b).items():
+                changes[f"{key}.{sub}"] = pair
+        elif json.loads(json.dumps(a)) != json.loads(json.dumps(b)):
+            changes[key] = (a, b)
+    return changes

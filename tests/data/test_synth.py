@@ -5,7 +5,6 @@ import pytest
 from PIL import Image
 
 from sigma_video.data.decode import PyAVBackend
-from sigma_video.files import umask_mode
 from sigma_video.data.synth import (
     APPEARANCE_CLASSES,
     MOTION_CLASSES,
@@ -14,6 +13,7 @@ from sigma_video.data.synth import (
     video_spec,
     write_dataset,
 )
+from sigma_video.files import umask_mode
 
 CONFIG = SynthConfig(num_train=16, num_val=8)
 

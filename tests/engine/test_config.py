@@ -70,3 +70,12 @@ def test_unknown_preset_and_roundtrip(tmp_path):
     config = load_config("vit_b_k400_mlp", ["optim.epochs=300"])
     save_config(config, tmp_path / "config.json")
     assert load_config(str(tmp_path / "config.json")) == config
+
+
+def test_config_changes_lists_dotted_keys():
+    from sigma_video.config import config_changes
+
+    saved = {"optim": {"epochs": 60, "betas": [0.9, 0.95]}, "run": {"output": "r"}}
+    new = {"optim": {"epochs": 600, "betas": (0.9, 0.95)}, "run": {"output": "r"}}
+    assert config_changes(saved, new) == {"optim.epochs": (60, 600)}
+    assert config_changes(saved, saved) == {}

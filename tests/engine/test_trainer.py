@@ -288,3 +288,44 @@ def test_time_based_checkpoints(synth_root, tmp_path):
     assert [p.name for p in list_checkpoints(tmp_path / "run")] == [
         f"step_{s:08d}" for s in (1, 2, 3, 4)
     ]
+
+
+def test_collapse_monitor_in_a_run(synth_root, tmp_path):
+    """The deep-feature L2 objective (paper Eq. 2) collapses φ by design: the run warns
+    once (log, metrics.jsonl, summary.json); the same budget with SIGMA stays quiet."""
+    messages = []
+    collapsing = tiny(
+        synth_root, tmp_path / "l2", "model.objective=l2", "optim.max_steps=40", "optim.base_lr=0.5"
+    )
+    summary = pretrain(collapsing, log=messages.append)
+    warning = summary["collapse_warning"]
+    assert warning is not None and warning["spread"] < 0.1, summary
+    rows = [json.loads(r) for r in (tmp_path / "l2" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows if "collapse_warning" in r] == [warning["step"]]
+    healthy = pretrain(tiny(synth_root, tmp_path / "sigma", "optim.max_steps=12"), log=print)
+    assert healthy["collapse_warning"] is None
+
+
+def test_resume_uses_the_runs_own_settings(synth_root, tmp_path, capsys):
+    """`--resume auto` without the original overrides resumes with the run's config.json;
+    overrides that change the run are refused unless --allow-changes (then recorded); a
+    finished run says so and keeps its summary."""
+    from sigma_video.cli import main
+
+    run = tmp_path / "run"
+    save_config(tiny(synth_root, run, "optim.max_steps=4"), tmp_path / "c.json")
+    assert main(["pretrain", "--config", str(tmp_path / "c.json")]) == 0
+    summary = (run / "summary.json").read_text()
+    assert main(["pretrain", "--output", str(run), "--resume", "auto"]) == 0
+    assert "already finished at step 4" in capsys.readouterr().out
+    assert (run / "summary.json").read_text() == summary
+    with pytest.raises(SystemExit) as exc:
+        main(["pretrain", "--output", str(run), "--resume", "auto", "optim.max_steps=6"])
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and "optim.max_steps: 4 -> 6" in err and "--allow-changes" in err
+    argv = ["pretrain", "--output", str(run), "--resume", "auto", "--allow-changes"]
+    assert main([*argv, "optim.max_steps=6"]) == 0
+    assert json.loads((run / "summary.json").read_text())["steps"] == 6
+    record = json.loads((run / "config_changes.jsonl").read_text().splitlines()[-1])
+    assert record["changes"] == {"optim.max_steps": [4, 6]}
+    assert json.loads((run / "config.json").read_text())["optim"]["max_steps"] == 6

@@ -19,7 +19,10 @@ def pretrain_parser(sub: argparse._SubParsersAction) -> None:
         "then key=value overrides with dotted keys (e.g. optim.base_lr=3e-4 run.device=cpu).",
     )
     p.add_argument(
-        "--config", default="demo", help="preset name or .toml/.json file (default: demo)"
+        "--config",
+        default=None,
+        help="preset name or .toml/.json file (default: demo; with --resume: the run's own "
+        "config.json)",
     )
     p.add_argument("--data", default=None, help="annotation list or folder of videos")
     p.add_argument("--data-root", default=None, help="prefix for relative paths in --data")
@@ -30,17 +33,31 @@ def pretrain_parser(sub: argparse._SubParsersAction) -> None:
         help="'auto' (latest checkpoint of --output) or a checkpoint folder",
     )
     p.add_argument("--overwrite", action="store_true", help="replace a previous run in --output")
+    p.add_argument(
+        "--allow-changes",
+        action="store_true",
+        help="resume with settings that differ from the run's saved config (recorded)",
+    )
     p.add_argument("overrides", nargs="*", metavar="key=value", help="dotted config overrides")
 
 
 def run_pretrain(args: argparse.Namespace) -> None:
+    from pathlib import Path
+
     from sigma_video.config import load_config
+    from sigma_video.engine.run import resume_config
     from sigma_video.engine.trainer import pretrain
 
     flags = {"data.train": args.data, "data.data_root": args.data_root, "run.output": args.output}
-    config = load_config(args.config, with_flags(args.overrides, flags))
+    overrides = with_flags(args.overrides, flags)
+    config = load_config(args.config or "demo", overrides)
+    saved = Path(config.run.output) / "config.json"
+    if args.resume is not None and saved.exists():
+        config = resume_config(
+            saved, load_config(args.config or str(saved), overrides), args.allow_changes
+        )
     summary = pretrain(config, resume=args.resume, overwrite=args.overwrite)
-    if config.run.probe_after and config.data.train is None and not summary["stopped_by"]:
+    if config.run.probe_after and config.data.train is None and not summary.get("stopped_by"):
         from sigma_video.evaluation.report import probe_report
 
         probe_report(summary["run_dir"])

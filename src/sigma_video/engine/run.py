@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import time
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
+from sigma_video.config import config_changes, to_dict
 from sigma_video.engine.checkpoint import (
     list_checkpoints,
     load_checkpoint,
@@ -94,6 +96,26 @@ def prepare_run_dir(config: Any, resume: str | None, overwrite: bool) -> Path:
         for name in ("metrics.jsonl", "summary.json"):
             (run_dir / name).unlink(missing_ok=True)
     return run_dir
+
+
+def resume_config(saved: Path, config: Any, allow_changes: bool) -> Any:
+    """The config to resume a run with: ``config`` (the run's saved ``config.json`` plus the
+    overrides given at resume) when it matches the saved one; settings that differ are
+    refused in one line unless ``allow_changes``, and then recorded in
+    ``RUN/config_changes.jsonl`` with the time."""
+    changes = config_changes(json.loads(saved.read_text()), to_dict(config))
+    if not changes:
+        return config
+    listed = "; ".join(f"{k}: {a!r} -> {b!r}" for k, (a, b) in changes.items())
+    if not allow_changes:
+        raise ValueError(
+            f"resuming {saved.parent} with settings that differ from the run's own ({listed}); "
+            "drop them, or pass --allow-changes to resume with them"
+        )
+    with open(saved.parent / "config_changes.jsonl", "a", encoding="utf-8") as handle:
+        record = {"time": time.strftime("%Y-%m-%dT%H:%M:%S"), "changes": changes}
+        handle.write(json.dumps(record) + "\n")
+    return config
 
 
 def ranks_in_sync(model: nn.Module, info: DistInfo) -> bool:

@@ -4,6 +4,7 @@ live elsewhere and the step loop is ``engine.loop``; this file wires them."""
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -115,7 +116,12 @@ def pretrain(
         resume_point(run_dir, resume),
         log,
     )
-
+    finished = run_dir / "summary.json"
+    if resume is not None and loop.step >= loop.last_step and finished.exists():
+        loop.close()  # nothing to train: the summary of the finished run stays as it is
+        if info.is_main:
+            log(f"{run_dir} already finished at step {loop.step}; nothing to do")
+        return json.loads(finished.read_text())
     loop.monitor = collapse_monitor(model, dataset.mask, config.optim.batch_size * info.world_size)
 
     def forward(batch: dict, step: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
