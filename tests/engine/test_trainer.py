@@ -329,3 +329,18 @@ def test_resume_uses_the_runs_own_settings(synth_root, tmp_path, capsys):
     record = json.loads((run / "config_changes.jsonl").read_text().splitlines()[-1])
     assert record["changes"] == {"optim.max_steps": [4, 6]}
     assert json.loads((run / "config.json").read_text())["optim"]["max_steps"] == 6
+
+
+def test_a_failed_start_leaves_no_run_and_overwrite_clears_old_curves(synth_root, tmp_path):
+    log = lambda _: None  # noqa: E731
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.json").write_text("{}")  # a start that failed before its first checkpoint
+    (run / "metrics.jsonl").write_text('{"step": 99, "loss": 1.0}\n')
+    summary = pretrain(tiny(synth_root, run, "optim.max_steps=2"), log=log)  # no --overwrite
+    assert summary["steps"] == 2 and 99 not in losses(run)
+    old_events = run / "tensorboard" / "events.out.tfevents.old"
+    old_events.parent.mkdir(exist_ok=True)
+    old_events.write_text("")
+    pretrain(tiny(synth_root, run, "optim.max_steps=2"), overwrite=True, log=log)
+    assert not old_events.exists()

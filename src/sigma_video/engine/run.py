@@ -72,11 +72,28 @@ def resolve_device(name: str, option: str = "run.device") -> torch.device:
     return device
 
 
+RUN_FILES = (
+    "config.json",
+    "metrics.jsonl",
+    "summary.json",
+    "report.md",
+    "report.json",
+    "config_changes.jsonl",
+    "classifier.json",
+)
+
+
 def prepare_run_dir(config: Any, resume: str | None, overwrite: bool) -> Path:
-    """Check the output folder before anything is written; refuse to mix two runs."""
+    """Check the output folder before anything is written; refuse to mix two runs.
+
+    A folder without a checkpoint is not a run (a start that failed or was stopped before
+    its first checkpoint): it is reused without ``--overwrite``. Replacing a run
+    (``--overwrite``, or such a leftover) clears its checkpoints, logs and TensorBoard
+    events, so two runs' curves never mix."""
     run_dir = Path(config.run.output)
     existing = run_dir / "config.json"
-    if existing.exists() and resume is None and not overwrite:
+    is_run = existing.exists() and bool(list_checkpoints(run_dir))
+    if is_run and resume is None and not overwrite:
         raise ValueError(
             f"{run_dir} already holds a run; pass --resume auto to continue it or --overwrite "
             "to replace it"
@@ -90,10 +107,10 @@ def prepare_run_dir(config: Any, resume: str | None, overwrite: bool) -> Path:
         raise ValueError(
             f"cannot write to output directory {run_dir}: {err.strerror or err}"
         ) from None
-    if overwrite and resume is None:
-        for old in list_checkpoints(run_dir):
-            shutil.rmtree(old)
-        for name in ("metrics.jsonl", "summary.json"):
+    if resume is None and (overwrite or not is_run):
+        shutil.rmtree(run_dir / "checkpoints", ignore_errors=True)
+        shutil.rmtree(run_dir / "tensorboard", ignore_errors=True)
+        for name in RUN_FILES:
             (run_dir / name).unlink(missing_ok=True)
     return run_dir
 
