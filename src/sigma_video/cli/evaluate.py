@@ -110,8 +110,13 @@ def run_eval(args: argparse.Namespace) -> None:
 
 
 def _report(args: argparse.Namespace, result: dict) -> None:
-    """Print the result as the last JSON line (and write ``--output/result.json``)."""
-    line = json.dumps({"checkpoint": args.checkpoint, **result})
+    """Print the result as the last JSON line (and write ``--output/result.json``); top-k
+    accuracies in percent, as ``finetune`` and ``test`` print them."""
+    percent = {
+        k: round(100 * v, 2) if k.startswith("top") and isinstance(v, float) else v
+        for k, v in result.items()
+    }
+    line = json.dumps({"checkpoint": args.checkpoint, **percent})
     if args.output:
         from pathlib import Path
 
