@@ -189,6 +189,11 @@ def test_extract_probe_and_knn(capsys, synth_root, tmp_path):
 
     stored = load_file(str(target))
     assert stored["features"].shape == (8, 192) and stored["labels"].shape == (8,)
+    from safetensors import safe_open
+
+    with safe_open(str(target), "pt") as handle:
+        paths = json.loads(handle.metadata()["paths"])
+    assert len(paths) == 8 and paths[0].endswith("videos/val/00000.mp4")
     grid = tmp_path / "grid.npz"
     code, out, _ = run_cli(
         capsys,
@@ -210,6 +215,7 @@ def test_extract_probe_and_knn(capsys, synth_root, tmp_path):
         192,
     ]  # demo: 8-pixel tubes
     arrays = np.load(grid)
+    assert list(arrays["paths"]) == paths
     # pooled = fc_norm(mean over tubes) of the same views; the demo encoder has no fc_norm
     np.testing.assert_allclose(arrays["grid"].mean(axis=(1, 2, 3)), arrays["features"], atol=1e-5)
     assert not list(tmp_path.glob(".grid*"))  # written atomically

@@ -51,6 +51,10 @@ def test_segmentation_on_the_generated_davis_layout(synth_root, tmp_path, capsys
         and 0 < result["miou_clustering"] <= result["miou_overclustering"] + 0.5
     )
     assert len(list((tmp_path / "ovl").rglob("*.gif"))) == 4
+    per = result["per_sequence"]
+    assert sorted(per) == ["val00000", "val00001"]  # 2 clips each: the mean is over all 4
+    mean = sum(v["clustering"] for v in per.values()) / 2
+    assert abs(mean - result["miou_clustering"]) < 1e-9
     code = main(
         [
             "segment",

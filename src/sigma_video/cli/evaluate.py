@@ -141,7 +141,8 @@ def _writable(folder: str) -> None:
 
 
 def run_extract(args: argparse.Namespace, common: dict) -> None:
-    """Pooled features (+ the tube grid) and labels to .safetensors or .npz, atomically."""
+    """Pooled features (+ the tube grid), labels and the video paths (npz: ``paths``;
+    safetensors: the ``paths`` metadata entry, JSON) to .safetensors or .npz, atomically."""
     import os
     from pathlib import Path
 
@@ -152,8 +153,10 @@ def run_extract(args: argparse.Namespace, common: dict) -> None:
     output = Path(args.output)
     if output.suffix not in (".safetensors", ".npz"):
         raise ValueError(f"--output must end in .safetensors or .npz, got {output.name!r}")
+    from sigma_video.data.annotations import read_records
+
+    paths = [r.path for r in read_records(args.data, args.data_root)]  # row order
     if args.grid:
-        from sigma_video.data.annotations import read_records
         from sigma_video.data.dataset import ClipConfig
         from sigma_video.evaluation.features import extract_features
         from sigma_video.evaluation.loading import load_encoder
@@ -175,9 +178,10 @@ def run_extract(args: argparse.Namespace, common: dict) -> None:
     output.parent.mkdir(parents=True, exist_ok=True)
     tmp = output.with_name(f".{output.name}.tmp{os.getpid()}{output.suffix}")
     if output.suffix == ".npz":
-        np.savez(tmp, **{k: v.numpy() for k, v in named.items()})
-    else:
-        save_tensors({k: v.contiguous() for k, v in named.items()}, tmp)
+        np.savez(tmp, **{k: v.numpy() for k, v in named.items()}, paths=np.array(paths))
+    else:  # the video of each row in the metadata (safetensors holds tensors only)
+        tensors = {k: v.contiguous() for k, v in named.items()}
+        save_tensors(tensors, tmp, metadata={"paths": json.dumps(paths)})
     os.replace(tmp, output)
     shapes = {k: list(v.shape) for k, v in named.items()}
     print(json.dumps({"output": str(output), "num": len(named["features"]), **shapes}))

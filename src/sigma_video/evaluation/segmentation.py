@@ -264,7 +264,8 @@ def evaluate_segmentation(
     overlays: Path | None = None,
     max_sequences: int | None = None,
 ) -> dict:
-    """Mean over clips of both mIoUs on a DAVIS or YouTube-VOS folder; overlays optional.
+    """Mean over clips of both mIoUs on a DAVIS or YouTube-VOS folder, and each sequence's
+    mean over its clips (``per_sequence``); overlays optional.
 
     Each sequence is cut into consecutive clips of ``clip_len`` (annotated) frames;
     sequences shorter than one clip are skipped and counted.
@@ -275,18 +276,25 @@ def evaluate_segmentation(
     clip_len = config.clip_len or CLIP_LEN[layout]
     length = clip_len - clip_len % encoder.config.tubelet
     results, skipped = [], 0
+    per_sequence: dict[str, dict[str, float]] = {}
     for sequence in sequences:
         if len(sequence.frames) < length:
             skipped += 1
             continue
         frames, ids = load_sequence(sequence)
+        mine = []
         for start in range(0, len(frames) - length + 1, length):
             clip = slice(start, start + length)
             result = segment_clip(encoder, frames[clip], ids[clip], size, config)
             results.append(result)
+            mine.append(result)
             if overlays is not None:
                 folder = overlays / sequence.name
                 write_overlays(frames[clip], result["maps"], folder, f"clip{start:05d}")
+        per_sequence[sequence.name] = {
+            protocol: float(np.mean([r[f"miou_{protocol}"] for r in mine]))
+            for protocol in ("clustering", "overclustering")
+        }
     if not results:
         hint = (
             " (YouTube-VOS 'valid' annotates only first frames: use 'train')"
@@ -301,4 +309,5 @@ def evaluate_segmentation(
         "sequences": len(sequences) - skipped,
         "sequences_skipped": skipped,
         "layout": layout,
+        "per_sequence": per_sequence,
     }
