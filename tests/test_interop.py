@@ -269,5 +269,10 @@ def test_hugging_face_export_round_trip(tmp_path, capsys):
     torch.testing.assert_close(
         theirs.double(), independent_forward(sd, video), rtol=1e-4, atol=1e-4
     )
-    imported, _ = load_encoder(tmp_path / "hf")  # and back
+    imported, config = load_encoder(tmp_path / "hf")  # and back
     torch.testing.assert_close(imported.forward_features(video), theirs, rtol=1e-5, atol=1e-5)
+    # the clip settings travel with the export (the stride has no VideoMAE field)
+    assert (config.data.num_frames, config.data.stride, config.data.size) == (4, 2, 32)
+    processor = transformers.VideoMAEImageProcessor.from_pretrained(str(tmp_path / "hf"))
+    assert processor.crop_size == {"height": 32, "width": 32}
+    assert list(processor.image_mean) == [0.485, 0.456, 0.406]

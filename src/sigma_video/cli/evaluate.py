@@ -329,7 +329,7 @@ def run_convert(args: argparse.Namespace) -> None:
     if args.to == "hf":
         from sigma_video.interop.huggingface import export_videomae
 
-        folder = export_videomae(encoder, args.output)
+        folder = export_videomae(encoder, args.output, clip)
     else:
         folder = save_converted(encoder, clip, args.output)
     c = encoder.config

@@ -114,12 +114,27 @@ def _either(state: dict[str, Tensor], prefix: str, *names: str) -> Tensor:
     raise KeyError(prefix + names[0])
 
 
-def export_videomae(encoder: VideoEncoder, folder: str | Path) -> Path:
-    """Write a ``save_pretrained`` folder and verify that ``transformers`` reproduces our
-    hidden states from it (a silently dropped bias fails here, not in the user's hands)."""
+IMAGENET_MEAN = [0.485, 0.456, 0.406]
+IMAGENET_STD = [0.229, 0.224, 0.225]
+
+
+def export_videomae(encoder: VideoEncoder, folder: str | Path, clip: dict | None = None) -> Path:
+    """Write a ``save_pretrained`` folder with its ``preprocessor_config.json`` (resize,
+    centre crop, ImageNet normalisation) and verify that ``transformers`` reproduces our
+    hidden states from it (a silently dropped bias fails here, not in the user's hands).
+
+    ``clip`` (``num_frames``, ``stride``, ``size``) is recorded in ``config.json`` as
+    ``sigma_video_clip``: the frame stride has no VideoMAE field, and loading the folder
+    back restores it."""
     transformers = _require()
     config = encoder.config
-    model = transformers.VideoMAEModel(hf_config(config)).eval()
+    hf = hf_config(config)
+    hf.sigma_video_clip = clip or {
+        "num_frames": config.num_frames,
+        "stride": 4,
+        "size": config.img_size,
+    }
+    model = transformers.VideoMAEModel(hf).eval()
     state = to_hf_state(
         {k: v.detach().float() for k, v in encoder.state_dict().items()}, config.depth
     )
@@ -130,6 +145,13 @@ def export_videomae(encoder: VideoEncoder, folder: str | Path) -> Path:
         )
     folder = Path(folder)
     model.save_pretrained(str(folder))
+    size = config.img_size
+    transformers.VideoMAEImageProcessor(
+        size={"shortest_edge": size},
+        crop_size={"height": size, "width": size},
+        image_mean=IMAGENET_MEAN,
+        image_std=IMAGENET_STD,
+    ).save_pretrained(str(folder))
     reloaded = transformers.VideoMAEModel.from_pretrained(str(folder)).eval()
     video = torch.randn(1, config.in_chans, config.num_frames, config.img_size, config.img_size)
     with torch.no_grad():
@@ -184,4 +206,5 @@ def import_videomae(folder: str | Path) -> tuple[VideoEncoder, dict]:
         raise ValueError(f"{folder} is not a VideoMAE encoder: {err.args[0]} is missing") from None
     load_weights(encoder, weights, str(folder), strict=True)
     clip = {"num_frames": config.num_frames, "stride": 4, "size": config.img_size}
+    clip.update(meta.get("sigma_video_clip") or {})  # written by export_videomae
     return encoder.eval(), clip
