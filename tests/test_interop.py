@@ -1,6 +1,7 @@
 """Reference SIGMA/VideoMAE checkpoints in: key layout, equivalence, safety."""
 
 import argparse
+import json
 import math
 import os
 
@@ -276,3 +277,26 @@ def test_hugging_face_export_round_trip(tmp_path, capsys):
     processor = transformers.VideoMAEImageProcessor.from_pretrained(str(tmp_path / "hf"))
     assert processor.crop_size == {"height": 32, "width": 32}
     assert list(processor.image_mean) == [0.485, 0.456, 0.406]
+
+
+def test_convert_asks_for_clip_settings_a_file_does_not_record(tmp_path, capsys):
+    sd = reference_encoder_state(seed=4)
+    torch.save({"model": sd}, tmp_path / "bare.pth")  # no args namespace
+    argv = ["convert", "--input", str(tmp_path / "bare.pth"), "--output", str(tmp_path / "out")]
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and "does not record its clip settings" in err
+    assert "--num-frames, --stride, --size" in err
+    assert main([*argv, "--num-frames", "4", "--stride", "2", "--size", "32"]) == 0
+    out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert (out["num_frames"], out["stride"], out["size"]) == (4, 2, 32)
+    encoder, config = load_encoder(tmp_path / "out")
+    assert (encoder.config.num_frames, encoder.config.img_size, config.data.stride) == (4, 32, 2)
+    video = torch.randn(1, 3, 4, 32, 32)
+    torch.testing.assert_close(
+        encoder.forward_features(video).double(),
+        independent_forward(sd, video),
+        rtol=1e-4,
+        atol=1e-4,
+    )

@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import torch
 
+    from sigma_video.models.encoder import VideoEncoder
+
 
 def eval_parsers(sub: argparse._SubParsersAction) -> None:
     for name, text in (
@@ -315,17 +317,66 @@ def convert_parser(sub: argparse._SubParsersAction) -> None:
         help="sigma: encoder.safetensors + encoder.json; hf: transformers VideoMAEModel folder",
     )
     p.add_argument("--strict", action="store_true", help="refuse any unexpected key too")
+    p.add_argument("--num-frames", type=int, default=None, help="clip length it was trained on")
+    p.add_argument("--stride", type=int, default=None, help="frame stride it was trained with")
+    p.add_argument("--size", type=int, default=None, help="input size it was trained at")
+
+
+def with_clip(encoder: VideoEncoder, num_frames: int, size: int) -> VideoEncoder:
+    """The encoder for another default clip: its fixed sinusoid table is rebuilt; a learned
+    table cannot follow, so a change is refused."""
+    import dataclasses
+
+    import torch
+
+    from sigma_video.layers.pos_embed import sinusoid_table
+    from sigma_video.models.encoder import VideoEncoder
+
+    c = encoder.config
+    if (c.num_frames, c.img_size) == (num_frames, size):
+        return encoder
+    fixed = sinusoid_table(encoder.pos_embed.shape[0], c.embed_dim)
+    if not torch.equal(encoder.pos_embed.cpu(), fixed):
+        raise ValueError("this encoder has a learned position table: its clip size is fixed")
+    rebuilt = VideoEncoder(dataclasses.replace(c, num_frames=num_frames, img_size=size))
+    rebuilt.load_state_dict(encoder.state_dict())
+    return rebuilt.eval()
+
+
+REFERENCE_CLIP_ARGS = {"num_frames": "num_frames", "stride": "sampling_rate", "size": "input_size"}
 
 
 def run_convert(args: argparse.Namespace) -> None:
+    from pathlib import Path
+
     from sigma_video.evaluation.loading import load_encoder, save_converted
 
+    given = {"num_frames": args.num_frames, "stride": args.stride, "size": args.size}
+    given = {k: v for k, v in given.items() if v is not None}
+    if any(v < 1 for v in given.values()):
+        raise ValueError("--num-frames, --stride and --size must be >= 1")
+    if Path(args.input).is_file():  # a reference .pth: its args namespace holds the clip
+        from sigma_video.interop.reference import read_checkpoint
+
+        recorded = read_checkpoint(args.input)[1]
+        unknown = [
+            k for k, a in REFERENCE_CLIP_ARGS.items() if a not in recorded and k not in given
+        ]
+        if unknown:
+            flags = ", ".join(f"--{k.replace('_', '-')}" for k in unknown)
+            raise ValueError(
+                f"{args.input} does not record its clip settings ({', '.join(unknown)}); "
+                f"pass {flags} as it was trained (the defaults 16 frames, stride 4, 224 px "
+                "would be written silently otherwise)"
+            )
     encoder, config = load_encoder(args.input, strict=args.strict)
     clip = {
         "num_frames": config.data.num_frames,
         "stride": config.data.stride,
         "size": config.data.size,
+        **given,
     }
+    encoder = with_clip(encoder, clip["num_frames"], clip["size"])
     if args.to == "hf":
         from sigma_video.interop.huggingface import export_videomae
 
