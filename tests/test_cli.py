@@ -268,3 +268,26 @@ def test_help_does_not_load_torch():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize("finetune", [False, True])
+def test_config_command_prints_a_documented_preset_that_loads_back(capsys, tmp_path, finetune):
+    from sigma_video.config import load_config
+    from sigma_video.finetuning.config import load_finetune_config
+
+    flag = ["--finetune"] if finetune else []
+    assert main(["config", *flag, "optim.batch_size=8", "run.seed=3"]) == 0
+    text = capsys.readouterr().out
+    assert "batch_size = 8" in text and text.startswith("[model]\n# ")
+    (tmp_path / "printed.toml").write_text(text)
+    load = load_finetune_config if finetune else load_config
+    assert load(str(tmp_path / "printed.toml")) == load(
+        "demo", ["optim.batch_size=8", "run.seed=3"]
+    )
+
+
+def test_random_encoder_of_a_model_name():
+    from sigma_video.evaluation import load_encoder
+
+    encoder, config = load_encoder("random:vit_small")  # a name `sigma-video models` prints
+    assert encoder.config.embed_dim == 384 and config.data.size == 224

@@ -21,6 +21,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.pretrain_parser(sub)
     train.finetune_parser(sub)
     train.test_parser(sub)
+    train.config_parser(sub)
     evaluate.eval_parsers(sub)
     evaluate.convert_parser(sub)
     evaluate.segment_parser(sub)
@@ -48,6 +49,8 @@ def run(args: argparse.Namespace) -> None:
         train.run_finetune(args)
     elif args.command == "test":
         train.run_test(args)
+    elif args.command == "config":
+        train.run_show_config(args)
     elif args.command in ("probe", "knn", "extract"):
         evaluate.run_eval(args)
     elif args.command == "convert":

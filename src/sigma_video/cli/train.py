@@ -170,3 +170,54 @@ def run_finetune(args: argparse.Namespace) -> None:
         "run_dir": summary["run_dir"],
     }
     print(json.dumps(result))
+
+
+def config_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "config",
+        help="print the resolved config (preset + overrides) as a documented TOML preset",
+        description="Defaults, then --config, then key=value overrides, resolved and printed "
+        "with each section's documentation; the output is itself a valid preset file.",
+    )
+    p.add_argument(
+        "--config", default="demo", help="preset name or .toml/.json file (default: demo)"
+    )
+    p.add_argument("--finetune", action="store_true", help="a fine-tuning config")
+    p.add_argument("overrides", nargs="*", metavar="key=value", help="dotted config overrides")
+
+
+def toml_value(value: object) -> str:
+    """One TOML value (strings, booleans, numbers, lists of them)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(toml_value(v) for v in value) + "]"
+    if isinstance(value, str):
+        return json.dumps(value)
+    return repr(value)
+
+
+def run_show_config(args: argparse.Namespace) -> None:
+    import dataclasses
+    import inspect
+
+    if args.finetune:
+        from sigma_video.finetuning.config import load_finetune_config
+
+        config = load_finetune_config(args.config, args.overrides)
+    else:
+        from sigma_video.config import load_config
+
+        config = load_config(args.config, args.overrides)
+    for section in dataclasses.fields(config):
+        part = getattr(config, section.name)
+        print(f"[{section.name}]")
+        for line in (inspect.getdoc(type(part)) or "").splitlines():
+            print(f"# {line}".rstrip())
+        for field in dataclasses.fields(part):
+            value = getattr(part, field.name)
+            if value is None:
+                print(f"# {field.name} is unset")
+            else:
+                print(f"{field.name} = {toml_value(value)}")
+        print()

@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file
 
-from sigma_video.config import DataConfig, TrainConfig, load_config
+from sigma_video.config import DataConfig, TrainConfig, list_presets, load_config
 from sigma_video.engine.checkpoint import list_checkpoints, load_checkpoint
 from sigma_video.files import save_tensors
 from sigma_video.finetuning.model import (
@@ -21,6 +21,7 @@ from sigma_video.finetuning.model import (
 from sigma_video.interop.huggingface import import_videomae, is_videomae_folder
 from sigma_video.interop.reference import load_weights, read_checkpoint, reference_encoder
 from sigma_video.models.encoder import EncoderConfig, VideoEncoder
+from sigma_video.models.registry import list_models
 from sigma_video.pretrainer import build_pretrainer
 
 
@@ -43,13 +44,16 @@ def load_encoder(
     ``source``: a run directory (its latest checkpoint), a checkpoint folder, a converted
     encoder folder (``sigma-video convert``), a Hugging Face VideoMAE folder, a reference
     SIGMA/VideoMAE checkpoint file (pretraining or fine-tuning; loaded without running
-    pickled code), or ``random:PRESET``
-    — that preset's encoder at random initialisation (seeded). ``strict`` also refuses
-    unexpected extra keys (missing keys and shape mismatches always refuse).
+    pickled code), or ``random:NAME`` — a preset's (``sigma-video presets``) or a model's
+    (``sigma-video models``, 16×224² clips) encoder at random initialisation (seeded).
+    ``strict`` also refuses unexpected extra keys (missing keys and shape mismatches always
+    refuse).
     """
     text = str(source)
     if text.startswith("random:"):
-        config = load_config(text.split(":", 1)[1])
+        name = text.split(":", 1)[1]
+        model = name in list_models() and name not in list_presets()
+        config = load_config(None, [f"model.model={name}"]) if model else load_config(name)
         return encoder_for(config, seed).eval(), config
     path = _checkpoint_folder(Path(text))
     if path.is_file():
