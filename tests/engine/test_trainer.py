@@ -84,7 +84,10 @@ def test_run_writes_config_metrics_checkpoints_and_summary(synth_root, tmp_path)
     ]
     weights, state = load_checkpoint(list_checkpoints(run)[-1])
     assert "encoder.blocks.0.attn.q_bias" in weights and state["step"] == 6
-    assert json.loads((run / "summary.json").read_text())["steps"] == 6
+    whole = json.loads((run / "summary.json").read_text())  # covers both sessions
+    assert whole["steps"] == 6 and json.loads(summary)["loss_first"] == whole["loss_first"]
+    assert [(x["start_step"], x["end_step"]) for x in whole["sessions"]] == [(0, 4), (4, 6)]
+    assert whole["seconds_total"] >= whole["seconds"]
 
 
 def test_resume_continues_exactly(synth_root, tmp_path):
@@ -325,7 +328,10 @@ def test_resume_uses_the_runs_own_settings(synth_root, tmp_path, capsys):
     assert exc.value.code == 2 and "optim.max_steps: 4 -> 6" in err and "--allow-changes" in err
     argv = ["pretrain", "--output", str(run), "--resume", "auto", "--allow-changes"]
     assert main([*argv, "optim.max_steps=6"]) == 0
-    assert json.loads((run / "summary.json").read_text())["steps"] == 6
+    whole = json.loads((run / "summary.json").read_text())  # covers both sessions
+    assert whole["steps"] == 6 and json.loads(summary)["loss_first"] == whole["loss_first"]
+    assert [(x["start_step"], x["end_step"]) for x in whole["sessions"]] == [(0, 4), (4, 6)]
+    assert whole["seconds_total"] >= whole["seconds"]
     record = json.loads((run / "config_changes.jsonl").read_text().splitlines()[-1])
     assert record["changes"] == {"optim.max_steps": [4, 6]}
     assert json.loads((run / "config.json").read_text())["optim"]["max_steps"] == 6

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import json
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -222,9 +223,22 @@ class Loop:
 
     def finish(self, **extra: Any) -> dict[str, Any]:
         """The end-of-run summary (``extra`` entries added), written to ``summary.json``
-        on the main rank; checks that all ranks hold the same weights."""
+        on the main rank; checks that all ranks hold the same weights. A resumed run's
+        summary covers the whole run: ``sessions`` lists each start (steps, seconds, what
+        stopped it), ``seconds_total`` adds them up and ``loss_first`` is the run's first."""
         elapsed = time.perf_counter() - self.started
         done, world = self.step - self.start_step, self.info.world_size
+        before = self.run_dir / "summary.json"
+        previous = json.loads(before.read_text()) if self.start_step and before.exists() else {}
+        sessions = [
+            *previous.get("sessions", []),
+            {
+                "start_step": self.start_step,
+                "end_step": self.step,
+                "seconds": round(elapsed, 1),
+                "stopped_by": self.stopped_by,
+            },
+        ]
         summary = {
             "run_dir": str(self.run_dir),
             "steps": self.step,
@@ -232,11 +246,14 @@ class Loop:
             "seconds": round(elapsed, 1),
             "clips_per_s": round(done * self.plan.global_batch / world / max(elapsed, 1e-9), 2),
             "global_batch": self.plan.global_batch,
-            "loss_first": self.losses[0] if self.losses else None,
+            "loss_first": previous.get("loss_first", self.losses[0] if self.losses else None),
             "loss_last": self.losses[-1] if self.losses else None,
             **extra,
             "stopped_by": self.stopped_by,
-            "collapse_warning": self.monitor.warning if self.monitor is not None else None,
+            "sessions": sessions,
+            "seconds_total": round(sum(x["seconds"] for x in sessions), 1),
+            "collapse_warning": (self.monitor.warning if self.monitor is not None else None)
+            or previous.get("collapse_warning"),
             "nonfinite_steps_skipped": self.nonfinite_total,
             "bad_files_skipped": len(self.skips.bad),
             "world_size": world,
