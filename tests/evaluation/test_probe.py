@@ -100,7 +100,14 @@ def test_demo_report_compares_the_run_with_its_initialisation(synth_root, tmp_pa
     assert set(results) == {"SIGMA (this run)", "random init"}
     assert {"probe_motion", "knn20_appearance", "vos_clustering"} <= set(results["random init"])
     assert results["SIGMA (this run)"] != results["random init"]
-    assert any("VOS mIoU" in line for line in lines) and lines[-1].startswith("chance")
+    assert any("VOS mIoU" in line for line in lines)
+    assert any(line.startswith("chance") for line in lines)
+    assert any(line.startswith("Reading: ") for line in lines)
+    assert lines[-1].startswith("report: ")  # where the table is kept
+    saved_table = (run / "report.md").read_text()
+    assert "SIGMA (this run)" in saved_table and "Reading: " in saved_table
+    kept = json.loads((run / "report.json").read_text())
+    assert kept["results"] == results and kept["classes"] == {"motion": 6, "appearance": 6}
 
 
 def test_feature_cache_hit_builds_no_model(synth_root, tmp_path, monkeypatch):

@@ -87,10 +87,10 @@ class CollapseMonitor:
         self.warning = {
             "step": step,
             "windows": self.streak,
-            **{k: round(v, 4) for k, v in low.items()},
+            **{k: round(v, 4) + 0.0 for k, v in low.items()},  # + 0.0: no -0.0
         }
         found = ", ".join(
-            f"{k} {v:.3f} < {getattr(self.thresholds, k)}" for k, v in sorted(low.items())
+            f"{k} {v + 0.0:.3f} < {getattr(self.thresholds, k)}" for k, v in sorted(low.items())
         )
         return (
             f"warning: collapse at step {step} for {self.streak} log windows ({found}; "
