@@ -76,6 +76,8 @@ def test_format_2_look_is_still_available():
     assert not (main[:, 0] == main[:, 1]).all()  # random hues
     with pytest.raises(ValueError, match="pattern"):
         SynthConfig(pattern="plaid")
+    with pytest.raises(ValueError, match="object_colours"):
+        SynthConfig(object_colours="mauve")
 
 
 def test_written_dataset(synth_root):

@@ -80,9 +80,14 @@ class SynthConfig:
             raise ValueError("need frames >= 2 and an even size >= 32")
         if self.pattern not in PATTERN_MODES:
             raise ValueError(f"pattern must be one of {PATTERN_MODES}, got {self.pattern!r}")
+        if self.object_colours not in OBJECT_COLOURS:
+            raise ValueError(
+                f"object_colours must be one of {OBJECT_COLOURS}, got {self.object_colours!r}"
+            )
 
 
 PATTERN_MODES = ("class", "stripes")
+OBJECT_COLOURS = ("mono", "random")
 
 
 @dataclass(frozen=True)
