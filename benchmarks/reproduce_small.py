@@ -183,7 +183,7 @@ def main() -> None:
                 runs[start_from][-1]["finetune_motion"] = top1
     out.mkdir(parents=True, exist_ok=True)
     summary = summarise(runs)
-    metrics = list(runs["random init"][0]) + (["finetune_motion"] if args.finetune else [])
+    metrics = list(runs["random init"][0])  # (fine-tuning adds finetune_motion to it)
     lines = table(summary, metrics)
     minutes = (time.perf_counter() - started) / 60
     (out / "results.json").write_text(
