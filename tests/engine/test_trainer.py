@@ -50,6 +50,16 @@ def final_weights(run_dir):
     return load_file(str(list_checkpoints(run_dir)[-1] / "model.safetensors"))
 
 
+def start_pretrain(config, config_file, stdout, start_new_session=False):
+    """``sigma-video pretrain --config FILE`` as a child process (text output)."""
+    save_config(config, config_file)
+    cmd = [sys.executable, "-m", "sigma_video", "pretrain", "--config", str(config_file)]
+    err = subprocess.PIPE if stdout == subprocess.PIPE else subprocess.DEVNULL
+    return subprocess.Popen(
+        cmd, stdout=stdout, stderr=err, text=True, start_new_session=start_new_session
+    )
+
+
 def assert_same_weights(a, b):
     assert a.keys() == b.keys()
     for key in a:
@@ -100,16 +110,7 @@ def test_resume_continues_exactly(synth_root, tmp_path):
 @pytest.mark.slow
 def test_sigkill_mid_run_then_resume_matches(synth_root, tmp_path):
     config = tiny(synth_root, tmp_path / "killed", "optim.max_steps=40")
-    save_config(config, tmp_path / "killed.json")
-    cmd = [
-        sys.executable,
-        "-m",
-        "sigma_video",
-        "pretrain",
-        "--config",
-        str(tmp_path / "killed.json"),
-    ]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = start_pretrain(config, tmp_path / "killed.json", stdout=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
     while (
         not list_checkpoints(tmp_path / "killed")
@@ -243,17 +244,8 @@ def test_stop_signal_saves_a_checkpoint_and_exits_cleanly(synth_root, tmp_path, 
     trains exactly what an uninterrupted run trains."""
     run = tmp_path / "stopped"
     config = tiny(synth_root, run, "optim.max_steps=400", "data.workers=1", "run.save_every=1000")
-    save_config(config, tmp_path / "stopped.json")
-    cmd = [
-        sys.executable,
-        "-m",
-        "sigma_video",
-        "pretrain",
-        "--config",
-        str(tmp_path / "stopped.json"),
-    ]
-    proc = subprocess.Popen(
-        cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
+    proc = start_pretrain(
+        config, tmp_path / "stopped.json", stdout=subprocess.PIPE, start_new_session=True
     )
     deadline = time.monotonic() + 120
     while len(losses(run) if (run / "metrics.jsonl").exists() else {}) < 3:

@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from sigma_video.data.annotations import VideoRecord
-from sigma_video.data.decode import DecodeError, FrameFolder, ImageFile, get_backend
+from sigma_video.data.decode import Backend, DecodeError, FrameFolder, ImageFile, get_backend
 
 PROBLEMS = ("missing", "undecodable", "too_short", "too_small")
 
@@ -49,17 +49,13 @@ def clip_span(num_frames: int, stride: int) -> int:
 
 
 def check_record(
-    record: VideoRecord, min_frames: int, min_size: int, backend_name: str = "pyav"
+    record: VideoRecord, min_frames: int, min_size: int, videos: Backend
 ) -> tuple[str | None, str]:
-    """``(problem kind or None, detail)`` for one record; decodes its first frame."""
+    """``(problem kind or None, detail)`` for one record; decodes its first frame
+    (``videos`` decodes video files; frame folders and images have their own readers)."""
     if not os.path.exists(record.path):
         return "missing", "no such file or folder"
-    if record.is_frames:
-        backend = FrameFolder()
-    elif record.is_image:
-        backend = ImageFile()
-    else:
-        backend = get_backend(backend_name)
+    backend = FrameFolder() if record.is_frames else ImageFile() if record.is_image else videos
     try:
         frames = record.num_frames or backend.num_frames(record.path)
         first = backend.decode(record.path, [record.start])
@@ -79,23 +75,21 @@ def check_records(
     min_size: int,
     backend: str = "pyav",
     workers: int = 4,
-    progress: Callable[[int], None] | None = None,
 ) -> CheckReport:
     """Check every record (``workers`` threads: decoding releases the GIL)."""
     report = CheckReport(total=len(records))
+    videos = get_backend(backend)
 
     def one(record: VideoRecord) -> tuple[str, str | None, str]:
-        kind, detail = check_record(record, min_frames, min_size, backend)
+        kind, detail = check_record(record, min_frames, min_size, videos)
         return record.path, kind, detail
 
     with ThreadPoolExecutor(max(1, workers)) as pool:
-        for done, (path, kind, detail) in enumerate(pool.map(one, records), start=1):
+        for path, kind, detail in pool.map(one, records):
             if kind is None:
                 report.ok += 1
             else:
                 report.problems[kind].append((path, detail))
-            if progress is not None:
-                progress(done)
     return report
 
 

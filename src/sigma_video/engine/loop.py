@@ -330,7 +330,8 @@ class Loop:
                 wait_start = time.perf_counter()
                 continue
             micro = 0
-            if self._all_finite(finite):  # one host sync per optimizer step
+            all_finite, stopping = self._agree(finite, stop.signal_name is not None)
+            if all_finite:
                 consecutive_nonfinite = 0
                 self._optimizer_step(window)
             else:
@@ -352,28 +353,23 @@ class Loop:
                 window.started += time.perf_counter() - paused  # not training throughput
             if self.step >= self.last_step:
                 break
-            if self._stop_agreed(stop):
+            if stopping:
                 self.stopped_by = stop.signal_name or "a signal on another rank"
                 if self.info.is_main and self.saved_step != self.step:
                     self.save()
                 break
             wait_start = time.perf_counter()
 
-    def _stop_agreed(self, stop: StopRequest) -> bool:
-        """Whether any rank was asked to stop (all ranks stop after the same step)."""
-        wanted = stop.signal_name is not None
-        if self.info.enabled:
-            flag = torch.tensor(int(wanted), device=self.device)
-            dist.all_reduce(flag, op=dist.ReduceOp.MAX)
-            wanted = bool(flag)
-        return wanted
-
-    def _all_finite(self, finite: torch.Tensor) -> bool:
-        if self.info.enabled:
-            flag = finite.to(torch.int32)
-            dist.all_reduce(flag, op=dist.ReduceOp.MIN)
-            finite = flag.bool()
-        return bool(finite)
+    def _agree(self, finite: torch.Tensor, stop_wanted: bool) -> tuple[bool, bool]:
+        """``(every rank's loss was finite, some rank was asked to stop)``: one collective
+        and one host sync per optimizer step, so all ranks skip and stop together."""
+        if not self.info.enabled:
+            return bool(finite), stop_wanted
+        keep = torch.tensor(int(not stop_wanted), dtype=torch.int32, device=self.device)
+        flags = torch.stack([finite.to(torch.int32), keep])
+        dist.all_reduce(flags, op=dist.ReduceOp.MIN)
+        all_finite, all_keep = flags.tolist()
+        return bool(all_finite), not all_keep
 
     def _optimizer_step(self, window: _Window) -> None:
         plain = unwrap(self.model)

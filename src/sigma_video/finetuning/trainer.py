@@ -64,12 +64,15 @@ def load_splits(config: FinetuneConfig, log: Callable[[str], None] = print) -> S
     if data.val is None:
         raise ValueError("data.val is required when data.train is set (--val LIST)")
     lists = {}
+    read: dict[str, list[VideoRecord]] = {}  # the test list is the val list by default
     for name in ("train", "val", "test"):
         path = getattr(data, name) or data.val
         if not Path(path).exists():
             raise ValueError(f"data.{name}: list {path} does not exist")
-        lists[name] = read_records(path, data.data_root)
-        refuse_missing(lists[name], path, data.max_bad_fraction, log=log)
+        if path not in read:
+            read[path] = read_records(path, data.data_root)
+            refuse_missing(read[path], path, data.max_bad_fraction, log=log)
+        lists[name] = read[path]
     return Splits(**lists)
 
 
