@@ -26,3 +26,20 @@ def log_domain_sinkhorn(scores: Tensor, epsilon: float, iterations: int) -> Tens
         log_q = log_q - torch.logsumexp(log_q, dim=1, keepdim=True) - torch.log(torch.tensor(k))
         log_q = log_q - torch.logsumexp(log_q, dim=0, keepdim=True) - torch.log(torch.tensor(n))
     return torch.exp(log_q + torch.log(torch.tensor(n))).T
+
+
+def official_pretraining_layout(ours: dict[str, Tensor]) -> dict[str, Tensor]:
+    """Our pretrainer state dict written in the official SIGMA code's key names (written
+    from the official ``modeling_pretrain`` layout, independently of ``interop``)."""
+    renamed = {
+        "decoder.encoder_to_decoder.weight": "encoder_to_decoder.weight",
+        "decoder.mask_token": "mask_token",
+        "objective.prototypes.weight": "prototypes",
+    }
+    out = {}
+    for key, value in ours.items():
+        if key.startswith("target.mlp."):
+            out["head." + key[len("target.mlp.") :]] = value
+        else:
+            out[renamed.get(key, key)] = value
+    return out

@@ -7,7 +7,13 @@ import torch
 from torch import nn
 
 from sigma_video import PretrainerConfig, build_pretrainer, sample_mask
-from sigma_video.models.dino import ImageViT, ImageViTConfig, TubeFeatures, load_image_vit
+from sigma_video.models.dino import (
+    DINO_PRESETS,
+    ImageViT,
+    ImageViTConfig,
+    TubeFeatures,
+    load_image_vit,
+)
 
 TINY = ImageViTConfig(embed_dim=8, depth=1, num_heads=2, patch=4, img_size=8)
 
@@ -152,3 +158,49 @@ def test_dinov2_layout_loads_and_feeds_a_16_patch_encoder(tmp_path):
     features = TubeFeatures(loaded, tubelet=2, patch=16)(video)
     assert features.shape == (1, 2 * 14 * 14, 384)
     torch.testing.assert_close(features, TubeFeatures(model, 2, patch=16)(video))
+
+
+def test_dino_targets_leave_the_steps_autocast_unless_asked():
+    """The official step computes DINO features before its autocast, in float32: under a
+    bf16 autocast our default targets equal the float32 ones; ``dino_precision="bf16"``
+    keeps the extractor under autocast (measurably different targets)."""
+    torch.manual_seed(0)
+    targets = {}
+    for precision in ("fp32", "bf16"):
+        config = PretrainerConfig(
+            model="vit_tiny",
+            target="dino",
+            dino_arch="dino_vits16",
+            dino_weights="random",
+            dino_precision=precision,
+            num_prototypes=16,
+        )
+        torch.manual_seed(1)
+        targets[precision] = build_pretrainer(config).target
+    targets["bf16"].load_state_dict(targets["fp32"].state_dict())
+    video = torch.randn(2, 3, 4, 64, 64, generator=torch.Generator().manual_seed(2))
+    masked = torch.arange(16).expand(2, -1)
+    exact = targets["fp32"](video, masked)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        under_autocast = targets["fp32"](video, masked)
+        fast = targets["bf16"](video, masked)
+    assert under_autocast.dtype == torch.float32
+    torch.testing.assert_close(under_autocast, exact, rtol=0, atol=0)
+    assert (fast.float() - exact).abs().max() > 1e-3  # bf16's 8-bit mantissa shows
+    with pytest.raises(ValueError, match="dino_precision must be one of"):
+        PretrainerConfig(target="dino", dino_precision="fp16")
+
+
+@pytest.mark.parametrize("sibling", ["vit_s_ssv2_dino", "vit_s_k400_dino", "vit_b_ssv2_dino"])
+def test_vit_s16_dino_presets_differ_from_the_scripts_only_in_phi(sibling):
+    """Tab. 7(f) lists a 22 M DINO (ViT-S/16); the released scripts use ViT-B/16."""
+    import dataclasses
+
+    from sigma_video.config import load_config
+
+    scripts, paper = load_config(sibling), load_config(f"{sibling}_s16")
+    assert (scripts.model.dino_arch, paper.model.dino_arch) == ("dino_vitb16", "dino_vits16")
+    assert dataclasses.replace(paper.model, dino_arch="dino_vitb16") == scripts.model
+    assert (paper.data, paper.optim) == (scripts.data, scripts.optim)
+    phi = ImageViT(DINO_PRESETS[paper.model.dino_arch])
+    assert sum(p.numel() for p in phi.parameters()) / 1e6 == pytest.approx(21.7, abs=0.1)

@@ -13,6 +13,7 @@ from sigma_video.cli import main
 from sigma_video.evaluation import load_encoder
 from sigma_video.evaluation.loading import load_classifier
 from sigma_video.interop import pretrainer_weights
+from tests.reference import official_pretraining_layout
 
 D, HEADS, DEPTH = 128, 2, 2  # 64-wide heads, as ViT-S/B/L
 
@@ -224,18 +225,7 @@ def test_convert_command_round_trip(tmp_path, capsys):
 def test_reference_pretraining_keys_map_onto_ours():
     model = build_pretrainer(PretrainerConfig(model="vit_tiny", num_prototypes=8))
     ours = model.state_dict()
-    inverse = {
-        "decoder.encoder_to_decoder.weight": "encoder_to_decoder.weight",
-        "decoder.mask_token": "mask_token",
-        "objective.prototypes.weight": "prototypes",
-    }
-    reference = {}
-    for key, value in ours.items():
-        if key.startswith("target.mlp."):
-            reference["head." + key[len("target.mlp.") :]] = value
-        else:
-            reference[inverse.get(key, key)] = value
-    mapped = pretrainer_weights(reference)
+    mapped = pretrainer_weights(official_pretraining_layout(ours))
     assert mapped.keys() == ours.keys()
     model.load_state_dict(mapped)
 

@@ -71,8 +71,10 @@ class OptimConfig:
 
     ``batch_size`` is per process and micro-step; the global batch is
     ``batch_size · accum_steps · world_size`` (times ``data.num_sample``), and ``base_lr``,
-    ``min_lr`` and ``warmup_lr`` are scaled by global batch / 256. ``max_steps`` ends a run
-    early (the schedule still spans ``epochs``).
+    ``min_lr`` and ``warmup_lr`` are scaled by global batch / 256. The warm-up rises linearly
+    from ``warmup_lr`` (0, as the official scripts: they never pass their ``--warmup_lr`` to
+    the scheduler) to the base lr. ``max_steps`` ends a run early (the schedule still spans
+    ``epochs``).
     """
 
     epochs: int = 800
@@ -81,7 +83,7 @@ class OptimConfig:
     accum_steps: int = 1
     base_lr: float = 1.5e-4
     min_lr: float = 1e-5
-    warmup_lr: float = 1e-6
+    warmup_lr: float = 0.0
     weight_decay: float = 0.05
     weight_decay_end: float | None = None
     betas: tuple[float, float] = (0.9, 0.95)
@@ -136,9 +138,13 @@ class BaseRunConfig:
 @dataclass
 class RunConfig(BaseRunConfig):
     """Pretraining run settings; ``probe_after`` (the demo) ends the run with a linear
-    probe of the encoder against its random initialisation."""
+    probe of the encoder against its random initialisation. ``init``: start from the
+    weights of an official pretraining ``.pth``, one of our checkpoint folders or runs
+    (weights only: optimizer, step and schedule start fresh; ``--resume`` continues a run
+    exactly)."""
 
     probe_after: bool = False
+    init: str | None = None
 
 
 @dataclass

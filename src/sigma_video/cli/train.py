@@ -32,6 +32,12 @@ def pretrain_parser(sub: argparse._SubParsersAction) -> None:
         default=None,
         help="'auto' (latest checkpoint of --output) or a checkpoint folder",
     )
+    p.add_argument(
+        "--init",
+        default=None,
+        help="start from these weights: an official pretraining .pth, a checkpoint folder or "
+        "a run (weights only; the optimizer and schedule start fresh)",
+    )
     p.add_argument("--overwrite", action="store_true", help="replace a previous run in --output")
     p.add_argument(
         "--allow-changes",
@@ -48,7 +54,12 @@ def run_pretrain(args: argparse.Namespace) -> None:
     from sigma_video.engine.run import resume_config
     from sigma_video.engine.trainer import pretrain
 
-    flags = {"data.train": args.data, "data.data_root": args.data_root, "run.output": args.output}
+    flags = {
+        "data.train": args.data,
+        "data.data_root": args.data_root,
+        "run.output": args.output,
+        "run.init": args.init,
+    }
     overrides = with_flags(args.overrides, flags)
     config = load_config(args.config or "demo", overrides)
     saved = Path(config.run.output) / "config.json"

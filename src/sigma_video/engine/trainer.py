@@ -20,6 +20,7 @@ from sigma_video.data.dataset import ClipConfig, MaskConfig, VideoClips
 from sigma_video.data.synth import default_dataset
 from sigma_video.data.transforms import normalize
 from sigma_video.engine.collapse import CollapseMonitor
+from sigma_video.engine.init import load_init
 from sigma_video.engine.loop import TrainingError, make_plan, open_loop
 from sigma_video.engine.optim import build_optimizer
 from sigma_video.engine.run import prepare_run_dir, resume_point, start_device
@@ -76,7 +77,14 @@ def pretrain(
         records = records or load_records(config)
 
     torch.manual_seed(config.run.seed)
-    model = build_pretrainer(config.model).to(device)
+    model = build_pretrainer(config.model)
+    run_dir = Path(config.run.output)
+    start = resume_point(run_dir, resume)
+    if config.run.init is not None and start is None:
+        ignored = load_init(model, config.run.init)
+        if info.is_main:
+            log(f"initialised from {config.run.init} ({len(ignored)} of its tensors unused)")
+    model = model.to(device)
     enc = model.encoder.config
     grid = token_grid(
         config.data.num_frames, config.data.size, config.data.size, enc.tubelet, enc.patch
@@ -99,7 +107,6 @@ def pretrain(
     plan = make_plan(config.optim, len(dataset), info.world_size, config.data.num_sample)
     optimizer = build_optimizer(model, plan.lr, config.optim.weight_decay, config.optim.betas)
     # Everything is checked; only now does the run directory get written.
-    run_dir = Path(config.run.output)
     if info.is_main:
         prepare_run_dir(config, resume, overwrite)
         save_config(config, run_dir / "config.json")
@@ -113,7 +120,7 @@ def pretrain(
         config.run,
         len(dataset),
         config.data.max_bad_fraction,
-        resume_point(run_dir, resume),
+        start,
         log,
     )
     finished = run_dir / "summary.json"

@@ -90,7 +90,7 @@ class FinetuneOptimConfig(OptimConfig):
     batch_size: int = 8
     base_lr: float = 1e-3
     min_lr: float = 1e-6
-    warmup_lr: float = 1e-6
+    warmup_lr: float = 0.0  # VideoMAE's fine-tuning warm-up also starts at 0
     betas: tuple[float, float] = (0.9, 0.999)
     layer_decay: float = 0.75
     mixup: float = 0.8

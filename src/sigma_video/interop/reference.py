@@ -111,12 +111,9 @@ def infer_encoder_config(
     )
 
 
-def load_weights(
-    module: torch.nn.Module, state: dict[str, Tensor], source: str, strict: bool
-) -> None:
-    """Load ``state`` into ``module`` with one-line errors: missing keys and shape
-    mismatches always refuse; extra keys refuse only when ``strict``."""
-    expected = module.state_dict()
+def mismatch(expected: dict[str, Tensor], state: dict[str, Tensor], strict: bool) -> str:
+    """What keeps ``state`` from loading into a module whose state dict is ``expected``:
+    missing keys, shape mismatches, and (when ``strict``) unexpected keys; "" when it fits."""
     missing = sorted(set(expected) - set(state))
     extra = sorted(set(state) - set(expected))
     wrong = [
@@ -124,13 +121,22 @@ def load_weights(
         for k in expected
         if k in state and state[k].shape != expected[k].shape
     ]
-    if missing or wrong or (strict and extra):
-        parts = [
-            f"missing {missing[:4]}" if missing else "",
-            f"shapes {wrong[:3]}" if wrong else "",
-        ]
-        parts.append(f"unexpected {extra[:4]}" if strict and extra else "")
-        detail = "; ".join(p for p in parts if p)
+    parts = [
+        f"missing {missing[:4]}" if missing else "",
+        f"shapes {wrong[:3]}" if wrong else "",
+        f"unexpected {extra[:4]}" if strict and extra else "",
+    ]
+    return "; ".join(p for p in parts if p)
+
+
+def load_weights(
+    module: torch.nn.Module, state: dict[str, Tensor], source: str, strict: bool
+) -> None:
+    """Load ``state`` into ``module`` with one-line errors: missing keys and shape
+    mismatches always refuse; extra keys refuse only when ``strict``."""
+    expected = module.state_dict()
+    detail = mismatch(expected, state, strict)
+    if detail:
         raise ValueError(f"{source} does not fit this encoder: {detail}")
     module.load_state_dict({k: v for k, v in state.items() if k in expected})
 
