@@ -22,6 +22,8 @@ timeout 60 python3 -m pytest -q -m gpu tests/test_gpu.py 2>&1 | tail -5 | tee "$
 
 # 2. Sinkhorn at 45 056 x 3000 and the ViT-S/B steps (SIGMA-MLP, pixel baseline), batch 32
 timeout 180 python3 benchmarks/core.py --device cuda 2>&1 | tee "$OUT/core.jsonl"
+timeout 40 python3 benchmarks/dino_precision.py --device cuda --batch-size 32 2>&1 | tail -1 \
+    | tee -a "$OUT/core.jsonl"
 timeout 50 sigma-video bench step --model vit_base --batch-size 32 --target dino \
     --device cuda 2>&1 | tail -1 | tee -a "$OUT/core.jsonl"
 timeout 50 sigma-video bench step --model vit_base --batch-size 128 --grad-checkpointing \

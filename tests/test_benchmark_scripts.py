@@ -48,3 +48,21 @@ def test_reproduce_small_statistics():
     lines = script.table(summary, ["probe", "vos"])
     assert lines[2] == "| SIGMA | 60.0 ± 10.0 | 32.0 ± 2.8 |"
     assert lines[3] == "| ceiling | 90.0 ± 0.0 | – |"
+
+
+def test_dino_precision_measures_the_bf16_difference():
+    import json
+    import subprocess
+    import sys
+
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "dino_precision.py"), "--arch", "dino_vits16"]
+        + ["--batch-size", "1", "--prototypes", "64"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    line = json.loads(out.strip().splitlines()[-1])
+    assert line["masked_tubes"] == 1408  # 90 % of 8×14×14
+    assert 1e-4 < line["relative_target_difference"] < 0.1  # bf16 differs, but only a little
+    assert 0 <= line["hard_labels_changed_pct"] < 50
