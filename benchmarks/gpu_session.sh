@@ -24,11 +24,11 @@ timeout 60 python3 -m pytest -q -m gpu tests/test_gpu.py 2>&1 | tail -5 | tee "$
 timeout 180 python3 benchmarks/core.py --device cuda 2>&1 | tee "$OUT/core.jsonl"
 timeout 40 python3 benchmarks/dino_precision.py --device cuda --batch-size 32 2>&1 | tail -1 \
     | tee -a "$OUT/core.jsonl"
-timeout 50 sigma-video bench step --model vit_base --batch-size 32 --target dino \
+timeout 50 sigma-video bench step --batch-size 32 model=vit_base target=dino \
     --device cuda 2>&1 | tail -1 | tee -a "$OUT/core.jsonl"
-timeout 50 sigma-video bench step --model vit_base --batch-size 128 --grad-checkpointing \
+timeout 50 sigma-video bench step --batch-size 128 model=vit_base grad_checkpointing=true \
     --device cuda 2>&1 | tail -1 | tee -a "$OUT/core.jsonl"
-timeout 100 sigma-video bench step --model vit_base --batch-size 32 --compile \
+timeout 100 sigma-video bench step --batch-size 32 --compile model=vit_base \
     --device cuda 2>&1 | tail -1 | tee -a "$OUT/core.jsonl"
 
 # 3. the whole pipeline on real decoded video: GPU-busy share per loader worker count

@@ -28,8 +28,8 @@ from pathlib import Path
 from sigma_video.config import load_config
 from sigma_video.data.synth import default_dataset
 from sigma_video.engine.trainer import pretrain
-from sigma_video.evaluation.loading import encoder_for, load_encoder
 from sigma_video.evaluation.report import embedded_metrics
+from sigma_video.io.load import encoder_for, load_model
 
 VARIANTS = {
     "SIGMA-MLP": [],
@@ -156,13 +156,13 @@ def main() -> None:
                 start = time.perf_counter()
                 pretrain(config, overwrite=True, log=lambda _: None)
                 timings.setdefault(name, []).append(time.perf_counter() - start)
-            encoder, run_config = load_encoder(out / name / f"seed{seed}")
-            row = embedded_metrics(encoder, run_config, root, args.max_sequences)
+            encoder, clip = load_model(out / name / f"seed{seed}")
+            row = embedded_metrics(encoder, clip, root, args.max_sequences)
             runs.setdefault(name, []).append(row)
             print(name, seed, json.dumps(row), flush=True)
-        initial = encoder_for(run_config, seed).eval()  # this seed's shared starting point
+        initial = encoder_for(config, seed).eval()  # this seed's shared starting point
         runs.setdefault("random init", []).append(
-            embedded_metrics(initial, run_config, root, args.max_sequences)
+            embedded_metrics(initial, clip, root, args.max_sequences)
         )
         if args.supervised:
             runs.setdefault("supervised ceiling", []).append(

@@ -3,7 +3,7 @@
 import importlib.util
 from pathlib import Path
 
-from sigma_video.evaluation import load_encoder
+from sigma_video.io import load_model
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -17,8 +17,8 @@ def load_script(name):
 
 def test_reproduce_small_evaluates_an_encoder(synth_root, tmp_path):
     script = load_script("reproduce_small")
-    encoder, config = load_encoder("random:demo")
-    row = script.embedded_metrics(encoder, config, synth_root, max_sequences=1)
+    encoder, clip = load_model("random:demo")
+    row = script.embedded_metrics(encoder, clip, synth_root, max_sequences=1)
     assert set(row) == {
         "probe_motion",
         "probe_appearance",
@@ -55,9 +55,10 @@ def test_dino_precision_measures_the_bf16_difference():
     import subprocess
     import sys
 
+    script = str(ROOT / "benchmarks" / "dino_precision.py")
+    small = ["--arch", "dino_vits16", "--batch-size", "1", "--prototypes", "64"]
     out = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "dino_precision.py"), "--arch", "dino_vits16"]
-        + ["--batch-size", "1", "--prototypes", "64"],
+        [sys.executable, script, *small],
         capture_output=True,
         text=True,
         check=True,

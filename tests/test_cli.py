@@ -26,21 +26,20 @@ def test_bench_sinkhorn_prints_json(capsys):
 
 def test_bench_step_prints_json(capsys):
     code, out, _ = run_cli(
-        capsys,
-        "bench",
-        "step",
-        "--model",
-        "vit_tiny",
-        "--batch-size",
-        "2",
-        "--prototypes",
-        "16",
-        "--repeats",
-        "1",
+        capsys, "bench", "step", "--batch-size", "2", "--repeats", "1", "num_prototypes=16"
     )
     result = json.loads(out.strip().splitlines()[-1])
     assert code == 0 and result["model"] == "vit_tiny" and result["clip"] == [3, 8, 64, 64]
     assert result["clips_per_s"] > 0 and result["precision"] == "fp32"
+    assert result["num_prototypes"] == 16
+    # the former flags still work; an explicit key=value wins over them
+    argv = ["--model", "vit_tiny", "--prototypes", "8", "--target", "pixels", "objective=l2"]
+    code, out, _ = run_cli(capsys, "bench", "step", "--batch-size", "1", "--repeats", "1", *argv)
+    result = json.loads(out.strip().splitlines()[-1])
+    assert (result["target"], result["objective"], result["num_prototypes"]) == ("pixels", "l2", 8)
+    with pytest.raises(SystemExit):
+        main(["bench", "step", "num_prototyp=3"])
+    assert "did you mean 'num_prototypes'" in capsys.readouterr().err
 
 
 def test_bench_pipeline_probe_and_segment_print_json(capsys, synth_root):

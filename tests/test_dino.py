@@ -96,7 +96,7 @@ def test_bad_dino_weights(tmp_path):
 
     with open(tmp_path / "evil.pth", "wb") as handle:
         pickle.dump({"cls_token": Exploit()}, handle)
-    with pytest.raises(ValueError, match="cannot load DINO weights"):
+    with pytest.raises(ValueError, match="refusing to load DINO weights"):
         load_image_vit(tmp_path / "evil.pth", "dino_vits16")
     with pytest.raises(ValueError, match="not found"):
         load_image_vit(tmp_path / "missing.pth")

@@ -4,9 +4,32 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import torch
 from safetensors.torch import save_file
+
+
+def first_line(err: BaseException, limit: int = 200) -> str:
+    """An exception's first line of text (its type's name when it has none), shortened."""
+    text = getattr(err, "strerror", None) or str(err).strip()
+    return (text.splitlines()[0] if text else type(err).__name__)[:limit]
+
+
+def safe_torch_load(path: str | Path, what: str, allowed: tuple[type, ...] = ()) -> Any:
+    """``torch.load(weights_only=True)`` (only tensors, containers and ``allowed`` classes:
+    no pickled code runs) with one-line errors: ``"{what} {path} not found"`` or
+    ``"refusing to load {what} {path}: ..."``."""
+    path = Path(path)
+    try:
+        with torch.serialization.safe_globals(list(allowed)):
+            return torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise ValueError(f"{what} {path} not found") from None
+    except Exception as err:  # unpickling refusals and corrupt files alike
+        raise ValueError(
+            f"refusing to load {what} {path}: it is not a plain weights file ({first_line(err)})"
+        ) from None
 
 
 def umask_mode(directory: bool = False) -> int:

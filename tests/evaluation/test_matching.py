@@ -6,11 +6,19 @@ from sigma_video.evaluation.matching import (
     cell_histogram,
     confusion,
     hungarian_from_counts,
-    hungarian_miou,
     nearest_indices,
-    overclustering_miou,
+    overclustering_from_counts,
 )
 from sigma_video.evaluation.segmentation import upsample
+
+
+def hungarian_miou(pred, gt, num_clusters, num_segments):
+    """The clustering protocol on pixel maps ``(T, H, W)``."""
+    return hungarian_from_counts(confusion(pred, gt, num_clusters, num_segments))
+
+
+def overclustering_miou(pred, gt, num_clusters, num_segments):
+    return overclustering_from_counts(confusion(pred, gt, num_clusters, num_segments))
 
 
 def test_perfect_clustering_under_any_label_permutation():

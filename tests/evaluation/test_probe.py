@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from sigma_video.evaluation import linear_probe, load_encoder, topk_accuracy
+from sigma_video.evaluation import linear_probe, topk_accuracy
 from sigma_video.evaluation.probe import fit_linear
 
 
@@ -44,24 +44,6 @@ def test_fit_linear_matches_scikit_learn_logistic_regression():
     # the softmax is shift-invariant per column: compare the centred weights
     centred = weight - weight.mean(0)
     torch.testing.assert_close(centred, torch.from_numpy(ref.coef_), atol=1e-4, rtol=0)
-
-
-def test_load_encoder_from_run_and_random(synth_root, tmp_path):
-    from sigma_video.engine.checkpoint import list_checkpoints, load_checkpoint
-    from sigma_video.engine.trainer import pretrain
-    from tests.engine.test_trainer import tiny
-
-    pretrain(tiny(synth_root, tmp_path / "run", "optim.max_steps=2"), log=lambda _: None)
-    encoder, config = load_encoder(tmp_path / "run")
-    weights, _ = load_checkpoint(list_checkpoints(tmp_path / "run")[-1])
-    assert torch.equal(
-        encoder.blocks[0].attn.qkv.weight, weights["encoder.blocks.0.attn.qkv.weight"]
-    )
-    assert not encoder.training and config.data.size == 32
-    random_encoder, _ = load_encoder("random:demo")
-    assert random_encoder.config.embed_dim == 192
-    with pytest.raises(ValueError, match="neither a run directory"):
-        load_encoder(tmp_path)
 
 
 def test_knn_hand_case():
@@ -119,7 +101,7 @@ def test_feature_cache_hit_builds_no_model(synth_root, tmp_path, monkeypatch):
     def refuse(*_, **__):
         raise AssertionError("a cache hit must not load the encoder")
 
-    monkeypatch.setattr(cache, "load_encoder", refuse)
+    monkeypatch.setattr(cache, "load_model", refuse)
     again = cache.features_for(*args, cache_dir=tmp_path)
     assert torch.equal(first[0], again[0]) and torch.equal(first[1], again[1])
     with pytest.raises(AssertionError, match="cache hit"):  # other options: a miss

@@ -2,11 +2,11 @@
 
 import pytest
 
-from sigma_video.engine.loop import Plan, set_schedule
 from sigma_video.engine.optim import build_optimizer
+from sigma_video.engine.plan import Plan, set_schedule
 from sigma_video.finetuning.config import FinetuneOptimConfig
 from sigma_video.finetuning.layer_decay import layer_id, lr_scale
-from sigma_video.finetuning.model import VideoClassifier
+from sigma_video.models.classifier import VideoClassifier
 from sigma_video.models.encoder import EncoderConfig, VideoEncoder
 
 

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from sigma_video.finetuning.model import VideoClassifier, finetuning_encoder
+from sigma_video.models.classifier import VideoClassifier, finetuning_encoder
 from sigma_video.models.encoder import EncoderConfig, VideoEncoder
 
 

@@ -12,9 +12,9 @@ from sigma_video.cli import main
 from sigma_video.config import save_config
 from sigma_video.engine.checkpoint import list_checkpoints
 from sigma_video.engine.trainer import pretrain
-from sigma_video.evaluation.loading import load_classifier, load_encoder
 from sigma_video.finetuning.config import load_finetune_config
 from sigma_video.finetuning.trainer import finetune
+from sigma_video.io import load_model
 from tests.engine.test_trainer import assert_same_weights, final_weights, losses, tiny
 
 quiet = lambda _: None  # noqa: E731
@@ -68,18 +68,18 @@ def test_finetune_trains_validates_tests_and_reloads(synth_root, pretrained, tmp
     assert rows[0]["lr"] < rows[3]["lr"]  # warming up
 
     # the fine-tuned run reloads: as an encoder (fc_norm layout) and as a classifier
-    encoder, clip = load_encoder(run)
-    assert encoder.config.pooled_norm and clip.data.size == 32
-    model, _ = load_classifier(run)
+    encoder, clip = load_model(run)
+    assert encoder.config.pooled_norm and clip.size == 32
+    model, _ = load_model(run, "classifier")
     weights = final_weights(run)
     # a checkpoint's model.safetensors stands for its folder (not a reference file)
-    same, clip_of_file = load_classifier(list_checkpoints(run)[-1] / "model.safetensors")
-    assert clip_of_file["size"] == 32 and torch.equal(same.head.weight, model.head.weight)
+    same, clip_of_file = load_model(list_checkpoints(run)[-1] / "model.safetensors", "classifier")
+    assert clip_of_file.size == 32 and torch.equal(same.head.weight, model.head.weight)
     assert torch.equal(model.head.weight, weights["head.weight"])
     assert torch.equal(encoder.blocks[0].mlp.fc1.weight, weights["encoder.blocks.0.mlp.fc1.weight"])
     # pretrained blocks were the starting point, not a fresh init
-    pre, _ = load_encoder(pretrained)
-    first = load_classifier(list_checkpoints(run)[0])[0]
+    pre, _ = load_model(pretrained)
+    first = load_model(list_checkpoints(run)[0], "classifier")[0]
     drift = (first.encoder.blocks[0].attn.qkv.weight - pre.blocks[0].attn.qkv.weight).abs().max()
     assert drift < 0.05
 
@@ -190,7 +190,7 @@ def test_torchrun_two_processes(synth_root, pretrained, tmp_path):
     summary = json.loads((tmp_path / "two" / "summary.json").read_text())
     assert summary["world_size"] == 2 and summary["ranks_in_sync"]
     assert summary["global_batch"] == 8 and summary["test"]["num"] == 8
-    model, _ = load_classifier(tmp_path / "two")
+    model, _ = load_model(tmp_path / "two", "classifier")
     from sigma_video.data.annotations import read_list
     from sigma_video.data.dataset import ClipConfig, EvalClips
     from sigma_video.finetuning.evaluate import evaluate

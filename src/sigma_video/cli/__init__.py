@@ -10,7 +10,8 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from sigma_video.cli import bench, evaluate, train
+from sigma_video.bench import cli as bench
+from sigma_video.cli import data, evaluate, train
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -25,40 +26,25 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.eval_parsers(sub)
     evaluate.convert_parser(sub)
     evaluate.segment_parser(sub)
-    sub.add_parser("models", help="list the registered model presets")
-    sub.add_parser("presets", help="list the configuration presets")
+    sub.add_parser("models", help="list the registered model presets").set_defaults(func=run_models)
+    sub.add_parser("presets", help="list the configuration presets").set_defaults(func=run_presets)
     bench.bench_parser(sub)
-    bench.data_parser(sub)
+    data.data_parser(sub)
     return parser
 
 
-def run(args: argparse.Namespace) -> None:
-    if args.command == "models":
-        from sigma_video.models.registry import list_models
+def run_models(args: argparse.Namespace) -> None:
+    from sigma_video.models.registry import list_models
 
-        print("\n".join(list_models()))
-    elif args.command == "presets":
-        from sigma_video.config import list_presets
-        from sigma_video.finetuning.config import FINETUNE_PRESETS
+    print("\n".join(list_models()))
 
-        print("\n".join(list_presets()))
-        print("\n".join(f"finetune: {name}" for name in list_presets(FINETUNE_PRESETS)))
-    elif args.command == "pretrain":
-        train.run_pretrain(args)
-    elif args.command == "finetune":
-        train.run_finetune(args)
-    elif args.command == "test":
-        train.run_test(args)
-    elif args.command == "config":
-        train.run_show_config(args)
-    elif args.command in ("probe", "knn", "extract"):
-        evaluate.run_eval(args)
-    elif args.command == "convert":
-        evaluate.run_convert(args)
-    elif args.command == "segment":
-        evaluate.run_segment(args)
-    else:
-        bench.run_bench(args)
+
+def run_presets(args: argparse.Namespace) -> None:
+    from sigma_video.config import list_presets
+    from sigma_video.finetuning.config import FINETUNE_PRESETS
+
+    print("\n".join(list_presets()))
+    print("\n".join(f"finetune: {name}" for name in list_presets(FINETUNE_PRESETS)))
 
 
 def one_line(err: BaseException) -> str:
@@ -80,7 +66,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from sigma_video.engine.loop import TrainingError
 
     try:
-        run(args)
+        args.func(args)
     except (ValueError, DataError, DecodeError, TrainingError, OSError) as err:
         # user mistakes (incl. paths that cannot be read or written), bad data, divergence
         parser.exit(2, f"sigma-video: error: {one_line(err)}\n")

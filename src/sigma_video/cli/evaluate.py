@@ -30,6 +30,7 @@ def eval_parsers(sub: argparse._SubParsersAction) -> None:
         p.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda:N")
         p.add_argument("--cache-dir", default=None, help="feature cache (default: user cache)")
         p.add_argument("--output", default=None, help="folder to write result.json into")
+        p.set_defaults(func=run_eval)
         if name == "probe":
             p.add_argument(
                 "settings",
@@ -53,6 +54,7 @@ def eval_parsers(sub: argparse._SubParsersAction) -> None:
     ex.add_argument("--num-crops", type=int, default=1)
     ex.add_argument("--workers", type=int, default=2)
     ex.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda:N")
+    ex.set_defaults(func=run_eval)
 
 
 def run_eval(args: argparse.Namespace) -> None:
@@ -159,17 +161,11 @@ def run_extract(args: argparse.Namespace, common: dict) -> None:
 
     paths = [r.path for r in read_records(args.data, args.data_root)]  # row order
     if args.grid:
-        from sigma_video.data.dataset import ClipConfig
         from sigma_video.evaluation.features import extract_features
-        from sigma_video.evaluation.loading import load_encoder
+        from sigma_video.io.load import load_model
 
-        encoder, config = load_encoder(args.checkpoint)
-        clip = ClipConfig(
-            num_frames=config.data.num_frames,
-            stride=config.data.stride,
-            size=config.data.size,
-            crop="center",
-        )
+        encoder, spec = load_model(args.checkpoint)
+        clip = spec.view()
         records = read_records(args.data, common.pop("data_root"))
         tensors = extract_features(encoder, records, clip, **common, grid=True, progress=True)
     else:
@@ -217,17 +213,11 @@ def _augmented_probe(
     val_x: torch.Tensor,
     val_y: torch.Tensor,
 ) -> dict:
-    from sigma_video.data.dataset import ClipConfig
     from sigma_video.evaluation.augmented_probe import augmented_probe
-    from sigma_video.evaluation.loading import load_encoder
+    from sigma_video.io.load import load_model
 
-    encoder, config = load_encoder(args.checkpoint)
-    clip = ClipConfig(
-        num_frames=config.data.num_frames,
-        stride=config.data.stride,
-        size=config.data.size,
-        crop=settings.crop,
-    )
+    encoder, spec = load_model(args.checkpoint)
+    clip = spec.view(crop=settings.crop)
     result = augmented_probe(
         encoder,
         records,
@@ -267,14 +257,15 @@ def segment_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--output", default=None, help="folder for cluster-map overlays (PNG + GIF)")
     p.add_argument("--max-sequences", type=int, default=None)
     p.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda:N")
+    p.set_defaults(func=run_segment)
 
 
 def run_segment(args: argparse.Namespace) -> None:
     from pathlib import Path
 
     from sigma_video.engine.run import resolve_device
-    from sigma_video.evaluation.loading import load_encoder
     from sigma_video.evaluation.segmentation import SegmentConfig, evaluate_segmentation
+    from sigma_video.io.load import load_model
 
     if args.clusters != "gt" and not args.clusters.isdigit():
         raise ValueError(f"--clusters must be a number or 'gt', got {args.clusters!r}")
@@ -285,7 +276,7 @@ def run_segment(args: argparse.Namespace) -> None:
     if args.output:
         _writable(args.output)
     device = resolve_device(args.device, "--device")
-    encoder, config = load_encoder(args.checkpoint)
+    encoder, spec = load_model(args.checkpoint)
     encoder = encoder.to(device)
     settings = SegmentConfig(
         clip_len=args.clip_len, clusters=clusters, overclusters=args.overclusters
@@ -293,7 +284,7 @@ def run_segment(args: argparse.Namespace) -> None:
     result = evaluate_segmentation(
         encoder,
         args.root,
-        args.size or config.data.size,
+        args.size or spec.size,
         args.split,
         settings,
         Path(args.output) if args.output else None,
@@ -320,6 +311,7 @@ def convert_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--num-frames", type=int, default=None, help="clip length it was trained on")
     p.add_argument("--stride", type=int, default=None, help="frame stride it was trained with")
     p.add_argument("--size", type=int, default=None, help="input size it was trained at")
+    p.set_defaults(func=run_convert)
 
 
 def with_clip(encoder: VideoEncoder, num_frames: int, size: int) -> VideoEncoder:
@@ -343,25 +335,20 @@ def with_clip(encoder: VideoEncoder, num_frames: int, size: int) -> VideoEncoder
     return rebuilt.eval()
 
 
-REFERENCE_CLIP_ARGS = {"num_frames": "num_frames", "stride": "sampling_rate", "size": "input_size"}
-
-
 def run_convert(args: argparse.Namespace) -> None:
     from pathlib import Path
 
-    from sigma_video.evaluation.loading import load_encoder, save_converted
+    from sigma_video.io.load import ClipSpec, load_model, save_converted
 
     given = {"num_frames": args.num_frames, "stride": args.stride, "size": args.size}
     given = {k: v for k, v in given.items() if v is not None}
     if any(v < 1 for v in given.values()):
         raise ValueError("--num-frames, --stride and --size must be >= 1")
     if Path(args.input).is_file():  # a reference .pth: its args namespace holds the clip
-        from sigma_video.interop.reference import read_checkpoint
+        from sigma_video.io.official import read_checkpoint, recorded_clip
 
-        recorded = read_checkpoint(args.input)[1]
-        unknown = [
-            k for k, a in REFERENCE_CLIP_ARGS.items() if a not in recorded and k not in given
-        ]
+        recorded = recorded_clip(read_checkpoint(args.input)[1])
+        unknown = [k for k in ("num_frames", "stride", "size") if k not in recorded | given]
         if unknown:
             flags = ", ".join(f"--{k.replace('_', '-')}" for k in unknown)
             raise ValueError(
@@ -369,19 +356,15 @@ def run_convert(args: argparse.Namespace) -> None:
                 f"pass {flags} as it was trained (the defaults 16 frames, stride 4, 224 px "
                 "would be written silently otherwise)"
             )
-    encoder, config = load_encoder(args.input, strict=args.strict)
-    clip = {
-        "num_frames": config.data.num_frames,
-        "stride": config.data.stride,
-        "size": config.data.size,
-        **given,
-    }
-    encoder = with_clip(encoder, clip["num_frames"], clip["size"])
+    encoder, spec = load_model(args.input, strict=args.strict)
+    clip = ClipSpec.of({**spec.as_dict(), **given})
+    encoder = with_clip(encoder, clip.num_frames, clip.size)
     if args.to == "hf":
-        from sigma_video.interop.huggingface import export_videomae
+        from sigma_video.io.huggingface import export_videomae
 
-        folder = export_videomae(encoder, args.output, clip)
+        folder = export_videomae(encoder, args.output, clip.as_dict())
     else:
         folder = save_converted(encoder, clip, args.output)
     c = encoder.config
-    print(json.dumps({"output": str(folder), "embed_dim": c.embed_dim, "depth": c.depth, **clip}))
+    summary = {"output": str(folder), "embed_dim": c.embed_dim, "depth": c.depth}
+    print(json.dumps({**summary, **clip.as_dict()}))

@@ -45,6 +45,7 @@ def pretrain_parser(sub: argparse._SubParsersAction) -> None:
         help="resume with settings that differ from the run's saved config (recorded)",
     )
     p.add_argument("overrides", nargs="*", metavar="key=value", help="dotted config overrides")
+    p.set_defaults(func=run_pretrain)
 
 
 def run_pretrain(args: argparse.Namespace) -> None:
@@ -99,6 +100,7 @@ def finetune_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--resume", default=None, help="'auto' or a checkpoint folder")
     p.add_argument("--overwrite", action="store_true", help="replace a previous run in --output")
     p.add_argument("overrides", nargs="*", metavar="key=value", help="dotted config overrides")
+    p.set_defaults(func=run_finetune)
 
 
 def test_parser(sub: argparse._SubParsersAction) -> None:
@@ -118,34 +120,29 @@ def test_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--workers", type=int, default=4)
     p.add_argument("--device", default="auto")
+    p.set_defaults(func=run_test)
 
 
 def run_test(args: argparse.Namespace) -> None:
     import torch
 
     from sigma_video.data.annotations import read_records
-    from sigma_video.data.dataset import ClipConfig, EvalClips
+    from sigma_video.data.dataset import EvalClips
     from sigma_video.engine.run import resolve_device
-    from sigma_video.evaluation.loading import load_classifier
     from sigma_video.finetuning.evaluate import evaluate
+    from sigma_video.io.load import load_model
 
     if args.clips < 1 or args.crops < 1 or args.batch_size < 1 or args.workers < 0:
         raise ValueError("--clips, --crops and --batch-size must be >= 1, --workers >= 0")
     device = resolve_device(args.device, "--device")
-    model, clip = load_classifier(args.checkpoint)
+    model, spec = load_model(args.checkpoint, "classifier")
     records = read_records(args.data, args.data_root)
     bad = sorted({r.label for r in records if not 0 <= r.label < model.num_classes})
     if bad:
         raise ValueError(
             f"labels {bad[:5]} are outside the model's 0..{model.num_classes - 1} classes"
         )
-    view = ClipConfig(
-        num_frames=clip["num_frames"],
-        stride=clip["stride"],
-        size=clip["size"],
-        sampling=args.sampling,
-        crop="center",
-    )
+    view = spec.view(sampling=args.sampling)
     data = EvalClips(records, view, args.clips, args.crops, skip_bad=True)
     with torch.no_grad():
         result = evaluate(model.to(device), data, device, args.batch_size, args.workers)
@@ -195,6 +192,7 @@ def config_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--finetune", action="store_true", help="a fine-tuning config")
     p.add_argument("overrides", nargs="*", metavar="key=value", help="dotted config overrides")
+    p.set_defaults(func=run_show_config)
 
 
 def toml_value(value: object) -> str:

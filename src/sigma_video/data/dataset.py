@@ -133,9 +133,6 @@ class VideoClips(Dataset):
     def __len__(self) -> int:
         return len(self.records)
 
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
-
     def __getitem__(self, key: int | tuple[int, int]) -> dict:
         index, epoch = key if isinstance(key, tuple) else (key, self.epoch)
         skipped: list[tuple[str, str]] = []

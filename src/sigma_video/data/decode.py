@@ -23,6 +23,8 @@ from typing import Protocol
 
 import numpy as np
 
+from sigma_video.files import first_line
+
 FRAME_SUFFIXES = (".jpg", ".jpeg", ".png")
 
 
@@ -52,14 +54,16 @@ def _check_file(path: str) -> None:
         raise DecodeError(path, "permission denied")
 
 
-def _check_indices(path: str, frame_indices: Sequence[int]) -> None:
+def check_indices(path: str, frame_indices: Sequence[int]) -> None:
     if len(frame_indices) == 0:
         raise DecodeError(path, "no frames requested")
     if min(frame_indices) < 0:
         raise DecodeError(path, f"negative frame index {min(frame_indices)}")
 
 
-def _pick(path: str, frames: dict[int, np.ndarray], frame_indices: Sequence[int]) -> np.ndarray:
+def pick_frames(
+    path: str, frames: dict[int, np.ndarray], frame_indices: Sequence[int]
+) -> np.ndarray:
     """Stack the requested frames; an index past the last decodable frame (a header that
     over-states the length) takes the last frame before it."""
     if not frames:
@@ -96,7 +100,7 @@ class PyAVBackend:
         except av.error.ExitError:  # FFmpeg's I/O was interrupted by the time limit
             raise DecodeError(path, f"opening took longer than {self.time_limit:g} s") from None
         except (av.error.FFmpegError, OSError, UnicodeDecodeError) as err:
-            raise DecodeError(path, f"cannot open: {_reason(err)}") from None
+            raise DecodeError(path, f"cannot open: {first_line(err)}") from None
         if not container.streams.video:
             container.close()
             raise DecodeError(path, "no video stream")
@@ -115,7 +119,7 @@ class PyAVBackend:
             try:  # count packets: demuxing is cheap, no decoding
                 count = sum(1 for p in container.demux(stream) if p.size)
             except av.error.FFmpegError as err:
-                raise DecodeError(path, f"cannot read: {_reason(err)}") from None
+                raise DecodeError(path, f"cannot read: {first_line(err)}") from None
         if count == 0:
             raise DecodeError(path, "no video frames")
         return count
@@ -123,7 +127,7 @@ class PyAVBackend:
     def decode(self, path: str, frame_indices: Sequence[int]) -> np.ndarray:
         import av
 
-        _check_indices(path, frame_indices)
+        check_indices(path, frame_indices)
         deadline = time.monotonic() + self.time_limit
         wanted = set(frame_indices)
         with self._open(path) as container:
@@ -142,8 +146,8 @@ class PyAVBackend:
                         container, stream, rate, start, wanted, deadline, path, False
                     )
             except av.error.FFmpegError as err:
-                raise DecodeError(path, f"corrupt data: {_reason(err)}") from None
-        return _pick(path, frames, frame_indices)
+                raise DecodeError(path, f"corrupt data: {first_line(err)}") from None
+        return pick_frames(path, frames, frame_indices)
 
     def _scan(self, container, stream, rate, start, wanted, deadline, path, seek):
         """Decode forward from the key frame before the first wanted frame (``seek``) or from
@@ -187,19 +191,19 @@ class TorchCodecBackend:
         try:
             return VideoDecoder(path, seek_mode="approximate")
         except (RuntimeError, ValueError) as err:
-            raise DecodeError(path, f"cannot open: {_reason(err)}") from None
+            raise DecodeError(path, f"cannot open: {first_line(err)}") from None
 
     def num_frames(self, path: str) -> int:
         return len(self._decoder(path))
 
     def decode(self, path: str, frame_indices: Sequence[int]) -> np.ndarray:
-        _check_indices(path, frame_indices)
+        check_indices(path, frame_indices)
         decoder = self._decoder(path)
         indices = [min(i, len(decoder) - 1) for i in frame_indices]
         try:
             batch = decoder.get_frames_at(indices=indices).data  # (T, 3, H, W) uint8
         except (RuntimeError, IndexError, ValueError) as err:
-            raise DecodeError(path, f"corrupt data: {_reason(err)}") from None
+            raise DecodeError(path, f"corrupt data: {first_line(err)}") from None
         return batch.permute(0, 2, 3, 1).numpy()
 
 
@@ -215,13 +219,13 @@ class DecordBackend:
         try:
             return decord.VideoReader(path, num_threads=1)
         except (RuntimeError, decord.DECORDError) as err:
-            raise DecodeError(path, f"cannot open: {_reason(err)}") from None
+            raise DecodeError(path, f"cannot open: {first_line(err)}") from None
 
     def num_frames(self, path: str) -> int:
         return len(self._reader(path))
 
     def decode(self, path: str, frame_indices: Sequence[int]) -> np.ndarray:
-        _check_indices(path, frame_indices)
+        check_indices(path, frame_indices)
         reader = self._reader(path)
         indices = [min(i, len(reader) - 1) for i in frame_indices]
         return reader.get_batch(indices).asnumpy()
@@ -246,7 +250,7 @@ class FrameFolder:
     def decode(self, path: str, frame_indices: Sequence[int]) -> np.ndarray:
         from PIL import Image, UnidentifiedImageError
 
-        _check_indices(path, frame_indices)
+        check_indices(path, frame_indices)
         files = self._files(path)
         frames = {}
         for index in sorted(set(frame_indices)):
@@ -255,11 +259,11 @@ class FrameFolder:
                 with Image.open(file) as image:
                     frames[index] = np.asarray(image.convert("RGB"))
             except (OSError, UnidentifiedImageError) as err:
-                raise DecodeError(str(file), f"unreadable image: {_reason(err)}") from None
+                raise DecodeError(str(file), f"unreadable image: {first_line(err)}") from None
         shapes = {f.shape for f in frames.values()}
         if len(shapes) > 1:
             raise DecodeError(path, f"frames of different sizes {sorted(shapes)}")
-        return _pick(path, frames, frame_indices)
+        return pick_frames(path, frames, frame_indices)
 
 
 class ImageFile:
@@ -276,14 +280,14 @@ class ImageFile:
     def decode(self, path: str, frame_indices: Sequence[int]) -> np.ndarray:
         from PIL import Image, UnidentifiedImageError
 
-        _check_indices(path, frame_indices)
+        check_indices(path, frame_indices)
         try:
             with Image.open(path) as image:
                 frame = np.asarray(image.convert("RGB"))
         except FileNotFoundError:
             raise DecodeError(path, "image file not found") from None
         except (OSError, UnidentifiedImageError) as err:
-            raise DecodeError(path, f"unreadable image: {_reason(err)}") from None
+            raise DecodeError(path, f"unreadable image: {first_line(err)}") from None
         return np.broadcast_to(frame, (len(frame_indices), *frame.shape))
 
 
@@ -316,29 +320,3 @@ def get_backend(name: str = "pyav", **options: float) -> Backend:
             f"available: {available_backends()}"
         )
     return BACKENDS[name](**options) if name == "pyav" else BACKENDS[name]()
-
-
-def _reason(err: BaseException) -> str:
-    """A short one-line reason (FFmpeg's message without the errno and the file name)."""
-    text = getattr(err, "strerror", None) or str(err).strip()
-    text = text.splitlines()[0] if text else type(err).__name__
-    return text[:200]
-
-
-class WholeVideoBaseline(PyAVBackend):
-    """What users write by hand: decode the whole video, then index. For benchmarks only."""
-
-    name = "pyav-whole-video"
-
-    def decode(self, path: str, frame_indices: Sequence[int]) -> np.ndarray:
-        import av
-
-        _check_indices(path, frame_indices)
-        with self._open(path) as container:
-            try:
-                frames = dict(
-                    enumerate(f.to_ndarray(format="rgb24") for f in container.decode(video=0))
-                )
-            except av.error.FFmpegError as err:
-                raise DecodeError(path, f"corrupt data: {_reason(err)}") from None
-        return _pick(path, frames, frame_indices)

@@ -1,28 +1,32 @@
-"""Checkpoints: weights in safetensors, training state in a weights-only torch file.
-
-A checkpoint is a folder ``checkpoints/step_00001234`` holding ``model.safetensors`` (the
-plain model's keys: DDP's ``module.`` and ``torch.compile``'s ``_orig_mod.`` never appear)
-and ``state.pt`` (optimizer, grad scaler, counters and RNG states — tensors, numbers and
-tuples only, loaded with ``torch.load(weights_only=True)``, so no pickled code runs). It is
-written under a temporary name and renamed into place, so a run killed at any moment leaves
-either the whole checkpoint or none.
-"""
+"""The model side of checkpoints: the plain module inside wrappers, its savable weights
+(frozen pretrained parts left out), loading them back, RNG states. The file format itself
+(atomic folders, listing, safe loading) is ``sigma_video.io.checkpoint``."""
 
 from __future__ import annotations
 
-import os
 import random
-import shutil
 from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import load_file
 from torch import nn
 
-from sigma_video.files import save_tensors
+from sigma_video.io.checkpoint import PREFIX, list_checkpoints, load_checkpoint, write_checkpoint
+from sigma_video.state_dict import check_fit
 
-PREFIX = "step_"
+__all__ = [
+    "PREFIX",
+    "all_finite",
+    "frozen_prefixes",
+    "list_checkpoints",
+    "load_checkpoint",
+    "load_weights_into",
+    "rng_state",
+    "save_checkpoint",
+    "set_rng_state",
+    "unwrap",
+    "weights",
+]
 
 
 def unwrap(model: nn.Module) -> nn.Module:
@@ -53,14 +57,11 @@ def weights(model: nn.Module) -> dict[str, torch.Tensor]:
 
 def load_weights_into(model: nn.Module, state: dict[str, torch.Tensor]) -> None:
     """Load checkpoint weights; only the frozen parts left out at saving may be missing."""
-    skip = frozen_prefixes(model)
-    missing, unexpected = unwrap(model).load_state_dict(state, strict=False)
-    missing = [k for k in missing if not k.startswith(skip)]
-    if missing or unexpected:
-        raise ValueError(
-            f"the checkpoint does not fit this model: missing {missing[:3]}, "
-            f"unexpected {unexpected[:3]}"
-        )
+    plain = unwrap(model)
+    skip = frozen_prefixes(plain)
+    expected = {k: v for k, v in plain.state_dict().items() if not k.startswith(skip)}
+    check_fit(expected, state, "the checkpoint", "this model", strict=True)
+    plain.load_state_dict(state, strict=False)
 
 
 def all_finite(model: nn.Module) -> bool:
@@ -92,57 +93,10 @@ def save_checkpoint(
     state: dict[str, Any],
     keep_last: int = 3,
 ) -> Path:
-    """Write ``checkpoints/step_<step>`` atomically and keep the newest ``keep_last``.
-
-    Refuses (ValueError) to write weights that hold NaN or Inf.
+    """Write ``checkpoints/step_<step>`` atomically (``io.checkpoint``) with the RNG states
+    and keep the newest ``keep_last``. Refuses (ValueError) weights that hold NaN or Inf.
     """
     if not all_finite(model):
         raise ValueError(f"refusing to save step {step}: the weights hold NaN or Inf")
-    root = Path(run_dir) / "checkpoints"
-    root.mkdir(parents=True, exist_ok=True)
-    final = root / f"{PREFIX}{step:08d}"
-    tmp = root / f".tmp-{final.name}-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
-    save_tensors(weights(model), tmp / "model.safetensors", metadata={"step": str(step)})
-    torch.save({**state, "step": step, "rng": rng_state()}, tmp / "state.pt")
-    for path in (tmp / "model.safetensors", tmp / "state.pt"):
-        with open(path, "rb") as handle:
-            os.fsync(handle.fileno())
-    if final.exists():
-        shutil.rmtree(final)
-    os.replace(tmp, final)
-    for old in list_checkpoints(run_dir)[:-keep_last]:
-        shutil.rmtree(old, ignore_errors=True)
-    return final
-
-
-def list_checkpoints(run_dir: str | Path) -> list[Path]:
-    """Complete checkpoints of a run, oldest first (temporary folders are ignored)."""
-    root = Path(run_dir) / "checkpoints"
-    if not root.is_dir():
-        return []
-    found = [
-        p
-        for p in root.iterdir()
-        if p.name.startswith(PREFIX)
-        and (p / "model.safetensors").exists()
-        and (p / "state.pt").exists()
-    ]
-    return sorted(found, key=lambda p: int(p.name[len(PREFIX) :]))
-
-
-def load_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-    """``(weights, state)`` of a checkpoint folder, without executing pickled code."""
-    path = Path(path)
-    try:
-        model_state = load_file(str(path / "model.safetensors"))
-        state = torch.load(path / "state.pt", map_location="cpu", weights_only=True)
-    except FileNotFoundError as err:
-        raise ValueError(
-            f"{path} is not a complete checkpoint: {err.filename} is missing"
-        ) from None
-    except Exception as err:
-        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise ValueError(f"cannot load checkpoint {path}: {reason[:200]}") from None
-    return model_state, state
+    full = {**state, "step": step, "rng": rng_state()}
+    return write_checkpoint(run_dir, step, weights(model), full, keep_last)

@@ -1,99 +1,49 @@
-"""The optimizer-step loop shared by pretraining and fine-tuning.
+"""The optimizer-step loop shared by pretraining and fine-tuning, shaped like torchtitan's.
 
-``Loop.run(loader, forward)`` steps AdamW over micro-batches: gradient accumulation (DDP
-gradients synchronised on the last micro-batch only), autocast, a grad scaler for fp16,
-non-finite steps skipped (one host sync per optimizer step) and the run stopped after
-``run.max_nonfinite`` in a row, the per-step lr/wd schedule, windowed metrics, logging and
-atomic checkpoints. What a step computes is the caller's ``forward(batch, step)``.
+``Loop.train_step(micro_batches, forward)`` is one optimizer step: the micro-batches'
+forward and backward under autocast (DDP gradients synchronised on the last one only), one
+agreement between ranks on a finite loss and on a stop request (one collective, one host
+sync), the AdamW step (or a skipped step, and the run stopped after ``run.max_nonfinite``
+in a row), then the metrics window, logging and checkpoints. ``Loop.run(loader, forward)``
+feeds it ``optim.accum_steps`` micro-batches at a time until the last step or a stop
+signal. What a step computes is the caller's ``forward(batch, step)``.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
+import itertools
 import json
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any
 
 import torch
 import torch.distributed as dist
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
+from sigma_video.config import BaseRunConfig, OptimConfig
 from sigma_video.data.collate import collate
 from sigma_video.data.dataset import SkipCounter
 from sigma_video.engine.checkpoint import list_checkpoints, save_checkpoint, unwrap
 from sigma_video.engine.collapse import CollapseMonitor
-from sigma_video.engine.distributed import DistInfo, all_mean
+from sigma_video.engine.distributed import DistInfo
 from sigma_video.engine.logger import RunLogger
+from sigma_video.engine.metrics import MetricsWindow, run_summary
+from sigma_video.engine.plan import AUTOCAST, Plan, make_plan, set_schedule
 from sigma_video.engine.run import ranks_in_sync, restore, seed_ranks, write_json
 from sigma_video.engine.sampler import RunSampler
-from sigma_video.engine.schedule import cosine_schedule
 from sigma_video.engine.stop import StopRequest, ignore_stop_signals
 
 Forward = Callable[[dict, int], tuple[torch.Tensor, dict[str, torch.Tensor]]]
-AUTOCAST = {"bf16": torch.bfloat16, "fp16": torch.float16}
+
+__all__ = ["Forward", "Loop", "Plan", "TrainingError", "make_plan", "open_loop"]
 
 
 class TrainingError(RuntimeError):
     """The run cannot go on (e.g. the loss stays non-finite)."""
-
-
-@dataclasses.dataclass
-class Plan:
-    """Step arithmetic of a run."""
-
-    micro_batches_per_epoch: int
-    steps_per_epoch: int
-    total_steps: int
-    warmup_steps: int
-    global_batch: int
-    lr: float
-    min_lr: float
-    warmup_lr: float
-
-
-def make_plan(optim: Any, num_samples: int, world: int, views: int = 1) -> Plan:
-    """Steps and scaled learning rates for ``num_samples`` per epoch over ``world`` ranks;
-    ``views`` clips per sample (repeated augmentation) count in the global batch."""
-    micro = num_samples // (optim.batch_size * world)
-    steps = micro // optim.accum_steps
-    if steps < 1:
-        raise ValueError(
-            f"{num_samples} samples are fewer than one global batch of "
-            f"{optim.batch_size * world * optim.accum_steps}; lower optim.batch_size or "
-            "accum_steps"
-        )
-    global_batch = optim.batch_size * optim.accum_steps * world * views
-    scale = global_batch / 256
-    return Plan(
-        micro_batches_per_epoch=steps * optim.accum_steps,
-        steps_per_epoch=steps,
-        total_steps=optim.epochs * steps,
-        warmup_steps=round(optim.warmup_epochs * steps),
-        global_batch=global_batch,
-        lr=optim.base_lr * scale,
-        min_lr=optim.min_lr * scale,
-        warmup_lr=optim.warmup_lr * scale,
-    )
-
-
-def set_schedule(optimizer: torch.optim.Optimizer, plan: Plan, optim: Any, step: int) -> float:
-    """Set every group's lr (times its ``lr_scale``, layer-wise decay) and the decayed
-    groups' weight decay for ``step``; returns the base lr."""
-    lr = cosine_schedule(
-        step, plan.total_steps, plan.warmup_steps, plan.lr, plan.min_lr, plan.warmup_lr
-    )
-    wd = optim.weight_decay
-    if optim.weight_decay_end is not None:
-        wd = cosine_schedule(step, plan.total_steps, 0, wd, optim.weight_decay_end)
-    for group in optimizer.param_groups:
-        group["lr"] = lr * group.get("lr_scale", 1.0)
-        if group["decayed"]:
-            group["weight_decay"] = wd
-    return lr
 
 
 def resolve_precision(precision: str, device: torch.device) -> str:
@@ -109,8 +59,9 @@ def open_loop(
     plan: Plan,
     device: torch.device,
     info: DistInfo,
-    optim: Any,
-    run_config: Any,
+    *,
+    optim: OptimConfig,
+    run: BaseRunConfig,
     num_samples: int,
     max_bad_fraction: float,
     resume_from: Path | None = None,
@@ -119,26 +70,24 @@ def open_loop(
     """The ``Loop`` of a run whose folder is prepared: grad scaler, state restored from
     ``resume_from``, per-rank RNG streams, ``torch.compile``/DDP wrapping, step budget,
     logger (main rank) and bad-sample counter."""
-    precision = resolve_precision(run_config.precision, device)
+    precision = resolve_precision(run.precision, device)
     scaler = torch.amp.GradScaler(device.type, enabled=precision == "fp16")
-    run_dir = Path(run_config.output)
     step, nonfinite = 0, 0
     if resume_from is not None:
         step, nonfinite = restore(resume_from, model, optimizer, scaler)
         if info.is_main:
             log(f"resuming from {resume_from} (step {step})")
-    seed_ranks(run_config.seed, info, step)  # drop path differs between ranks
-    net: nn.Module = torch.compile(model) if run_config.compile else model
+    seed_ranks(run.seed, info, step)  # drop path differs between ranks
+    net: nn.Module = torch.compile(model) if run.compile else model
     if info.enabled:
         ids = [device.index] if device.type == "cuda" else None
         net = nn.parallel.DistributedDataParallel(net, device_ids=ids)
     last_step = plan.total_steps
     if optim.max_steps is not None:
         last_step = min(last_step, optim.max_steps)
+    run_dir = Path(run.output)
     logger = (
-        RunLogger(run_dir, last_step, step, run_config.tensorboard, run_config.progress)
-        if info.is_main
-        else None
+        RunLogger(run_dir, last_step, step, run.tensorboard, run.progress) if info.is_main else None
     )
     return Loop(
         model=model,
@@ -148,7 +97,7 @@ def open_loop(
         device=device,
         info=info,
         optim=optim,
-        run_config=run_config,
+        run_config=run,
         plan=plan,
         run_dir=run_dir,
         last_step=last_step,
@@ -163,7 +112,7 @@ def open_loop(
 
 @dataclasses.dataclass
 class Loop:
-    """Everything a training run steps with; ``run`` advances ``step`` in place."""
+    """Everything a training run steps with; ``train_step`` advances ``step`` in place."""
 
     model: nn.Module  # the plain model (checkpoints, hooks)
     net: nn.Module  # what is called: maybe compiled and/or DDP-wrapped
@@ -171,8 +120,8 @@ class Loop:
     scaler: torch.amp.GradScaler
     device: torch.device
     info: DistInfo
-    optim: Any  # OptimConfig-like: accum_steps, clip_grad, schedule fields
-    run_config: Any  # RunConfig-like: log_every, save_every, keep_last, max_nonfinite
+    optim: OptimConfig
+    run_config: BaseRunConfig
     plan: Plan
     run_dir: Path
     last_step: int
@@ -186,8 +135,10 @@ class Loop:
     step: int = 0
     start_step: int = 0
     nonfinite_total: int = 0
+    consecutive_nonfinite: int = 0
     losses: list[float] = dataclasses.field(default_factory=list)
     started: float = dataclasses.field(default_factory=time.perf_counter)
+    window: MetricsWindow = dataclasses.field(default_factory=MetricsWindow)
 
     def loader(self, dataset: Dataset, workers: int) -> DataLoader:
         """One loader for the rest of the run (workers persist across epochs), resuming
@@ -217,103 +168,56 @@ class Loop:
             generator=torch.Generator().manual_seed(0),
         )
 
-    def close(self) -> None:
-        if self.logger is not None:
-            self.logger.close()
-
-    def finish(self, **extra: Any) -> dict[str, Any]:
-        """The end-of-run summary (``extra`` entries added), written to ``summary.json``
-        on the main rank; checks that all ranks hold the same weights. A resumed run's
-        summary covers the whole run: ``sessions`` lists each start (steps, seconds, what
-        stopped it), ``seconds_total`` adds them up and ``loss_first`` is the run's first."""
-        elapsed = time.perf_counter() - self.started
-        done, world = self.step - self.start_step, self.info.world_size
-        before = self.run_dir / "summary.json"
-        previous = json.loads(before.read_text()) if self.start_step and before.exists() else {}
-        sessions = [
-            *previous.get("sessions", []),
-            {
-                "start_step": self.start_step,
-                "end_step": self.step,
-                "seconds": round(elapsed, 1),
-                "stopped_by": self.stopped_by,
-            },
-        ]
-        summary = {
-            "run_dir": str(self.run_dir),
-            "steps": self.step,
-            "steps_this_session": done,
-            "seconds": round(elapsed, 1),
-            "clips_per_s": round(done * self.plan.global_batch / world / max(elapsed, 1e-9), 2),
-            "global_batch": self.plan.global_batch,
-            "loss_first": previous.get("loss_first", self.losses[0] if self.losses else None),
-            "loss_last": self.losses[-1] if self.losses else None,
-            **extra,
-            "stopped_by": self.stopped_by,
-            "sessions": sessions,
-            "seconds_total": round(sum(x["seconds"] for x in sessions), 1),
-            "collapse_warning": (self.monitor.warning if self.monitor is not None else None)
-            or previous.get("collapse_warning"),
-            "nonfinite_steps_skipped": self.nonfinite_total,
-            "bad_files_skipped": len(self.skips.bad),
-            "world_size": world,
-            "ranks_in_sync": ranks_in_sync(self.model, self.info),
-            "checkpoint": None,
-        }
-        if self.info.is_main:
-            saved = list_checkpoints(self.run_dir)
-            summary["checkpoint"] = str(saved[-1]) if saved else None
-            write_json(self.run_dir / "summary.json", summary)
-        return summary
-
-    def stopped_line(self) -> str:
-        """What a run stopped by a signal tells its user (one line)."""
-        saved = list_checkpoints(self.run_dir)
-        where = f"checkpoint {saved[-1]}" if saved else "no checkpoint"
-        return (
-            f"stopped by {self.stopped_by} after step {self.step}: {where}; "
-            "continue with --resume auto"
-        )
-
     def run(
         self,
         loader: Iterable[dict],
         forward: Forward,
         after_step: Callable[[int], None] | None = None,
     ) -> None:
-        """Consume ``loader`` until ``last_step``; ``after_step(step)`` runs after each
+        """Step through ``loader`` until ``last_step``; ``after_step(step)`` runs after each
         optimizer step (after logging and saving), e.g. for an end-of-epoch evaluation.
 
         A stop signal (``engine.stop``) ends the run after the current step with a
         checkpoint; ``stopped_by`` then names the signal."""
         if self.step >= self.last_step:
             return
+        batches = iter(loader)
+        self.window.reset()
         with StopRequest() as stop:
-            self._run(loader, forward, after_step, stop)
+            while self.step < self.last_step:
+                micro_batches = itertools.islice(batches, self.optim.accum_steps)
+                stopping = self.train_step(micro_batches, forward, stop)
+                if stopping is None:  # the loader ran out
+                    break
+                if after_step is not None:
+                    paused = time.perf_counter()
+                    after_step(self.step)
+                    self.window.started += time.perf_counter() - paused  # not throughput
+                if stopping and self.step < self.last_step:
+                    self.stopped_by = stop.signal_name or "a signal on another rank"
+                    if self.info.is_main and self.saved_step != self.step:
+                        self.save()
+                    break
 
-    def _run(
-        self,
-        loader: Iterable[dict],
-        forward: Forward,
-        after_step: Callable[[int], None] | None,
-        stop: StopRequest,
-    ) -> None:
-        accum = self.optim.accum_steps
-        window = _Window()
-        consecutive_nonfinite, micro, lr = 0, 0, 0.0
+    def train_step(
+        self, micro_batches: Iterator[dict], forward: Forward, stop: StopRequest | None = None
+    ) -> bool | None:
+        """One optimizer step over ``optim.accum_steps`` micro-batches (fetched lazily, the
+        wait counted as data time); returns whether some rank was asked to stop, or None
+        (and no step) when the micro-batches ran out first."""
+        accum, window = self.optim.accum_steps, self.window
+        lr = set_schedule(self.optimizer, self.plan, self.optim, self.step)
         finite = torch.ones((), dtype=torch.bool, device=self.device)
+        seen = 0
         wait_start = time.perf_counter()
-        for batch in loader:
-            if micro == 0:
-                lr = set_schedule(self.optimizer, self.plan, self.optim, self.step)
+        for batch in micro_batches:
             window.wait += time.perf_counter() - wait_start
             self.skips.update(batch["skipped"])
             window.skipped += len(batch["skipped"])
-            last_micro = micro == accum - 1
+            seen += 1
+            last = seen == accum
             sync = (
-                contextlib.nullcontext()
-                if last_micro or not self.info.enabled
-                else self.net.no_sync()
+                self.net.no_sync() if self.info.enabled and not last else contextlib.nullcontext()
             )
             autocast = torch.autocast(
                 self.device.type,
@@ -325,40 +229,19 @@ class Loop:
                 finite &= torch.isfinite(loss)
                 self.scaler.scale(loss / accum).backward()
             window.add(metrics, len(batch["video"]))
-            micro += 1
-            if not last_micro:
-                wait_start = time.perf_counter()
-                continue
-            micro = 0
-            all_finite, stopping = self._agree(finite, stop.signal_name is not None)
-            if all_finite:
-                consecutive_nonfinite = 0
-                self._optimizer_step(window)
-            else:
-                self.optimizer.zero_grad(set_to_none=True)
-                self.nonfinite_total += 1
-                consecutive_nonfinite += 1
-                window.nonfinite += 1
-                if consecutive_nonfinite >= self.run_config.max_nonfinite:
-                    raise TrainingError(
-                        f"the loss was not finite for {consecutive_nonfinite} steps in a row "
-                        f"(step {self.step}); lower optim.base_lr or use run.precision=bf16/fp32"
-                    )
-            self.step += 1
-            finite = torch.ones((), dtype=torch.bool, device=self.device)
-            self._book(window, lr)
-            if after_step is not None:
-                paused = time.perf_counter()
-                after_step(self.step)
-                window.started += time.perf_counter() - paused  # not training throughput
-            if self.step >= self.last_step:
-                break
-            if stopping:
-                self.stopped_by = stop.signal_name or "a signal on another rank"
-                if self.info.is_main and self.saved_step != self.step:
-                    self.save()
-                break
             wait_start = time.perf_counter()
+        if seen < accum:
+            return None
+        stop_wanted = stop is not None and stop.signal_name is not None
+        all_finite, stopping = self._agree(finite, stop_wanted)
+        if all_finite:
+            self.consecutive_nonfinite = 0
+            self._optimizer_step()
+        else:
+            self._skip_step()
+        self.step += 1
+        self._book(lr)
+        return stopping
 
     def _agree(self, finite: torch.Tensor, stop_wanted: bool) -> tuple[bool, bool]:
         """``(every rank's loss was finite, some rank was asked to stop)``: one collective
@@ -371,7 +254,7 @@ class Loop:
         all_finite, all_keep = flags.tolist()
         return bool(all_finite), not all_keep
 
-    def _optimizer_step(self, window: _Window) -> None:
+    def _optimizer_step(self) -> None:
         plain = unwrap(self.model)
         if hasattr(plain, "after_backward"):
             plain.after_backward(self.step)
@@ -379,17 +262,28 @@ class Loop:
         log_every = self.run_config.log_every
         logs_next = (self.step + 1) % log_every == 0 or self.step + 1 == self.last_step
         if self.optim.clip_grad or logs_next:  # the norm is a pass over all gradients
-            window.grad_norm = _clip(self.model, self.optim.clip_grad)
+            self.window.grad_norm = _clip(self.model, self.optim.clip_grad)
         self.scaler.step(self.optimizer)
         self.scaler.update()
         self.optimizer.zero_grad(set_to_none=True)
 
-    def _book(self, window: _Window, lr: float) -> None:
+    def _skip_step(self) -> None:
+        self.optimizer.zero_grad(set_to_none=True)
+        self.nonfinite_total += 1
+        self.consecutive_nonfinite += 1
+        self.window.nonfinite += 1
+        if self.consecutive_nonfinite >= self.run_config.max_nonfinite:
+            raise TrainingError(
+                f"the loss was not finite for {self.consecutive_nonfinite} steps in a row "
+                f"(step {self.step}); lower optim.base_lr or use run.precision=bf16/fp32"
+            )
+
+    def _book(self, lr: float) -> None:
         step, run = self.step, self.run_config
         if self.logger is not None:
             self.logger.advance()
         if step % run.log_every == 0 or step == self.last_step:
-            scalars = window.flush(lr, self.info)
+            scalars = self.window.flush(lr, self.info)
             warning = self.monitor.update(step, scalars) if self.monitor is not None else None
             if warning is not None:
                 scalars["collapse_warning"] = 1.0
@@ -415,6 +309,49 @@ class Loop:
         self.saved_step, self.saved_at = self.step, time.perf_counter()
         return path
 
+    def close(self) -> None:
+        if self.logger is not None:
+            self.logger.close()
+
+    def finish(self, **extra: object) -> dict:
+        """The end-of-run summary (``extra`` entries added), written to ``summary.json``
+        on the main rank; checks that all ranks hold the same weights."""
+        before = self.run_dir / "summary.json"
+        previous = json.loads(before.read_text()) if self.start_step and before.exists() else {}
+        session = {
+            "start_step": self.start_step,
+            "end_step": self.step,
+            "seconds": round(time.perf_counter() - self.started, 1),
+            "stopped_by": self.stopped_by,
+        }
+        saved = list_checkpoints(self.run_dir) if self.info.is_main else []
+        summary = run_summary(
+            run_dir=str(self.run_dir),
+            session=session,
+            previous=previous,
+            global_batch=self.plan.global_batch,
+            world_size=self.info.world_size,
+            losses=self.losses,
+            collapse_warning=self.monitor.warning if self.monitor is not None else None,
+            **extra,
+            nonfinite_steps_skipped=self.nonfinite_total,
+            bad_files_skipped=len(self.skips.bad),
+            ranks_in_sync=ranks_in_sync(self.model, self.info),
+            checkpoint=str(saved[-1]) if saved else None,
+        )
+        if self.info.is_main:
+            write_json(self.run_dir / "summary.json", summary)
+        return summary
+
+    def stopped_line(self) -> str:
+        """What a run stopped by a signal tells its user (one line)."""
+        saved = list_checkpoints(self.run_dir)
+        where = f"checkpoint {saved[-1]}" if saved else "no checkpoint"
+        return (
+            f"stopped by {self.stopped_by} after step {self.step}: {where}; "
+            "continue with --resume auto"
+        )
+
 
 def _clip(model: nn.Module, max_norm: float | None) -> torch.Tensor:
     """Total gradient norm; gradients are clipped to ``max_norm`` when it is set."""
@@ -422,42 +359,3 @@ def _clip(model: nn.Module, max_norm: float | None) -> torch.Tensor:
     if max_norm:
         return torch.nn.utils.clip_grad_norm_(grads, max_norm)
     return torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads]))
-
-
-class _Window:
-    """Metrics summed over the steps between two log lines (tensors; synced when flushed)."""
-
-    def __init__(self) -> None:
-        self.reset()
-
-    def reset(self) -> None:
-        self.sums: dict[str, torch.Tensor] = {}
-        self.count = 0
-        self.clips = 0
-        self.wait = 0.0
-        self.skipped = 0
-        self.nonfinite = 0
-        self.grad_norm: torch.Tensor | None = None
-        self.started = time.perf_counter()
-
-    def add(self, metrics: dict[str, torch.Tensor], clips: int) -> None:
-        for key, value in metrics.items():
-            value = value.detach().float()
-            self.sums[key] = self.sums[key] + value if key in self.sums else value
-        self.count += 1
-        self.clips += clips
-
-    def flush(self, lr: float, info: DistInfo) -> dict[str, float]:
-        elapsed = max(time.perf_counter() - self.started, 1e-9)
-        scalars = {k: float(all_mean(v / max(self.count, 1), info)) for k, v in self.sums.items()}
-        scalars.update(
-            lr=lr,
-            clips_per_s=self.clips * info.world_size / elapsed,
-            data_wait_s=self.wait,
-            skipped_samples=float(self.skipped),
-            nonfinite_steps=float(self.nonfinite),
-        )
-        if self.grad_norm is not None:
-            scalars["grad_norm"] = float(self.grad_norm)
-        self.reset()
-        return scalars

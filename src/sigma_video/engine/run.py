@@ -7,14 +7,15 @@ import json
 import os
 import shutil
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 import torch.distributed as dist
 from torch import nn
 
-from sigma_video.config import config_changes, to_dict
+from sigma_video.config import config_changes, save_config, to_dict
 from sigma_video.engine.checkpoint import (
     list_checkpoints,
     load_checkpoint,
@@ -23,6 +24,38 @@ from sigma_video.engine.checkpoint import (
     unwrap,
 )
 from sigma_video.engine.distributed import DistInfo, init_distributed
+
+T = TypeVar("T")
+
+
+def main_rank_first(
+    info: DistInfo, load: Callable[[Callable[[str], None]], T], log: Callable[[str], None]
+) -> T:
+    """``load(log)`` on the main rank first (it may generate the embedded dataset, and only
+    it logs), then on the other ranks."""
+    value = load(log) if info.is_main else None
+    if info.enabled:
+        dist.barrier()
+        if value is None:
+            value = load(lambda _: None)
+    return value
+
+
+def write_run_files(
+    config: Any,
+    info: DistInfo,
+    resume: str | None,
+    overwrite: bool,
+    files: dict[str, Any] | None = None,
+) -> None:
+    """On the main rank, once everything is checked: the run folder (``prepare_run_dir``),
+    ``config.json`` and each of ``files`` (file name -> JSON value)."""
+    if not info.is_main:
+        return
+    run_dir = prepare_run_dir(config, resume, overwrite)
+    save_config(config, run_dir / "config.json")
+    for name, value in (files or {}).items():
+        write_json(run_dir / name, value)
 
 
 def seed_ranks(seed: int, info: DistInfo, step: int) -> None:

@@ -10,10 +10,9 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import torch.distributed as dist
 from torch import nn
 
-from sigma_video.config import TrainConfig, save_config
+from sigma_video.config import TrainConfig
 from sigma_video.data.annotations import VideoRecord, read_list, read_records
 from sigma_video.data.check import refuse_missing
 from sigma_video.data.dataset import ClipConfig, MaskConfig, VideoClips
@@ -21,16 +20,14 @@ from sigma_video.data.synth import default_dataset
 from sigma_video.data.transforms import normalize
 from sigma_video.engine.collapse import CollapseMonitor
 from sigma_video.engine.init import load_init
-from sigma_video.engine.loop import TrainingError, make_plan, open_loop
+from sigma_video.engine.loop import Loop, TrainingError, make_plan, open_loop
 from sigma_video.engine.optim import build_optimizer
-from sigma_video.engine.run import prepare_run_dir, resume_point, start_device
+from sigma_video.engine.run import main_rank_first, resume_point, start_device, write_run_files
 from sigma_video.masking import make_mask
 from sigma_video.pretrainer import build_pretrainer
 from sigma_video.tubes import token_grid
 
 __all__ = ["TrainingError", "load_records", "pretrain"]
-
-AUTOCAST = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 def load_records(config: TrainConfig, log: Callable[[str], None] = print) -> list[VideoRecord]:
@@ -71,10 +68,7 @@ def pretrain(
     if model_cfg.img_size is None:
         model_cfg = dataclasses.replace(model_cfg, img_size=config.data.size)
     config = dataclasses.replace(config, model=model_cfg)
-    records = load_records(config, log) if info.is_main else None
-    if info.enabled:  # rank 0 may have generated the embedded dataset; then all read it
-        dist.barrier()
-        records = records or load_records(config)
+    records = main_rank_first(info, lambda say: load_records(config, say), log)
 
     torch.manual_seed(config.run.seed)
     model = build_pretrainer(config.model)
@@ -106,22 +100,19 @@ def pretrain(
     )
     plan = make_plan(config.optim, len(dataset), info.world_size, config.data.num_sample)
     optimizer = build_optimizer(model, plan.lr, config.optim.weight_decay, config.optim.betas)
-    # Everything is checked; only now does the run directory get written.
-    if info.is_main:
-        prepare_run_dir(config, resume, overwrite)
-        save_config(config, run_dir / "config.json")
+    write_run_files(config, info, resume, overwrite)  # everything is checked: now write
     loop = open_loop(
         model,
         optimizer,
         plan,
         device,
         info,
-        config.optim,
-        config.run,
-        len(dataset),
-        config.data.max_bad_fraction,
-        start,
-        log,
+        optim=config.optim,
+        run=config.run,
+        num_samples=len(dataset),
+        max_bad_fraction=config.data.max_bad_fraction,
+        resume_from=start,
+        log=log,
     )
     finished = run_dir / "summary.json"
     if resume is not None and loop.step >= loop.last_step and finished.exists():
@@ -140,14 +131,16 @@ def pretrain(
     finally:
         loop.close()
     summary = loop.finish()
-    if info.is_main and loop.stopped_by is not None:
-        log(loop.stopped_line())
-    elif info.is_main:
-        log(
-            f"done: {loop.step} steps ({summary['steps_this_session']} this session) in "
-            f"{summary['seconds']:.0f} s, {summary['clips_per_s']} clips/s; "
-            f"loss {summary['loss_first']} -> {summary['loss_last']}; "
-            f"{loop.nonfinite_total} non-finite step(s) skipped; {loop.skips.summary()}; "
-            f"checkpoint {summary['checkpoint']}"
-        )
+    if info.is_main:
+        log(loop.stopped_line() if loop.stopped_by else done_line(summary, loop))
     return summary
+
+
+def done_line(summary: dict[str, Any], loop: Loop) -> str:
+    return (
+        f"done: {loop.step} steps ({summary['steps_this_session']} this session) in "
+        f"{summary['seconds']:.0f} s, {summary['clips_per_s']} clips/s; "
+        f"loss {summary['loss_first']} -> {summary['loss_last']}; "
+        f"{loop.nonfinite_total} non-finite step(s) skipped; {loop.skips.summary()}; "
+        f"checkpoint {summary['checkpoint']}"
+    )

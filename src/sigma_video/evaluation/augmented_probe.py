@@ -18,6 +18,7 @@ from sigma_video.data.collate import collate
 from sigma_video.data.dataset import ClipConfig, VideoClips
 from sigma_video.data.transforms import normalize
 from sigma_video.engine.sampler import epoch_order
+from sigma_video.evaluation.inference import eval_autocast
 from sigma_video.evaluation.metrics import topk_accuracy
 from sigma_video.models.encoder import VideoEncoder
 
@@ -78,7 +79,7 @@ def augmented_probe(
             video = normalize(batch["video"].to(device, non_blocking=True))
             with (
                 torch.no_grad(),
-                torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"),
+                eval_autocast(device),
             ):
                 features = encoder.forward_pooled(video).float()
             loss = F.cross_entropy(head(features), batch["label"].to(device))

@@ -12,13 +12,12 @@ import torch
 from safetensors.torch import load_file
 from torch import Tensor
 
-from sigma_video.config import load_config, to_dict
+from sigma_video.config import to_dict
 from sigma_video.data.annotations import read_records
-from sigma_video.data.dataset import ClipConfig
 from sigma_video.data.synth import default_cache_dir
 from sigma_video.evaluation.features import extract_features
-from sigma_video.evaluation.loading import load_encoder
 from sigma_video.files import save_tensors
+from sigma_video.io.load import load_model, random_config
 
 CACHE_VERSION = 2  # bump when extraction changes what it computes
 
@@ -50,7 +49,7 @@ def features_for(
     settings) and these options, so a hit reads one file and builds no model.
     """
     if checkpoint.startswith("random:"):
-        source: object = [checkpoint, to_dict(load_config(checkpoint.split(":", 1)[1]))]
+        source: object = [checkpoint, to_dict(random_config(checkpoint.split(":", 1)[1]))]
     else:
         source = _stamp(checkpoint)
     key = json.dumps(
@@ -70,13 +69,8 @@ def features_for(
     if file.exists():
         stored = load_file(str(file))
         return stored["features"], stored["labels"]
-    encoder, config = load_encoder(checkpoint)
-    clip = ClipConfig(
-        num_frames=config.data.num_frames,
-        stride=config.data.stride,
-        size=config.data.size,
-        crop="center",
-    )
+    encoder, spec = load_model(checkpoint)
+    clip = spec.view()
     records = read_records(list_path, root=data_root)
     features, labels = extract_features(
         encoder,

@@ -6,13 +6,10 @@ from collections.abc import Sequence
 
 import torch
 from torch import Tensor
-from torch.utils.data import DataLoader
-from tqdm import tqdm
 
 from sigma_video.data.annotations import VideoRecord
-from sigma_video.data.collate import collate
 from sigma_video.data.dataset import ClipConfig, EvalClips
-from sigma_video.data.transforms import normalize
+from sigma_video.evaluation.inference import eval_autocast, view_batches
 from sigma_video.models.encoder import VideoEncoder
 
 
@@ -38,22 +35,14 @@ def extract_features(
     device = torch.device(device)
     encoder = encoder.eval().to(device)
     data = EvalClips(records, clip, num_clips=num_clips, num_crops=num_crops)
-    loader = DataLoader(
-        data,
-        batch_size=batch_size,
-        num_workers=workers,
-        collate_fn=collate,
-        generator=torch.Generator(),
-    )
     views = num_clips * num_crops
     features, labels, grids = [], [], []
-    for batch in tqdm(loader, desc="features", unit="batch", disable=not progress):
-        video = normalize(batch["video"].to(device))
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+    for video, label, _ in view_batches(data, views, device, batch_size, workers, progress):
+        with eval_autocast(device):
             tokens = encoder.forward_features(video)  # (B·views, N, D)
             pooled = encoder.pool(tokens).float()
         features.append(pooled.view(-1, views, pooled.shape[-1]).mean(1).cpu())
-        labels.append(batch["label"].view(-1, views)[:, 0])
+        labels.append(label)
         if grid:
             shape = (-1, views, *encoder.grid_of(video), tokens.shape[-1])
             grids.append(tokens.float().view(shape).mean(1).cpu())

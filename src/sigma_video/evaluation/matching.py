@@ -28,22 +28,10 @@ def iou_per_segment(merged: np.ndarray) -> np.ndarray:
     return np.divide(tp, union, out=np.zeros_like(tp), where=union > 0)
 
 
-def hungarian_miou(pred: np.ndarray, gt: np.ndarray, num_clusters: int, num_segments: int) -> float:
-    """Clustering protocol: one-to-one Hungarian matching of clusters to segments on
-    1 − IoU; clusters left unmatched count as background (segment 0). Mean IoU over segments."""
-    return hungarian_from_counts(confusion(pred, gt, num_clusters, num_segments))
-
-
-def overclustering_miou(
-    pred: np.ndarray, gt: np.ndarray, num_clusters: int, num_segments: int
-) -> float:
-    """Over-clustering protocol: each cluster goes to the segment it is most precise for
-    (greedy many-to-one), then mean IoU over segments."""
-    return overclustering_from_counts(confusion(pred, gt, num_clusters, num_segments))
-
-
 def hungarian_from_counts(counts: np.ndarray) -> float:
-    """``hungarian_miou`` from a ``(K, G)`` confusion matrix."""
+    """Clustering protocol, from a ``(K, G)`` confusion matrix: one-to-one Hungarian
+    matching of clusters to segments on 1 − IoU; clusters left unmatched count as
+    background (segment 0). Mean IoU over segments."""
     tp = counts.astype(float)
     union = counts.sum(1, keepdims=True) + counts.sum(0, keepdims=True) - tp
     iou = np.divide(tp, union, out=np.zeros_like(tp), where=union > 0)  # (K, G)
@@ -54,7 +42,8 @@ def hungarian_from_counts(counts: np.ndarray) -> float:
 
 
 def overclustering_from_counts(counts: np.ndarray) -> float:
-    """``overclustering_miou`` from a ``(K, G)`` confusion matrix."""
+    """Over-clustering protocol, from a ``(K, G)`` confusion matrix: each cluster goes to
+    the segment it is most precise for (greedy many-to-one), then mean IoU over segments."""
     return float(iou_per_segment(_merge(counts, counts.argmax(1), counts.shape[1])).mean())
 
 

@@ -8,35 +8,34 @@ from pathlib import Path
 
 import torch
 
-from sigma_video.config import TrainConfig
+from sigma_video.config import load_config
 from sigma_video.data.annotations import read_list
-from sigma_video.data.dataset import ClipConfig
 from sigma_video.data.synth import default_dataset
 from sigma_video.engine.run import resolve_device, write_json
 from sigma_video.evaluation.features import extract_features
 from sigma_video.evaluation.knn import knn_scores
-from sigma_video.evaluation.loading import encoder_for, load_encoder
 from sigma_video.evaluation.metrics import topk_accuracy
 from sigma_video.evaluation.probe import linear_probe
 from sigma_video.evaluation.segmentation import evaluate_segmentation
+from sigma_video.io.load import ClipSpec, encoder_for, load_model
 from sigma_video.models.encoder import VideoEncoder
 
 TASKS = (("motion", ".csv"), ("appearance", "_appearance.csv"))
 
 
 def embedded_metrics(
-    encoder: VideoEncoder, config: TrainConfig, root: Path, max_sequences: int = 32
+    encoder: VideoEncoder,
+    spec: ClipSpec,
+    root: Path,
+    max_sequences: int = 32,
+    device: str = "auto",
+    workers: int = 2,
 ) -> dict[str, float]:
-    """``probe_*`` and ``knn20_*`` top-1 for both label sets, ``vos_*`` mIoU, in [0, 1];
-    on the run's device (``run.device``: CUDA when there is one)."""
-    device = resolve_device(config.run.device)
+    """``probe_*`` and ``knn20_*`` top-1 for both label sets, ``vos_*`` mIoU, in [0, 1],
+    of clips ``spec`` (centre views), on ``device`` (auto: CUDA when there is one)."""
+    device = resolve_device(device)
     encoder = encoder.to(device)
-    clip = ClipConfig(
-        num_frames=config.data.num_frames,
-        stride=config.data.stride,
-        size=config.data.size,
-        crop="center",
-    )
+    clip = spec.view()
     lists = {
         (split, task): read_list(root / f"{split}{suffix}", root=str(root))[0]
         for split in ("train", "val")
@@ -44,7 +43,7 @@ def embedded_metrics(
     }
     feats = {
         split: extract_features(
-            encoder, lists[(split, "motion")], clip, workers=config.data.workers, device=device
+            encoder, lists[(split, "motion")], clip, workers=workers, device=device
         )[0]
         for split in ("train", "val")
     }
@@ -56,9 +55,7 @@ def embedded_metrics(
         ]
         scores = knn_scores(feats["train"], y["train"], feats["val"], k=20, temperature=0.07)
         out[f"knn20_{task}"] = topk_accuracy(scores, y["val"], 1)
-    seg = evaluate_segmentation(
-        encoder, root / "davis", config.data.size, max_sequences=max_sequences
-    )
+    seg = evaluate_segmentation(encoder, root / "davis", spec.size, max_sequences=max_sequences)
     out["vos_clustering"] = seg["miou_clustering"]
     out["vos_overclustering"] = seg["miou_overclustering"]
     return out
@@ -73,7 +70,8 @@ def probe_report(
     """``embedded_metrics`` of the run's encoder and of its own random initialisation,
     printed as a table with a short reading and written to ``RUN/report.md`` and
     ``RUN/report.json``; the run must have trained on the embedded dataset."""
-    trained, config = load_encoder(run_dir)
+    trained, clip = load_model(run_dir)
+    config = load_config(str(Path(run_dir) / "config.json"))
     if config.data.train is not None:
         raise ValueError("the probe report needs the embedded dataset (data.train unset)")
     root = root or default_dataset()
@@ -85,8 +83,10 @@ def probe_report(
         "evaluating the frozen encoder and its random initialisation: linear probes and kNN "
         f"on the motion and appearance labels, segmentation of {max_sequences} val videos"
     )
+    options = {"device": config.run.device, "workers": config.data.workers}
     results = {
-        name: embedded_metrics(e, config, root, max_sequences) for name, e in encoders.items()
+        name: embedded_metrics(e, clip, root, max_sequences, **options)
+        for name, e in encoders.items()
     }
     classes = {
         t: max(r.label for r in read_list(root / f"train{s}", root=str(root))[0]) + 1

@@ -26,6 +26,7 @@ from sklearn.cluster import KMeans
 from sklearn.decomposition import PCA
 
 from sigma_video.data.transforms import normalize
+from sigma_video.evaluation.inference import eval_autocast
 from sigma_video.evaluation.matching import (
     cell_confusion,
     cell_histogram,
@@ -160,7 +161,7 @@ def tube_features(encoder: VideoEncoder, frames: np.ndarray, size: int) -> np.nd
     )  # (T, 3, S, S)
     video = normalize(video.round().clamp(0, 255).transpose(0, 1)[None].to(torch.uint8))
     grid = encoder.grid_of(video)
-    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+    with eval_autocast(device):
         tokens = encoder.forward_features(video)[0]  # (T'·h·w, D)
     return tokens.reshape(*grid, -1).float().cpu().numpy()
 

@@ -6,12 +6,11 @@ from __future__ import annotations
 import torch
 import torch.distributed as dist
 from torch import Tensor, nn
-from torch.utils.data import DataLoader, Subset
+from torch.utils.data import Subset
 
-from sigma_video.data.collate import collate
 from sigma_video.data.dataset import EvalClips
-from sigma_video.data.transforms import normalize
 from sigma_video.engine.distributed import DistInfo
+from sigma_video.evaluation.inference import eval_autocast, view_batches
 from sigma_video.evaluation.metrics import topk_correct
 
 
@@ -30,25 +29,16 @@ def predict(
     info = info or DistInfo()
     views = dataset.num_clips * dataset.num_crops
     share = Subset(dataset, range(info.rank, len(dataset), info.world_size))
-    loader = DataLoader(
-        share,
-        batch_size=batch_size,
-        num_workers=workers,
-        collate_fn=collate,
-        generator=torch.Generator(),  # leaves the global RNG (drop path) untouched
-    )
     was_training = model.training
     model.eval()
     probs, labels, unreadable = [], [], 0
-    for batch in loader:
-        video = normalize(batch["video"].to(device, non_blocking=True))
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+    for video, label, bad in view_batches(share, views, device, batch_size, workers):
+        with eval_autocast(device):
             logits = model(video).float()  # (B·views, C)
         p = logits.softmax(-1).view(-1, views, logits.shape[-1]).mean(1).cpu()
-        good = ~batch["bad"]
-        unreadable += int((~good).sum())
-        probs.append(p[good])
-        labels.append(batch["label"].view(-1, views)[:, 0][good])
+        unreadable += int(bad.sum())
+        probs.append(p[~bad])
+        labels.append(label[~bad])
     model.train(was_training)
     if not probs:
         return torch.empty(0, 0), torch.empty(0, dtype=torch.long), unreadable

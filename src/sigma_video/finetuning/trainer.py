@@ -13,34 +13,26 @@ import dataclasses
 import random
 from collections.abc import Callable
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import torch
-import torch.distributed as dist
 
-from sigma_video.config import save_config
 from sigma_video.data.annotations import VideoRecord, read_list, read_records
 from sigma_video.data.check import refuse_missing
-from sigma_video.data.dataset import ClipConfig, EvalClips, VideoClips
+from sigma_video.data.dataset import EvalClips, VideoClips
 from sigma_video.data.randaugment import RandAugment
 from sigma_video.data.synth import default_dataset
 from sigma_video.data.transforms import normalize
-from sigma_video.engine.loop import make_plan, open_loop
+from sigma_video.engine.loop import Loop, make_plan, open_loop
 from sigma_video.engine.optim import build_optimizer
-from sigma_video.engine.run import prepare_run_dir, resume_point, start_device, write_json
-from sigma_video.evaluation.loading import load_encoder
+from sigma_video.engine.run import main_rank_first, resume_point, start_device, write_run_files
 from sigma_video.finetuning.config import FinetuneConfig
 from sigma_video.finetuning.erasing import random_erase
 from sigma_video.finetuning.evaluate import evaluate
 from sigma_video.finetuning.layer_decay import lr_scale
 from sigma_video.finetuning.mixup import MixConfig, mix_batch, soft_cross_entropy
-from sigma_video.finetuning.model import (
-    CLASSIFIER_FILE,
-    VideoClassifier,
-    finetuning_encoder,
-    load_classifier_meta,
-)
+from sigma_video.io.load import CLASSIFIER_FILE, ClipSpec, load_classifier_meta, load_model
+from sigma_video.models.classifier import VideoClassifier, finetuning_encoder
 from sigma_video.models.encoder import EncoderConfig, VideoEncoder
 from sigma_video.tubes import token_grid
 
@@ -94,14 +86,14 @@ def count_classes(splits: Splits, num_classes: int | None) -> int:
     return classes
 
 
-def resolve_clip(config: FinetuneConfig, encoder_data: Any) -> FinetuneConfig:
+def resolve_clip(config: FinetuneConfig, pretrained: ClipSpec) -> FinetuneConfig:
     """Fill unset clip settings from the pretrained encoder's."""
     data = config.data
     data = dataclasses.replace(
         data,
-        num_frames=data.num_frames or encoder_data.num_frames,
-        stride=data.stride or encoder_data.stride,
-        size=data.size or encoder_data.size,
+        num_frames=data.num_frames or pretrained.num_frames,
+        stride=data.stride or pretrained.stride,
+        size=data.size or pretrained.size,
     )
     return dataclasses.replace(config, data=data)
 
@@ -115,11 +107,7 @@ def finetune(
     """Fine-tune (or continue fine-tuning) an encoder; returns the summary, whose ``test``
     entry holds the multi-view ``top1``/``top5`` (%)."""
     device, info = start_device(config.run)
-    splits = load_splits(config, log) if info.is_main else None
-    if info.enabled:  # rank 0 may have generated the embedded dataset; then all read it
-        dist.barrier()
-        splits = splits or load_splits(config)
-    assert splits is not None
+    splits = main_rank_first(info, lambda say: load_splits(config, say), log)
     num_classes = count_classes(splits, config.model.num_classes)
     run_dir = Path(config.run.output)
     start = resume_point(run_dir, resume)
@@ -130,22 +118,19 @@ def finetune(
                 f"model.checkpoint {m.checkpoint} does not exist; pretrain first "
                 "(`sigma-video pretrain` writes runs/demo) or pass --checkpoint random:PRESET"
             )
-        pretrained, source = load_encoder(m.checkpoint, seed=config.run.seed)
-        config = resolve_clip(config, source.data)
+        pretrained, spec = load_model(m.checkpoint, seed=config.run.seed)
+        config = resolve_clip(config, spec)
         torch.manual_seed(config.run.seed)
         encoder = finetuning_encoder(pretrained, m.drop_path, m.grad_checkpointing)
         del pretrained
     else:  # the architecture is in the run; the pretrained source is no longer needed
         saved = load_classifier_meta(run_dir)
-        config = resolve_clip(config, SimpleNamespace(**saved["clip"]))
+        config = resolve_clip(config, ClipSpec.of(saved["clip"]))
         encoder = VideoEncoder(EncoderConfig(**saved["encoder"]))
     data = config.data
     token_grid(data.num_frames, data.size, data.size, encoder.config.tubelet, encoder.config.patch)
     model = VideoClassifier(encoder, num_classes, m.head_dropout, m.head_init_scale).to(device)
-    clip = ClipConfig(
-        num_frames=data.num_frames,
-        stride=data.stride,
-        size=data.size,
+    clip = ClipSpec.of(data).view(
         sampling=data.sampling,
         crop=data.crop,
         flip=data.flip,
@@ -176,29 +161,25 @@ def finetune(
         return lr_scale(inner, depth, o.layer_decay) if inner != name else 1.0
 
     optimizer = build_optimizer(model, plan.lr, o.weight_decay, o.betas, lr_scale=scale)
-    if info.is_main:
-        prepare_run_dir(config, resume, overwrite)
-        save_config(config, run_dir / "config.json")
-        meta = {
-            "encoder": dataclasses.asdict(encoder.config),
-            "num_classes": num_classes,
-            "head_dropout": m.head_dropout,
-            "clip": {"num_frames": data.num_frames, "stride": data.stride, "size": data.size},
-        }
-        write_json(run_dir / CLASSIFIER_FILE, meta)
-
+    classifier = {
+        "encoder": dataclasses.asdict(encoder.config),
+        "num_classes": num_classes,
+        "head_dropout": m.head_dropout,
+        "clip": ClipSpec.of(data).as_dict(),
+    }
+    write_run_files(config, info, resume, overwrite, {CLASSIFIER_FILE: classifier})
     loop = open_loop(
         model,
         optimizer,
         plan,
         device,
         info,
-        o,
-        config.run,
-        len(train),
-        data.max_bad_fraction,
-        start,
-        log,
+        optim=o,
+        run=config.run,
+        num_samples=len(train),
+        max_bad_fraction=data.max_bad_fraction,
+        resume_from=start,
+        log=log,
     )
     net, last_step, logger = loop.net, loop.last_step, loop.logger
     mix = MixConfig(o.mixup, o.cutmix, o.mix_prob, o.switch_prob, o.label_smoothing)
@@ -235,14 +216,16 @@ def finetune(
     summary = loop.finish(
         num_classes=num_classes, val=history, test=None if stopped else {**tested, **views}
     )
-    if info.is_main and stopped:
-        log(loop.stopped_line())
-    elif info.is_main:
-        log(
-            f"done: {loop.step} steps in {summary['seconds']:.0f} s; "
-            f"loss {summary['loss_first']} -> {summary['loss_last']}; "
-            f"test top-1 {tested['top1']:.2f} % top-5 {tested['top5']:.2f} % on "
-            f"{tested['num']} videos × {data.test_clips} clips × {data.test_crops} crops "
-            f"({tested['unreadable']} unreadable, left out); {loop.skips.summary()}"
-        )
+    if info.is_main:
+        log(loop.stopped_line() if stopped else done_line(summary, loop, tested, views))
     return summary
+
+
+def done_line(summary: dict[str, Any], loop: Loop, tested: dict, views: dict) -> str:
+    return (
+        f"done: {loop.step} steps in {summary['seconds']:.0f} s; "
+        f"loss {summary['loss_first']} -> {summary['loss_last']}; "
+        f"test top-1 {tested['top1']:.2f} % top-5 {tested['top5']:.2f} % on "
+        f"{tested['num']} videos × {views['clips']} clips × {views['crops']} crops "
+        f"({tested['unreadable']} unreadable, left out); {loop.skips.summary()}"
+    )

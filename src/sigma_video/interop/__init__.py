@@ -1,4 +1,4 @@
-"""Checkpoints of other code bases: the reference SIGMA/VideoMAE files."""
+"""Deprecated location of the official-checkpoint readers: use ``sigma_video.io``."""
 
 from sigma_video.interop.reference import (
     load_weights,

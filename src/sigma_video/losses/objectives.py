@@ -6,12 +6,25 @@ outputs for the same masked tubes. Metrics are detached scalar tensors (no host 
 
 from __future__ import annotations
 
+from typing import Protocol
+
 from torch import Tensor, nn
 
 from sigma_video.losses.diagnostics import feature_spread
 from sigma_video.losses.reconstruction import l2_loss
 from sigma_video.losses.sigma import check_sigma_options, sigma_loss
-from sigma_video.models.prototypes import Prototypes
+
+
+class PrototypeBank(Protocol):
+    """What the objective needs of its prototypes (``models.Prototypes`` is one)."""
+
+    def normalize_(self) -> Tensor:
+        """Unit-normalise the ``(K, D)`` prototypes in place; return them."""
+        ...
+
+    def cancel_gradients(self, step: int) -> None:
+        """Drop the prototypes' gradient while they are frozen."""
+        ...
 
 
 class SigmaObjective(nn.Module):
@@ -24,7 +37,7 @@ class SigmaObjective(nn.Module):
 
     def __init__(
         self,
-        prototypes: Prototypes,
+        prototypes: PrototypeBank,
         temperature: float = 0.1,
         epsilon: float = 0.05,
         iterations: int = 10,

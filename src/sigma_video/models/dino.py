@@ -19,7 +19,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from sigma_video.files import safe_torch_load
 from sigma_video.layers import LAYER_NORM_EPS, Block
+from sigma_video.state_dict import check_fit, strip_prefixes
 
 FRAME_MODES = ("first", "mean")
 
@@ -140,36 +142,17 @@ def load_image_vit(weights: str | Path, arch: str = "dino_vitb16") -> ImageViT:
         raise ValueError(f"unknown DINO architecture {arch!r}; choose from {sorted(DINO_PRESETS)}")
     model = ImageViT(DINO_PRESETS[arch])
     path = Path(weights)
-    try:
-        if path.suffix == ".safetensors":
-            from safetensors.torch import load_file
+    if path.suffix == ".safetensors":
+        if not path.exists():
+            raise ValueError(f"DINO weights {path} not found")
+        from safetensors.torch import load_file
 
-            state = load_file(str(path))
-        else:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise ValueError(f"DINO weights {path} not found") from None
-    except Exception as err:  # unpickling refusals and corrupt files alike
-        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise ValueError(f"cannot load DINO weights {path}: {reason[:200]}") from None
+        state = load_file(str(path))
+    else:
+        state = safe_torch_load(path, "DINO weights")
     if isinstance(state, dict) and "teacher" in state:
         state = state["teacher"]
-    state = {_strip(k): v for k, v in state.items() if not _strip(k).startswith("head")}
-    expected = model.state_dict()
-    missing = sorted(set(expected) - set(state))
-    unexpected = sorted(set(state) - set(expected))
-    wrong = [k for k in expected if k in state and state[k].shape != expected[k].shape]
-    if missing or unexpected or wrong:
-        raise ValueError(
-            f"{path} does not fit {arch}: missing {missing[:3]}, unexpected {unexpected[:3]}, "
-            f"shape mismatch {[(k, tuple(state[k].shape)) for k in wrong[:3]]}"
-        )
+    state = {k: v for k, v in strip_prefixes(state).items() if not k.startswith("head")}
+    check_fit(model.state_dict(), state, str(path), arch, strict=True)
     model.load_state_dict(state)
     return model
-
-
-def _strip(key: str) -> str:
-    for prefix in ("module.", "backbone."):
-        if key.startswith(prefix):
-            key = key[len(prefix) :]
-    return key

@@ -15,8 +15,9 @@ from sigma_video.layers import (
     run_blocks,
     sinusoid_table,
 )
+from sigma_video.masking import gather_tokens
 from sigma_video.models.init import init_vit_weights
-from sigma_video.tubes import token_grid
+from sigma_video.tubes import token_grid, video_to_tubes
 
 POS_TABLE_MODES = ("sinusoid", "interpolate")
 
@@ -123,7 +124,9 @@ class VideoEncoder(nn.Module):
         table = self.position_table(self.grid_of(video)).to(video.dtype)  # (N, D)
         if visible is None:
             return self.patch_embed(video) + table
-        return self.patch_embed(video, visible) + table[visible]  # only the visible tubes
+        c = self.config  # only the visible tubes are cut out and embedded
+        tubes = gather_tokens(video_to_tubes(video, c.tubelet, c.patch).flatten(2), visible)
+        return self.patch_embed.embed_tubes(tubes) + table[visible]
 
     def forward_features(self, video: Tensor, visible: Tensor | None = None) -> Tensor:
         """Encode a clip batch.

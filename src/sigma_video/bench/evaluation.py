@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from sigma_video.bench import device_name
+from sigma_video.bench.timing import device_name
 from sigma_video.evaluation.knn import knn_scores
 from sigma_video.evaluation.probe import linear_probe
 from sigma_video.evaluation.segmentation import (

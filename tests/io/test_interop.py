@@ -10,9 +10,7 @@ import torch
 
 from sigma_video import PretrainerConfig, build_pretrainer
 from sigma_video.cli import main
-from sigma_video.evaluation import load_encoder
-from sigma_video.evaluation.loading import load_classifier
-from sigma_video.interop import pretrainer_weights
+from sigma_video.io import load_model, pretrainer_weights
 from tests.reference import official_pretraining_layout
 
 D, HEADS, DEPTH = 128, 2, 2  # 64-wide heads, as ViT-S/B/L
@@ -122,8 +120,8 @@ def test_pretraining_checkpoint_matches_the_independent_computation(tmp_path):
         }
     )
     save_reference(tmp_path / "ref.pth", sd)
-    encoder, config = load_encoder(tmp_path / "ref.pth")
-    assert (config.data.num_frames, config.data.stride, config.data.size) == (4, 2, 32)
+    encoder, clip = load_model(tmp_path / "ref.pth")
+    assert (clip.num_frames, clip.stride, clip.size) == (4, 2, 32)
     video = torch.randn(2, 3, 4, 32, 32)
     torch.testing.assert_close(
         encoder.forward_features(video).double(),
@@ -153,7 +151,7 @@ def test_finetuning_checkpoint_with_fc_norm_and_learned_positions(tmp_path):
         }
     )
     save_reference(tmp_path / "ft.pth", {f"module.{k}": v for k, v in sd.items()})
-    encoder, _ = load_encoder(tmp_path / "ft.pth")
+    encoder, _ = load_model(tmp_path / "ft.pth")
     video = torch.randn(2, 3, 4, 32, 32)
     tokens = independent_forward(
         {f"encoder.{k}": v for k, v in sd.items()}, video, final_norm=False
@@ -163,14 +161,14 @@ def test_finetuning_checkpoint_with_fc_norm_and_learned_positions(tmp_path):
     )
     torch.testing.assert_close(encoder.forward_pooled(video).double(), pooled, rtol=1e-4, atol=1e-4)
     # the whole fine-tuned model, head included, for `sigma-video test`
-    model, clip = load_classifier(tmp_path / "ft.pth")
+    model, clip = load_model(tmp_path / "ft.pth", "classifier")
     logits = pooled @ sd["head.weight"].double().T + sd["head.bias"].double()
     torch.testing.assert_close(model(video).double(), logits, rtol=1e-4, atol=1e-4)
-    assert model.num_classes == 10 and clip["num_frames"] == 4
+    assert model.num_classes == 10 and clip.num_frames == 4
     del sd["head.weight"]
     save_reference(tmp_path / "headless.pth", sd)
     with pytest.raises(ValueError, match="no classifier head"):
-        load_classifier(tmp_path / "headless.pth")
+        load_model(tmp_path / "headless.pth", "classifier")
 
 
 class _Exploit:
@@ -182,7 +180,7 @@ def test_code_in_a_pickle_is_refused_and_not_run(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     torch.save({"model": reference_encoder_state(), "args": _Exploit()}, tmp_path / "evil.pth")
     with pytest.raises(ValueError, match="refusing to load"):
-        load_encoder(tmp_path / "evil.pth")
+        load_model(tmp_path / "evil.pth")
     assert not (tmp_path / "pwned").exists()
 
 
@@ -192,7 +190,7 @@ def test_wrong_architecture_is_one_line(tmp_path):
     del sd["encoder.norm.bias"]
     save_reference(tmp_path / "bad.pth", sd)
     with pytest.raises(ValueError) as err:
-        load_encoder(tmp_path / "bad.pth")
+        load_model(tmp_path / "bad.pth")
     message = str(err.value)
     assert (
         "\n" not in message
@@ -202,9 +200,9 @@ def test_wrong_architecture_is_one_line(tmp_path):
     sd = reference_encoder_state()
     sd["encoder.extra.weight"] = torch.zeros(1)
     save_reference(tmp_path / "extra.pth", sd)
-    load_encoder(tmp_path / "extra.pth")  # extra keys are tolerated ...
+    load_model(tmp_path / "extra.pth")  # extra keys are tolerated ...
     with pytest.raises(ValueError, match="unexpected"):
-        load_encoder(tmp_path / "extra.pth", strict=True)  # ... unless strict
+        load_model(tmp_path / "extra.pth", strict=True)  # ... unless strict
 
 
 def test_convert_command_round_trip(tmp_path, capsys):
@@ -215,11 +213,11 @@ def test_convert_command_round_trip(tmp_path, capsys):
         == 0
     )
     assert '"depth": 2' in capsys.readouterr().out
-    converted, config = load_encoder(tmp_path / "enc")
-    original, _ = load_encoder(tmp_path / "ref.pth")
+    converted, clip = load_model(tmp_path / "enc")
+    original, _ = load_model(tmp_path / "ref.pth")
     video = torch.randn(1, 3, 4, 32, 32)
     torch.testing.assert_close(converted.forward_features(video), original.forward_features(video))
-    assert config.data.stride == 2
+    assert clip.stride == 2
 
 
 def test_reference_pretraining_keys_map_onto_ours():
@@ -260,10 +258,10 @@ def test_hugging_face_export_round_trip(tmp_path, capsys):
     torch.testing.assert_close(
         theirs.double(), independent_forward(sd, video), rtol=1e-4, atol=1e-4
     )
-    imported, config = load_encoder(tmp_path / "hf")  # and back
+    imported, clip = load_model(tmp_path / "hf")  # and back
     torch.testing.assert_close(imported.forward_features(video), theirs, rtol=1e-5, atol=1e-5)
     # the clip settings travel with the export (the stride has no VideoMAE field)
-    assert (config.data.num_frames, config.data.stride, config.data.size) == (4, 2, 32)
+    assert (clip.num_frames, clip.stride, clip.size) == (4, 2, 32)
     processor = transformers.VideoMAEImageProcessor.from_pretrained(str(tmp_path / "hf"))
     assert processor.crop_size == {"height": 32, "width": 32}
     assert list(processor.image_mean) == [0.485, 0.456, 0.406]
@@ -281,8 +279,8 @@ def test_convert_asks_for_clip_settings_a_file_does_not_record(tmp_path, capsys)
     assert main([*argv, "--num-frames", "4", "--stride", "2", "--size", "32"]) == 0
     out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert (out["num_frames"], out["stride"], out["size"]) == (4, 2, 32)
-    encoder, config = load_encoder(tmp_path / "out")
-    assert (encoder.config.num_frames, encoder.config.img_size, config.data.stride) == (4, 32, 2)
+    encoder, clip = load_model(tmp_path / "out")
+    assert (encoder.config.num_frames, encoder.config.img_size, clip.stride) == (4, 32, 2)
     video = torch.randn(1, 3, 4, 32, 32)
     torch.testing.assert_close(
         encoder.forward_features(video).double(),

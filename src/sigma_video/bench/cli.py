@@ -1,0 +1,188 @@
+"""``sigma-video bench ...``: each sub-command prints JSON lines. Nothing here imports
+torch before the arguments are parsed."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Iterable
+from typing import Any
+
+# bench step's former flags, kept working (hidden) as PretrainerConfig overrides
+STEP_FLAGS = {
+    "model": str,
+    "num_frames": int,
+    "img_size": int,
+    "target": str,
+    "objective": str,
+    "prototypes": int,
+    "mask_ratio": float,
+}
+
+
+def bench_parser(sub: argparse._SubParsersAction) -> None:
+    bench = sub.add_parser("bench", help="print timing numbers as JSON")
+    which = bench.add_subparsers(
+        dest="bench", required=True, metavar="{sinkhorn,step,data,pipeline,probe,segment}"
+    )
+    sk = which.add_parser("sinkhorn", help="time Sinkhorn-Knopp on an (N, K) score matrix")
+    sk.add_argument("--rows", type=int, default=45056, help="N (default 32 clips × 1408 tubes)")
+    sk.add_argument("--prototypes", type=int, default=3000, help="K")
+    sk.add_argument("--epsilon", type=float, default=0.05)
+    sk.add_argument("--iterations", type=int, default=10)
+    sk.add_argument("--repeats", type=int, default=5)
+    sk.add_argument("--device", default="cpu")
+    sk.set_defaults(func=run_sinkhorn)
+
+    st = which.add_parser(
+        "step",
+        help="time one pretraining step (forward+backward+AdamW)",
+        description="Time one pretraining step of the variant that key=value overrides of "
+        "the model settings describe (the keys of a config's [model] section, e.g. "
+        "model=vit_base target=dino num_prototypes=3000 grad_checkpointing=true).",
+    )
+    st.add_argument("--batch-size", type=int, default=8)
+    st.add_argument("--repeats", type=int, default=5)
+    st.add_argument("--device", default="cpu")
+    st.add_argument("--peak-tflops", type=float, default=None, help="for MFU (default: known GPUs)")
+    st.add_argument("--no-tf32", action="store_true", help="float32 scores without TF32")
+    st.add_argument("--compile", action="store_true", help="torch.compile the model")
+    for flag, kind in STEP_FLAGS.items():
+        st.add_argument(f"--{flag.replace('_', '-')}", type=kind, help=argparse.SUPPRESS)
+    st.add_argument("--grad-checkpointing", action="store_true", help=argparse.SUPPRESS)
+    st.add_argument("overrides", nargs="*", metavar="key=value", help="model settings")
+    st.set_defaults(func=run_step)
+
+    pl = which.add_parser(
+        "pipeline", help="whole training pipeline on real video: busy share per worker count"
+    )
+    pl.add_argument("--config", default="demo", help="pretraining preset (default: demo)")
+    pl.add_argument("--steps", type=int, default=30)
+    pl.add_argument("--workers", default="0,2,4", help="comma-separated worker counts")
+    pl.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides")
+    pl.set_defaults(func=run_pipeline)
+
+    ev = which.add_parser("probe", help="linear probe + kNN on 10k cached features (seconds)")
+    ev.add_argument("--num-train", type=int, default=10_000)
+    ev.add_argument("--classes", type=int, default=400)
+    ev.set_defaults(func=run_probe)
+    seg = which.add_parser("segment", help="segmentation of one DAVIS 480p clip beyond features")
+    seg.set_defaults(func=run_segment)
+
+    dt = which.add_parser("data", help="data-loader throughput per backend and num_sample")
+    dt.add_argument("--list", default=None, help="annotation list (default: the embedded dataset)")
+    dt.add_argument("--data-root", default=None, help="prefix for relative paths in --list")
+    dt.add_argument("--workers", type=int, default=2)
+    dt.add_argument("--num-frames", type=int, default=16)
+    dt.add_argument("--stride", type=int, default=4)
+    dt.add_argument("--size", type=int, default=224)
+    dt.add_argument("--num-sample", type=int, default=4, help="repeated-augmentation views")
+    dt.add_argument("--clips", type=int, default=64, help="decodes per measurement")
+    dt.add_argument("--backend", action="append", default=None, help="repeatable; default all")
+    dt.add_argument("--no-baseline", action="store_true", help="skip the whole-video baseline")
+    dt.set_defaults(func=run_data)
+
+
+def emit(results: Iterable[dict[str, Any]]) -> None:
+    for result in results:
+        print(json.dumps(result), flush=True)
+
+
+def run_sinkhorn(args: argparse.Namespace) -> None:
+    from sigma_video.bench.core import bench_sinkhorn
+
+    if args.rows < 1 or args.repeats < 1:
+        raise ValueError("--rows and --repeats must be >= 1")
+    options = {"epsilon": args.epsilon, "iterations": args.iterations, "repeats": args.repeats}
+    emit([bench_sinkhorn(args.rows, args.prototypes, **options, device=args.device)])
+
+
+def step_overrides(args: argparse.Namespace) -> list[str]:
+    """The model overrides, the deprecated flags first (explicit key=value wins)."""
+    names = {"prototypes": "num_prototypes"}
+    flags = [
+        f"{names.get(flag, flag)}={getattr(args, flag)}"
+        for flag in STEP_FLAGS
+        if getattr(args, flag) is not None
+    ]
+    if args.grad_checkpointing:
+        flags.append("grad_checkpointing=true")
+    return [*flags, *args.overrides]
+
+
+def run_step(args: argparse.Namespace) -> None:
+    from sigma_video.bench.core import bench_step
+    from sigma_video.config import load_config
+    from sigma_video.pretrainer import PretrainerConfig
+
+    if args.batch_size < 1 or args.repeats < 1:
+        raise ValueError("--batch-size and --repeats must be >= 1")
+    values = load_config(None, ["model=vit_tiny", *step_overrides(args)], cls=PretrainerConfig)
+    if values.target == "dino" and values.dino_weights is None:
+        values = PretrainerConfig(**{**vars(values), "dino_weights": "random"})
+    result = bench_step(
+        values,
+        args.batch_size,
+        args.repeats,
+        device=args.device,
+        peak_tflops=args.peak_tflops,
+        tf32=not args.no_tf32,
+        compile=args.compile,
+    )
+    emit([result])
+
+
+def run_pipeline(args: argparse.Namespace) -> None:
+    from sigma_video.bench.data import bench_pipeline
+
+    try:
+        workers = tuple(int(w) for w in args.workers.split(","))
+    except ValueError:
+        raise ValueError(
+            f"--workers must be comma-separated integers, got {args.workers!r}"
+        ) from None
+    if min(workers) < 0:
+        raise ValueError("--workers must be >= 0")
+    emit(bench_pipeline(args.config, tuple(args.overrides), args.steps, workers))
+
+
+def run_probe(args: argparse.Namespace) -> None:
+    from sigma_video.bench.evaluation import bench_probe
+
+    if args.num_train < 10 or args.classes < 2:
+        raise ValueError("need --num-train >= 10 and --classes >= 2")
+    emit([bench_probe(args.num_train, args.num_train // 5, classes=args.classes)])
+
+
+def run_segment(args: argparse.Namespace) -> None:
+    from sigma_video.bench.evaluation import bench_segment
+
+    emit([bench_segment()])
+
+
+def run_data(args: argparse.Namespace) -> None:
+    from sigma_video.bench.data import bench_data
+    from sigma_video.data.annotations import read_list
+    from sigma_video.data.synth import default_dataset
+
+    if args.workers < 0 or args.clips < 2 or args.num_sample < 1:
+        raise ValueError("need --workers >= 0, --clips >= 2 and --num-sample >= 1")
+    if args.list is None:
+        root = default_dataset()
+        records, _ = read_list(root / "train.csv", root=str(root))
+    else:
+        records, _ = read_list(args.list, root=args.data_root)
+    samples = (1,) if args.num_sample == 1 else (1, args.num_sample)
+    emit(
+        bench_data(
+            records,
+            args.num_frames,
+            args.stride,
+            args.size,
+            args.workers,
+            samples,
+            tuple(args.backend) if args.backend else None,
+            args.clips,
+            baseline=not args.no_baseline,
+        )
+    )

@@ -1,0 +1,164 @@
+"""Data benchmarks: loader throughput per backend and views per decode (``bench data``),
+and the whole training pipeline's busy share per worker count (``bench pipeline``)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from sigma_video.bench.timing import device_name
+from sigma_video.data.decode import DecodeError, PyAVBackend, check_indices, pick_frames
+from sigma_video.files import first_line
+
+
+class WholeVideoBaseline(PyAVBackend):
+    """What users write by hand: decode the whole video, then index (the baseline our
+    seeking decoder is measured against)."""
+
+    name = "pyav-whole-video"
+
+    def decode(self, path: str, frame_indices: Sequence[int]) -> np.ndarray:
+        import av
+
+        check_indices(path, frame_indices)
+        with self._open(path) as container:
+            try:
+                frames = dict(
+                    enumerate(f.to_ndarray(format="rgb24") for f in container.decode(video=0))
+                )
+            except av.error.FFmpegError as err:
+                raise DecodeError(path, f"corrupt data: {first_line(err)}") from None
+        return pick_frames(path, frames, frame_indices)
+
+
+def bench_data(
+    records: list,
+    num_frames: int = 16,
+    stride: int = 4,
+    size: int = 224,
+    workers: int = 2,
+    num_samples: tuple[int, ...] = (1, 4),
+    backends: tuple[str, ...] | None = None,
+    clips: int = 64,
+    baseline: bool = True,
+) -> list[dict[str, Any]]:
+    """Loader throughput for pretraining-style sampling, per backend and ``num_sample``.
+
+    ``clips`` samples are loaded through a ``DataLoader`` with ``workers`` processes (batch
+    size 1); the first one (worker start-up) is not timed. ``views_per_s`` counts augmented
+    clips (``num_sample`` per decode).
+    """
+    from torch.utils.data import DataLoader, Subset
+
+    from sigma_video.data.collate import collate
+    from sigma_video.data.dataset import ClipConfig, VideoClips
+    from sigma_video.data.decode import available_backends, get_backend
+
+    chosen: list[Any] = [get_backend(name) for name in (backends or available_backends())]
+    if baseline:
+        chosen.append(WholeVideoBaseline())
+    results = []
+    for backend in chosen:
+        for num_sample in num_samples:
+            clip = ClipConfig(
+                num_frames=num_frames, stride=stride, size=size, num_sample=num_sample
+            )
+            data = VideoClips(records, clip, backend=backend)
+            subset = Subset(data, [i % len(data) for i in range(clips)])
+            loader = DataLoader(
+                subset,
+                batch_size=1,
+                num_workers=workers,
+                collate_fn=collate,
+                timeout=300 if workers else 0,
+            )
+            views = skipped = 0
+            start = time.perf_counter()
+            for i, batch in enumerate(loader):
+                if i == 0:  # worker start-up is not throughput
+                    start = time.perf_counter()
+                    continue
+                views += batch["video"].shape[0]
+                skipped += len(batch["skipped"])
+            elapsed = time.perf_counter() - start
+            decodes = clips - 1
+            results.append(
+                {
+                    "bench": "data",
+                    "backend": backend.name,
+                    "workers": workers,
+                    "num_sample": num_sample,
+                    "clip": [3, num_frames, size, size],
+                    "stride": stride,
+                    "decodes": decodes,
+                    "decodes_per_s": decodes / elapsed,
+                    "views_per_s": views / elapsed,
+                    "ms_per_decode_per_worker": 1e3 * elapsed * max(workers, 1) / decodes,
+                    "skipped": skipped,
+                }
+            )
+    return results
+
+
+def bench_pipeline(
+    preset: str = "demo",
+    overrides: tuple[str, ...] = (),
+    steps: int = 30,
+    workers: tuple[int, ...] = (0, 2, 4),
+    warmup: int = 5,
+) -> list[dict[str, Any]]:
+    """The whole training pipeline on real decoded video (the preset's data, by default the
+    generated dataset): for each loader worker count, ``steps`` optimizer steps of
+    ``pretrain`` and the share of wall-clock time the step was *not* waiting for data
+    (``busy_fraction``; on CUDA the step time includes the one host sync per step, so this
+    is the accelerator's busy share up to launch gaps). The first ``warmup`` steps (worker
+    start-up) are left out."""
+    import json
+    import tempfile
+    from pathlib import Path
+
+    from sigma_video.config import load_config
+    from sigma_video.engine.run import resolve_device
+    from sigma_video.engine.trainer import pretrain
+
+    if steps <= warmup:
+        raise ValueError(f"steps must be larger than warmup ({warmup}), got {steps}")
+    results = []
+    for count in workers:
+        with tempfile.TemporaryDirectory() as tmp:
+            config = load_config(
+                preset,
+                [
+                    *overrides,
+                    f"data.workers={count}",
+                    f"optim.max_steps={steps}",
+                    f"run.output={tmp}",
+                    "run.log_every=1",
+                    f"run.save_every={steps + 1}",
+                    "run.tensorboard=false",
+                    "run.progress=false",
+                ],
+            )
+            summary = pretrain(config, overwrite=True, log=lambda _: None)
+            lines = (Path(tmp) / "metrics.jsonl").read_text().splitlines()
+            rows = [json.loads(line) for line in lines][warmup:]
+        clips = summary["global_batch"] // summary["world_size"]
+        elapsed = sum(clips / r["clips_per_s"] for r in rows)
+        waited = sum(r["data_wait_s"] for r in rows)
+        results.append(
+            {
+                "bench": "pipeline",
+                "device": device_name(resolve_device(config.run.device)),
+                "preset": preset,
+                "workers": count,
+                "steps_timed": len(rows),
+                "clips_per_s": round(len(rows) * clips / elapsed, 2),
+                "step_ms": round(1e3 * elapsed / len(rows), 1),
+                "data_wait_ms": round(1e3 * waited / len(rows), 1),
+                "busy_fraction": round(1 - waited / elapsed, 3),
+            }
+        )
+    return results

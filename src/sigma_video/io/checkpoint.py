@@ -1,0 +1,82 @@
+"""The run checkpoint format: weights in safetensors, training state in a weights-only
+torch file.
+
+A checkpoint is a folder ``checkpoints/step_00001234`` holding ``model.safetensors`` (the
+plain model's keys: DDP's ``module.`` and ``torch.compile``'s ``_orig_mod.`` never appear)
+and ``state.pt`` (optimizer, grad scaler, counters and RNG states — tensors, numbers and
+tuples only, loaded with ``torch.load(weights_only=True)``, so no pickled code runs). It is
+written under a temporary name and renamed into place, so a run killed at any moment leaves
+either the whole checkpoint or none.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file
+
+from sigma_video.files import first_line, save_tensors
+
+PREFIX = "step_"
+
+
+def write_checkpoint(
+    run_dir: str | Path,
+    step: int,
+    tensors: dict[str, torch.Tensor],
+    state: dict[str, Any],
+    keep_last: int = 3,
+) -> Path:
+    """Write ``checkpoints/step_<step>`` atomically (``tensors`` to ``model.safetensors``,
+    ``state`` to ``state.pt``, both fsynced) and keep the newest ``keep_last``."""
+    root = Path(run_dir) / "checkpoints"
+    root.mkdir(parents=True, exist_ok=True)
+    final = root / f"{PREFIX}{step:08d}"
+    tmp = root / f".tmp-{final.name}-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    save_tensors(tensors, tmp / "model.safetensors", metadata={"step": str(step)})
+    torch.save(state, tmp / "state.pt")
+    for path in (tmp / "model.safetensors", tmp / "state.pt"):
+        with open(path, "rb") as handle:
+            os.fsync(handle.fileno())
+    if final.exists():
+        shutil.rmtree(final)
+    os.replace(tmp, final)
+    for old in list_checkpoints(run_dir)[:-keep_last]:
+        shutil.rmtree(old, ignore_errors=True)
+    return final
+
+
+def list_checkpoints(run_dir: str | Path) -> list[Path]:
+    """Complete checkpoints of a run, oldest first (temporary folders are ignored)."""
+    root = Path(run_dir) / "checkpoints"
+    if not root.is_dir():
+        return []
+    found = [
+        p
+        for p in root.iterdir()
+        if p.name.startswith(PREFIX)
+        and (p / "model.safetensors").exists()
+        and (p / "state.pt").exists()
+    ]
+    return sorted(found, key=lambda p: int(p.name[len(PREFIX) :]))
+
+
+def load_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """``(weights, state)`` of a checkpoint folder, without executing pickled code."""
+    path = Path(path)
+    try:
+        model_state = load_file(str(path / "model.safetensors"))
+        state = torch.load(path / "state.pt", map_location="cpu", weights_only=True)
+    except FileNotFoundError as err:
+        raise ValueError(
+            f"{path} is not a complete checkpoint: {err.filename} is missing"
+        ) from None
+    except Exception as err:
+        raise ValueError(f"cannot load checkpoint {path}: {first_line(err)}") from None
+    return model_state, state

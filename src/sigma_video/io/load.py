@@ -1,0 +1,214 @@
+"""One way from a source to a model: ``load_model(source, kind)`` -> ``(model, ClipSpec)``.
+
+A source is a pretraining run (its latest checkpoint) or one of its checkpoint folders, a
+fine-tuning run or checkpoint, a converted encoder folder (``sigma-video convert``), a
+Hugging Face VideoMAE folder, an official SIGMA/VideoMAE ``.pth`` (pretraining or
+fine-tuning; no pickled code runs), or ``random:NAME`` — a preset's (``sigma-video
+presets``) or a model's (``sigma-video models``) encoder at random initialisation.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file
+from torch import Tensor, nn
+
+from sigma_video.config import TrainConfig, list_presets, load_config
+from sigma_video.data.dataset import ClipConfig
+from sigma_video.files import save_tensors
+from sigma_video.io.checkpoint import list_checkpoints, load_checkpoint
+from sigma_video.io.huggingface import import_videomae, is_videomae_folder
+from sigma_video.io.keys import pretrainer_weights
+from sigma_video.io.official import official_classifier, official_encoder, read_checkpoint
+from sigma_video.models.classifier import VideoClassifier, classifier_from_config
+from sigma_video.models.encoder import EncoderConfig, VideoEncoder
+from sigma_video.models.registry import list_models
+from sigma_video.pretrainer import build_pretrainer
+from sigma_video.state_dict import check_fit
+
+KINDS = ("encoder", "classifier")
+CLASSIFIER_FILE = "classifier.json"  # in a fine-tuning run: architecture, classes, clip
+CONVERTED_FILES = ("encoder.safetensors", "encoder.json")
+
+
+@dataclass(frozen=True)
+class ClipSpec:
+    """The clips a model was trained on: ``num_frames`` frames ``stride`` apart, ``size``²."""
+
+    num_frames: int = 16
+    stride: int = 4
+    size: int = 224
+
+    @classmethod
+    def of(cls, settings: Any) -> ClipSpec:
+        """From a dict or an object with the three fields (a ``DataConfig``)."""
+        get = settings.get if isinstance(settings, dict) else lambda k: getattr(settings, k)
+        return cls(int(get("num_frames")), int(get("stride")), int(get("size")))
+
+    def view(self, crop: str = "center", **options: Any) -> ClipConfig:
+        """The ``ClipConfig`` that cuts such clips (centre crop unless told otherwise)."""
+        return ClipConfig(
+            num_frames=self.num_frames, stride=self.stride, size=self.size, crop=crop, **options
+        )
+
+    def as_dict(self) -> dict[str, int]:
+        return dataclasses.asdict(self)
+
+
+def load_model(
+    source: str | Path, kind: str = "encoder", seed: int = 0, strict: bool = False
+) -> tuple[nn.Module, ClipSpec]:
+    """``(model in eval mode, the clips it was trained on)`` for any source (module doc).
+
+    ``kind="encoder"``: a ``VideoEncoder`` (a classifier's encoder, a pretrainer's Ψ);
+    ``"classifier"``: a fine-tuned ``VideoClassifier`` (fine-tuning runs and official
+    fine-tuned files only). ``seed`` draws ``random:`` weights. ``strict`` also refuses
+    unexpected extra keys (missing keys and shape mismatches always refuse).
+    """
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
+    if kind == "classifier":
+        return _classifier(Path(source))
+    text = str(source)
+    if text.startswith("random:"):
+        config = random_config(text.split(":", 1)[1])
+        return encoder_for(config, seed).eval(), ClipSpec.of(config.data)
+    path = checkpoint_folder(Path(text))
+    if path.is_file():
+        encoder, clip = official_encoder(path, strict)
+        return encoder, ClipSpec.of(clip)
+    if (path / CONVERTED_FILES[0]).exists():
+        return converted_encoder(path)
+    if is_videomae_folder(path):
+        encoder, clip = import_videomae(path)
+        return encoder, ClipSpec.of(clip)
+    if (path / CLASSIFIER_FILE).exists() or (path.parent.parent / CLASSIFIER_FILE).exists():
+        classifier, clip = _classifier(path)
+        return classifier.encoder, clip
+    config, checkpoint = pretraining_checkpoint(path)
+    encoder = encoder_for(config, seed)
+    weights, _ = load_checkpoint(checkpoint)
+    prefix = "encoder."
+    state = {k[len(prefix) :]: v for k, v in weights.items() if k.startswith(prefix)}
+    check_fit(encoder.state_dict(), state, str(checkpoint), "this encoder", strict=True)
+    encoder.load_state_dict(state)
+    return encoder.eval(), ClipSpec.of(config.data)
+
+
+def random_config(name: str) -> TrainConfig:
+    """A preset's config, or (for a model name that is no preset) the defaults with it."""
+    model = name in list_models() and name not in list_presets()
+    return load_config(None, [f"model.model={name}"]) if model else load_config(name)
+
+
+def encoder_for(config: TrainConfig, seed: int) -> VideoEncoder:
+    """The encoder a pretraining run of ``config`` starts from with ``seed``."""
+    model = dataclasses.replace(
+        config.model,
+        num_frames=config.model.num_frames or config.data.num_frames,
+        img_size=config.model.img_size or config.data.size,
+    )
+    torch.manual_seed(seed)
+    return build_pretrainer(model).encoder
+
+
+def checkpoint_folder(path: Path) -> Path:
+    """A checkpoint's ``model.safetensors`` stands for its folder (which knows its run)."""
+    if path.is_file() and path.name == "model.safetensors" and (path.parent / "state.pt").exists():
+        return path.parent
+    return path
+
+
+def pretraining_checkpoint(path: Path) -> tuple[TrainConfig, Path]:
+    """``(the run's config, the checkpoint folder)`` of a pretraining run (its latest
+    checkpoint) or of one of its checkpoint folders."""
+    if (path / "config.json").exists():
+        run_dir, found = path, list_checkpoints(path)
+        if not found:
+            raise ValueError(f"run {path} has no checkpoint yet")
+        checkpoint = found[-1]
+    elif (path / "model.safetensors").exists():
+        checkpoint, run_dir = path, path.parent.parent
+    else:
+        raise ValueError(
+            f"{path} is neither a run directory, a checkpoint folder nor a checkpoint file"
+        )
+    return load_config(str(run_dir / "config.json")), checkpoint
+
+
+def pretrainer_state(source: str | Path) -> dict[str, Tensor]:
+    """The pretrainer state dict stored at ``source`` (an official pretraining ``.pth``, a
+    checkpoint folder or a pretraining run's latest checkpoint), in our key layout."""
+    path = checkpoint_folder(Path(source))
+    if path.is_file():
+        return pretrainer_weights(read_checkpoint(path)[0])
+    if (path / "model.safetensors").exists():
+        return load_checkpoint(path)[0]
+    if (path / "config.json").exists():
+        found = list_checkpoints(path)
+        if not found:
+            raise ValueError(f"run {path} has no checkpoint yet")
+        return load_checkpoint(found[-1])[0]
+    if not path.exists():
+        raise ValueError(f"{path}: no such file or folder")
+    raise ValueError(f"{path} is neither an official .pth, a checkpoint folder nor a run")
+
+
+def load_classifier_meta(run_dir: str | Path) -> dict[str, Any]:
+    """The architecture, class count and clip settings a fine-tuning run saved."""
+    path = Path(run_dir) / CLASSIFIER_FILE
+    if not path.exists():
+        raise ValueError(f"{run_dir} is not a fine-tuning run ({CLASSIFIER_FILE} is missing)")
+    return json.loads(path.read_text())
+
+
+def _classifier(path: Path) -> tuple[VideoClassifier, ClipSpec]:
+    path = checkpoint_folder(path)
+    if path.is_file():
+        model, clip = official_classifier(path)
+        return model, ClipSpec.of(clip)
+    run_dir, checkpoint = path, None
+    if not (path / CLASSIFIER_FILE).exists():
+        run_dir, checkpoint = path.parent.parent, path
+        if not (run_dir / CLASSIFIER_FILE).exists():
+            raise ValueError(
+                f"{path} is neither a fine-tuning run, one of its checkpoints, nor a "
+                "fine-tuned .pth (a pretraining run has no classifier: fine-tune it first)"
+            )
+    meta = load_classifier_meta(run_dir)
+    if checkpoint is None:
+        found = list_checkpoints(run_dir)
+        if not found:
+            raise ValueError(f"run {run_dir} has no checkpoint yet")
+        checkpoint = found[-1]
+    model = classifier_from_config(meta["encoder"], meta["num_classes"], meta["head_dropout"])
+    weights, _ = load_checkpoint(checkpoint)
+    check_fit(model.state_dict(), weights, str(checkpoint), "this classifier", strict=True)
+    model.load_state_dict(weights)
+    return model.eval(), ClipSpec.of(meta["clip"])
+
+
+def save_converted(encoder: VideoEncoder, clip: ClipSpec, folder: str | Path) -> Path:
+    """``folder/encoder.safetensors`` + ``encoder.json`` (shape and clip settings)."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().contiguous() for k, v in encoder.state_dict().items()}
+    save_tensors(state, folder / CONVERTED_FILES[0])
+    meta = {"encoder": dataclasses.asdict(encoder.config), "clip": clip.as_dict()}
+    (folder / CONVERTED_FILES[1]).write_text(json.dumps(meta, indent=2) + "\n")
+    return folder
+
+
+def converted_encoder(folder: Path) -> tuple[VideoEncoder, ClipSpec]:
+    meta = json.loads((folder / CONVERTED_FILES[1]).read_text())
+    encoder = VideoEncoder(EncoderConfig(**meta["encoder"]))
+    state = load_file(str(folder / CONVERTED_FILES[0]))
+    check_fit(encoder.state_dict(), state, str(folder), "this encoder", strict=True)
+    encoder.load_state_dict(state)
+    return encoder.eval(), ClipSpec.of(meta["clip"])
