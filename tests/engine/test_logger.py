@@ -4,6 +4,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from sigma_video.config import save_config
 from sigma_video.engine.logger import plain_line
 from tests.engine.test_trainer import tiny
@@ -17,6 +19,7 @@ def test_plain_line():
     assert line.endswith("1m30s") or line.endswith("1m29s")  # 20 s for 20 steps, 90 to go
 
 
+@pytest.mark.slow
 def test_piped_run_writes_one_line_per_log_window(synth_root, tmp_path):
     config = tiny(synth_root, tmp_path / "run", "optim.max_steps=6", "run.log_every=2")
     config.run.progress = True

@@ -236,6 +236,7 @@ def test_compiled_run_matches_eager(synth_root, tmp_path):
         torch.testing.assert_close(a[key], b[key], rtol=1e-3, atol=5e-4)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT, signal.SIGUSR1])
 def test_stop_signal_saves_a_checkpoint_and_exits_cleanly(synth_root, tmp_path, sig):
     """Slurm/Kubernetes pre-emption (SIGTERM, Slurm's --signal USR1) or Ctrl-C, sent to
@@ -283,6 +284,7 @@ def test_time_based_checkpoints(synth_root, tmp_path):
     ]
 
 
+@pytest.mark.slow
 def test_collapse_monitor_in_a_run(synth_root, tmp_path):
     """A too-large step collapses φ (it sends every tube to one prototype — the mechanism of
     BENCHMARKS' ablation): the run warns once (log line, metrics.jsonl, summary.json); the

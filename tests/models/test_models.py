@@ -24,7 +24,13 @@ def clips(b=2, t=4, s=32, seed=0):
     return torch.randn(b, 3, t, s, s, generator=torch.Generator().manual_seed(seed))
 
 
-@pytest.mark.parametrize("name", list_models())
+FULL_SIZE = {"vit_large"}  # 300 M parameters: built in the slow tier only
+
+
+@pytest.mark.parametrize(
+    "name",
+    [pytest.param(n, marks=pytest.mark.slow) if n in FULL_SIZE else n for n in list_models()],
+)
 @pytest.mark.parametrize(("target", "objective"), [("mlp", "sigma"), ("pixels", "l2")])
 def test_every_model_forward_backward(name, target, objective):
     torch.manual_seed(0)

@@ -10,6 +10,7 @@ SIGMA too — measured 0.24 -> 0.017 over 40 steps; the difference is the trivia
 
 import math
 
+import pytest
 import torch
 
 from sigma_video import PretrainerConfig, build_pretrainer, sample_mask
@@ -46,6 +47,7 @@ def train(objective: str, seed: int = 0):
     return history
 
 
+@pytest.mark.slow
 def test_feature_l2_collapses_while_sigma_keeps_prototypes_in_use():
     l2 = train("l2")
     # measured (seeds 0-2): loss 0.55 -> 0.002, variance 0.24 -> 0.012..0.05

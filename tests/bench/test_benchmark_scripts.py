@@ -3,9 +3,11 @@
 import importlib.util
 from pathlib import Path
 
+import pytest
+
 from sigma_video.io import load_model
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def load_script(name):
@@ -50,6 +52,7 @@ def test_reproduce_small_statistics():
     assert lines[3] == "| ceiling | 90.0 ± 0.0 | – |"
 
 
+@pytest.mark.slow
 def test_dino_precision_measures_the_bf16_difference():
     import json
     import subprocess

@@ -42,6 +42,7 @@ def test_bench_step_prints_json(capsys):
     assert "did you mean 'num_prototypes'" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_bench_pipeline_probe_and_segment_print_json(capsys, synth_root):
     data = [f"data.train={synth_root / 'train.csv'}", f"data.data_root={synth_root}"]
     small = ["data.num_frames=4", "data.size=32", "optim.batch_size=4", "model.num_prototypes=16"]
@@ -112,6 +113,7 @@ def test_evaluation_uses_the_gpu_when_there_is_one(command):
     assert parser.parse_args([command, *required]).device == "auto"
 
 
+@pytest.mark.slow
 def test_console_entry_point_lists_models():
     out = subprocess.run(
         [sys.executable, "-m", "sigma_video", "models"], capture_output=True, text=True, check=True
