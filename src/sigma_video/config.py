@@ -219,8 +219,10 @@ def build(cls: type, values: dict[str, Any], prefix: str) -> Any:
     """Make dataclass ``cls`` from nested ``values``, checking keys and types."""
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls)}
+    renamed = getattr(cls, "RENAMED_KEYS", {})  # earlier names still read (old run configs)
     kwargs = {}
     for key, value in values.items():
+        key = renamed.get(key, key)
         name = f"{prefix}{key}"
         if key not in fields:
             valid = [f"{prefix}{k}" for k in fields]

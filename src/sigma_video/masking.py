@@ -50,7 +50,7 @@ def num_masked_per_frame(ratio: float, tokens_per_frame: int) -> int:
 
     ``int(0.9 · 196) = 176`` for 224² clips with 16² patches, as in the reference code.
     """
-    _check_ratio(ratio)
+    check_ratio(ratio)
     count = int(ratio * tokens_per_frame)
     if not 0 < count < tokens_per_frame:
         raise ValueError(
@@ -106,7 +106,7 @@ def random_mask(
     """Plain random token masking: ``int(ratio · N)`` of all ``N = T·H·W`` tokens per clip."""
     frames, height, width = _check_grid(grid)
     total = frames * height * width
-    _check_ratio(ratio)
+    check_ratio(ratio)
     count = int(ratio * total)
     if not 0 < count < total:
         raise ValueError(
@@ -153,9 +153,10 @@ def _random_permutations(
     return noise.argsort(dim=1).to(device if device is not None else draw_on)
 
 
-def _check_ratio(ratio: float) -> None:
+def check_ratio(ratio: float, name: str = "mask ratio") -> None:
+    """Raise ValueError for a mask ratio outside the open interval (0, 1)."""
     if not 0.0 < ratio < 1.0:
-        raise ValueError(f"mask ratio must be in the open interval (0, 1), got {ratio}")
+        raise ValueError(f"{name} must be in the open interval (0, 1), got {ratio}")
 
 
 def _check_grid(grid: tuple[int, int, int]) -> tuple[int, int, int]:

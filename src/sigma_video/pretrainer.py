@@ -10,13 +10,15 @@ them from a ``PretrainerConfig``.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 from torch import Tensor, nn
 
 from sigma_video.losses.objectives import L2Objective, SigmaObjective
 from sigma_video.losses.sigma import check_sigma_options
-from sigma_video.masking import MASKS, TokenMask, make_mask
+from sigma_video.losses.sinkhorn import check_sinkhorn_options
+from sigma_video.masking import MASKS, TokenMask, check_ratio, make_mask
 from sigma_video.models.decoder import VideoDecoder
 from sigma_video.models.encoder import VideoEncoder
 from sigma_video.models.projection import (
@@ -91,10 +93,13 @@ class PretrainerConfig:
     ``dino_precision="fp32"`` computes its features outside the step's autocast, as the
     official code, ``"bf16"`` under it — faster on GPU, a few % of the hard codes differ);
     ``objective``: ``sigma`` or ``l2``.
-    ``targets`` picks hard (argmax, released recipe, default) or soft (paper Eq. 5) codes.
+    ``codes`` picks the hard (argmax of the Sinkhorn codes, released recipe, default) or the
+    soft (paper Eq. 5) codes as the prediction targets (``targets`` in earlier versions).
     ``num_frames``/``img_size``/``patch``/``decoder_depth`` override the model preset when set
     (``patch`` is the tube's side in pixels: 16 in the paper, 8 in the CPU demo).
     """
+
+    RENAMED_KEYS: ClassVar[dict[str, str]] = {"targets": "codes"}
 
     model: str = "vit_base"
     target: str = "mlp"
@@ -106,7 +111,7 @@ class PretrainerConfig:
     temperature: float = 0.1
     epsilon: float = 0.05
     sinkhorn_iterations: int = 10
-    targets: str = "hard"
+    codes: str = "hard"
     mask: str = "tube"
     mask_ratio: float = 0.9
     num_frames: int | None = None
@@ -134,13 +139,11 @@ class PretrainerConfig:
                 raise ValueError(
                     f"{name} must be one of {list(allowed)}, got {getattr(self, name)!r}"
                 )
-        if not 0.0 < self.mask_ratio < 1.0:
-            raise ValueError(
-                f"mask_ratio must be in the open interval (0, 1), got {self.mask_ratio}"
-            )
+        check_ratio(self.mask_ratio, "mask_ratio")
         if self.num_prototypes < 2:
             raise ValueError(f"num_prototypes K must be >= 2, got {self.num_prototypes}")
-        check_sigma_options(self.temperature, self.epsilon, self.sinkhorn_iterations, self.targets)
+        check_sigma_options(self.temperature, self.codes)
+        check_sinkhorn_options(self.epsilon, self.sinkhorn_iterations)
 
 
 def build_pretrainer(config: PretrainerConfig, target: nn.Module | None = None) -> SigmaPretrainer:
@@ -188,7 +191,7 @@ def build_pretrainer(config: PretrainerConfig, target: nn.Module | None = None) 
             config.temperature,
             config.epsilon,
             config.sinkhorn_iterations,
-            config.targets,
+            config.codes,
         )
     else:
         objective = L2Objective()

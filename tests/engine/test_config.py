@@ -10,7 +10,7 @@ def test_every_preset_loads_and_the_recipe_is_right():
         assert isinstance(load_config(name), TrainConfig)
     b_ssv2 = load_config("vit_b_ssv2_mlp")
     assert (b_ssv2.model.model, b_ssv2.model.epsilon, b_ssv2.data.stride) == ("vit_base", 0.03, 2)
-    assert (b_ssv2.model.num_prototypes, b_ssv2.model.temperature, b_ssv2.model.targets) == (
+    assert (b_ssv2.model.num_prototypes, b_ssv2.model.temperature, b_ssv2.model.codes) == (
         3000,
         0.1,
         "hard",
@@ -36,13 +36,13 @@ def test_overrides_are_typed():
             "run.tensorboard=false",
             "optim.clip_grad=1",
             "optim.weight_decay_end=none",
-            "model.targets=soft",
+            "model.codes=soft",
             "data.train=/x/list.csv",
         ],
     )
     assert config.optim.base_lr == 3e-3 and config.optim.betas == (0.8, 0.9)
     assert config.run.tensorboard is False and config.optim.clip_grad == 1.0
-    assert config.optim.weight_decay_end is None and config.model.targets == "soft"
+    assert config.optim.weight_decay_end is None and config.model.codes == "soft"
     assert config.data.train == "/x/list.csv"
 
 
@@ -79,3 +79,23 @@ def test_config_changes_lists_dotted_keys():
     new = {"optim": {"epochs": 600, "betas": (0.9, 0.95)}, "run": {"output": "r"}}
     assert config_changes(saved, new) == {"optim.epochs": (60, 600)}
     assert config_changes(saved, saved) == {}
+
+
+def test_the_earlier_name_of_codes_still_reads(tmp_path):
+    """``model.targets`` (hard|soft) was renamed ``model.codes`` (it sat beside ``target``);
+    presets, overrides and old runs' config.json files with the old name still load, and a
+    resume does not see a change."""
+    import json
+
+    from sigma_video.config import save_config, to_dict
+    from sigma_video.engine.run import resume_config
+
+    assert load_config("demo", ["model.targets=soft"]).model.codes == "soft"
+    config = load_config("demo")
+    old = to_dict(config)
+    old["model"]["targets"] = old["model"].pop("codes")
+    (tmp_path / "config.json").write_text(json.dumps(old))
+    assert load_config(str(tmp_path / "config.json")).model.codes == "hard"
+    assert resume_config(tmp_path / "config.json", config, allow_changes=False) == config
+    save_config(config, tmp_path / "new.json")
+    assert "targets" not in json.loads((tmp_path / "new.json").read_text())["model"]

@@ -49,7 +49,7 @@ def manual_terms(x_psi, x_phi, protos, tau, eps, iters, hard):
 def test_sigma_loss_value_and_gradients_match_float64_manual(targets):
     x_psi, x_phi, protos = tiny_problem()
     leaves = [t.clone().float().requires_grad_() for t in (x_psi, x_phi, protos)]
-    out = sigma_loss(*leaves, temperature=0.1, epsilon=0.05, iterations=10, targets=targets)
+    out = sigma_loss(*leaves, temperature=0.1, epsilon=0.05, iterations=10, codes=targets)
     out.loss.backward()
 
     ref = [t.clone().requires_grad_() for t in (x_psi, x_phi, protos)]
@@ -131,8 +131,8 @@ def test_l2_loss_hand_case():
 
 def test_bad_arguments():
     x_psi, x_phi, protos = (t.float() for t in tiny_problem())
-    with pytest.raises(ValueError, match="targets"):
-        sigma_loss(x_psi, x_phi, protos, targets="fuzzy")
+    with pytest.raises(ValueError, match="codes"):
+        sigma_loss(x_psi, x_phi, protos, codes="fuzzy")
     with pytest.raises(ValueError, match="temperature"):
         sigma_loss(x_psi, x_phi, protos, temperature=0.0)
     with pytest.raises(ValueError, match="same shape"):

@@ -313,7 +313,7 @@ def test_mlp_projection_presets():
         ({"mask_ratio": 1.0}, "mask_ratio"),
         ({"num_prototypes": 1}, "num_prototypes"),
         ({"epsilon": 0.0}, "epsilon"),
-        ({"targets": "fuzzy"}, "targets"),
+        ({"codes": "fuzzy"}, "codes"),
         ({"model": "vit_giant"}, "model"),
         ({"projection": "huge"}, "projection"),
     ],

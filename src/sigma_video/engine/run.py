@@ -15,7 +15,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from sigma_video.config import config_changes, save_config, to_dict
+from sigma_video.config import config_changes, load_config, save_config, to_dict
 from sigma_video.engine.checkpoint import (
     list_checkpoints,
     load_checkpoint,
@@ -153,7 +153,9 @@ def resume_config(saved: Path, config: Any, allow_changes: bool) -> Any:
     overrides given at resume) when it matches the saved one; settings that differ are
     refused in one line unless ``allow_changes``, and then recorded in
     ``RUN/config_changes.jsonl`` with the time."""
-    changes = config_changes(json.loads(saved.read_text()), to_dict(config))
+    # the saved file read through the same loader (earlier key names mapped to today's)
+    own = load_config(str(saved), cls=type(config))
+    changes = config_changes(to_dict(own), to_dict(config))
     if not changes:
         return config
     listed = "; ".join(f"{k}: {a!r} -> {b!r}" for k, (a, b) in changes.items())

@@ -12,7 +12,7 @@ from torch import Tensor, nn
 
 from sigma_video.losses.diagnostics import feature_spread
 from sigma_video.losses.reconstruction import l2_loss
-from sigma_video.losses.sigma import check_sigma_options, sigma_loss
+from sigma_video.losses.sigma import sigma_loss
 
 
 class PrototypeBank(Protocol):
@@ -41,14 +41,13 @@ class SigmaObjective(nn.Module):
         temperature: float = 0.1,
         epsilon: float = 0.05,
         iterations: int = 10,
-        targets: str = "hard",
+        codes: str = "hard",
         distributed: bool | None = None,
     ) -> None:
         super().__init__()
-        check_sigma_options(temperature, epsilon, iterations, targets)
         self.prototypes = prototypes
         self.temperature, self.epsilon, self.iterations = temperature, epsilon, iterations
-        self.targets, self.distributed = targets, distributed
+        self.codes, self.distributed = codes, distributed
 
     def forward(self, predicted: Tensor, target: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
         out = sigma_loss(
@@ -58,7 +57,7 @@ class SigmaObjective(nn.Module):
             temperature=self.temperature,
             epsilon=self.epsilon,
             iterations=self.iterations,
-            targets=self.targets,
+            codes=self.codes,
             distributed=self.distributed,
         )
         metrics = out.metrics()

@@ -11,7 +11,8 @@ from torch import Tensor
 from sigma_video.losses.diagnostics import prototype_usage
 from sigma_video.losses.sinkhorn import sinkhorn_knopp
 
-TARGET_KINDS = ("hard", "soft")
+CODE_KINDS = ("hard", "soft")
+TARGET_KINDS = CODE_KINDS  # deprecated name
 
 
 @dataclass(frozen=True)
@@ -62,16 +63,13 @@ def cross_entropy(scores: Tensor, target: Tensor, temperature: float) -> Tensor:
     return -(target * F.log_softmax(logits, dim=1)).sum(dim=1).mean()
 
 
-def check_sigma_options(temperature: float, epsilon: float, iterations: int, targets: str) -> None:
-    """Raise ValueError naming the first option outside its allowed range."""
-    if targets not in TARGET_KINDS:
-        raise ValueError(f"targets must be one of {TARGET_KINDS}, got {targets!r}")
+def check_sigma_options(temperature: float, codes: str) -> None:
+    """Raise ValueError naming the first option outside its allowed range (ε and the
+    iterations are Sinkhorn's: ``check_sinkhorn_options``)."""
+    if codes not in CODE_KINDS:
+        raise ValueError(f"codes must be one of {CODE_KINDS}, got {codes!r}")
     if not temperature > 0:
         raise ValueError(f"temperature must be > 0, got {temperature}")
-    if not epsilon > 0:
-        raise ValueError(f"sinkhorn epsilon must be > 0, got {epsilon}")
-    if iterations < 1:
-        raise ValueError(f"sinkhorn iterations must be >= 1, got {iterations}")
 
 
 def sigma_loss(
@@ -82,8 +80,9 @@ def sigma_loss(
     temperature: float = 0.1,
     epsilon: float = 0.05,
     iterations: int = 10,
-    targets: str = "hard",
+    codes: str = "hard",
     distributed: bool | None = None,
+    targets: str | None = None,
 ) -> SigmaLossOutput:
     """SIGMA's symmetric loss over all masked tubes of the batch (Eq. 7).
 
@@ -94,7 +93,8 @@ def sigma_loss(
         temperature: softmax temperature τ (reference 0.1).
         epsilon, iterations: Sinkhorn regularisation and rounds; the codes of each branch
             are an equipartition over all masked tubes of the (global) batch.
-        targets: ``"hard"`` (argmax codes, the released recipe) or ``"soft"`` (Eq. 5).
+        codes: ``"hard"`` (the argmax of the Sinkhorn codes, the released recipe) or
+            ``"soft"`` (the codes themselves, Eq. 5). ``targets`` is its deprecated name.
         distributed: passed to ``sinkhorn_knopp``; False solves on this rank's tubes only
             (e.g. an evaluation pass on one rank), None uses all ranks when initialised.
 
@@ -103,7 +103,8 @@ def sigma_loss(
         Gradients: codes carry none; ``loss_phi`` reaches φ and C; ``loss_psi`` reaches Ψ
         but not C (the prototypes are detached in the Ψ-prediction term).
     """
-    check_sigma_options(temperature, epsilon, iterations, targets)
+    codes = targets if targets is not None else codes  # the deprecated name wins if given
+    check_sigma_options(temperature, codes)  # ε and iterations: sinkhorn_knopp
     if predicted.shape != projected.shape:
         raise ValueError(
             f"predicted {tuple(predicted.shape)} and projected {tuple(projected.shape)} "
@@ -122,7 +123,7 @@ def sigma_loss(
     codes_phi = sinkhorn_knopp(scores_phi, epsilon, iterations, distributed=distributed)
     codes_psi = sinkhorn_knopp(scores_psi, epsilon, iterations, distributed=distributed)
     labels_phi, labels_psi = codes_phi.argmax(dim=1), codes_psi.argmax(dim=1)  # (M,)
-    hard = targets == "hard"
+    hard = codes == "hard"
     loss_phi = cross_entropy(scores_phi, labels_psi if hard else codes_psi, temperature)
     loss_psi = cross_entropy(scores_psi, labels_phi if hard else codes_phi, temperature)
     num_prototypes = prototypes.shape[0]

@@ -27,6 +27,14 @@ import torch.distributed as dist
 from torch import Tensor
 
 
+def check_sinkhorn_options(epsilon: float, iterations: int) -> None:
+    """Raise ValueError for ε outside (0, ∞) or fewer than one iteration."""
+    if not epsilon > 0 or not math.isfinite(epsilon):
+        raise ValueError(f"sinkhorn epsilon must be a finite number > 0, got {epsilon}")
+    if iterations < 1:
+        raise ValueError(f"sinkhorn iterations must be >= 1, got {iterations}")
+
+
 def sinkhorn_knopp(
     scores: Tensor,
     epsilon: float = 0.05,
@@ -53,10 +61,7 @@ def sinkhorn_knopp(
         raise ValueError(f"scores must be 2-D (N, K), got shape {tuple(scores.shape)}")
     if scores.shape[1] < 2:
         raise ValueError(f"scores must have K >= 2 prototype columns, got K={scores.shape[1]}")
-    if not epsilon > 0 or not math.isfinite(epsilon):
-        raise ValueError(f"epsilon must be a finite number > 0, got {epsilon}")
-    if iterations < 1:
-        raise ValueError(f"iterations must be >= 1, got {iterations}")
+    check_sinkhorn_options(epsilon, iterations)
     if distributed is None:
         distributed = dist.is_available() and dist.is_initialized()
     group = group if distributed else None
