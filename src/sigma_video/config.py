@@ -1,10 +1,14 @@
-"""Typed run configuration: defaults -> preset file -> ``key=value`` overrides.
+"""The configuration loader: dataclass defaults -> preset file -> ``key=value`` overrides.
 
-Every component has a dataclass; ``TrainConfig`` holds them under the names ``model``,
-``data``, ``optim`` and ``run``. Presets are TOML files in ``sigma_video/configs`` (by name,
-e.g. ``demo``, ``vit_b_k400_mlp``) or any ``.toml``/``.json`` path (a run directory's
-``config.json`` included). Overrides use dotted keys (``optim.base_lr=3e-4``); an unknown key
-or a value of the wrong type raises ``ValueError`` naming the closest valid key.
+Generic: it knows no component. Each component defines its settings as a dataclass beside
+its code and validates them there (``PretrainerConfig`` in ``pretrainer``, ``DataConfig`` in
+``data.config``, ``OptimConfig``/``RunConfig``/``TrainConfig`` in ``engine.config``, the
+fine-tuning ones in ``finetuning.config``). Presets are TOML files in
+``sigma_video/configs`` (by name, e.g. ``demo``, ``vit_b_k400_mlp``) or any
+``.toml``/``.json`` path (a run directory's ``config.json`` included). Overrides use dotted
+keys (``optim.base_lr=3e-4``); an unknown key or a value of the wrong type raises
+``ValueError`` naming the closest valid key. A dataclass may list earlier names of its keys
+in ``RENAMED_KEYS``; they still read.
 """
 
 from __future__ import annotations
@@ -15,12 +19,9 @@ import json
 import sys
 import types
 import typing
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-from sigma_video.data.dataset import CROPS
-from sigma_video.pretrainer import PretrainerConfig
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -28,131 +29,23 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 PRESET_DIR = Path(__file__).parent / "configs"
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+# moved to the components; still importable from here
+_MOVED = {
+    "DataConfig": "sigma_video.data.config",
+    "OptimConfig": "sigma_video.engine.config",
+    "BaseRunConfig": "sigma_video.engine.config",
+    "RunConfig": "sigma_video.engine.config",
+    "TrainConfig": "sigma_video.engine.config",
+    "PRECISIONS": "sigma_video.engine.config",
+}
 
 
-def _at_least_one(section: Any, prefix: str, names: tuple[str, ...]) -> None:
-    for name in names:
-        if getattr(section, name) < 1:
-            raise ValueError(f"{prefix}.{name} must be >= 1, got {getattr(section, name)}")
+def __getattr__(name: str) -> object:
+    if name in _MOVED:
+        import importlib
 
-
-@dataclass
-class DataConfig:
-    """Where the clips come from and how they are cut.
-
-    ``train``: an annotation list or a folder of videos; None uses the embedded dataset.
-    ``stride``: 2 for SSv2, 4 for K400 (reference). ``num_sample``: views per decode.
-    """
-
-    train: str | None = None
-    data_root: str | None = None
-    num_frames: int = 16
-    stride: int = 4
-    size: int = 224
-    crop: str = "multiscale"
-    num_sample: int = 1
-    workers: int = 8
-    backend: str = "pyav"
-    time_limit: float = 30.0
-    max_bad_fraction: float = 0.05
-
-    def __post_init__(self) -> None:
-        if self.crop not in CROPS:
-            raise ValueError(f"data.crop must be one of {CROPS}, got {self.crop!r}")
-        if self.workers < 0:
-            raise ValueError(f"data.workers must be >= 0, got {self.workers}")
-        _at_least_one(self, "data", ("num_frames", "stride", "size", "num_sample"))
-
-
-@dataclass
-class OptimConfig:
-    """AdamW with per-step warm-up + cosine, as VideoMAE/SIGMA.
-
-    ``batch_size`` is per process and micro-step; the global batch is
-    ``batch_size · accum_steps · world_size`` (times ``data.num_sample``), and ``base_lr``,
-    ``min_lr`` and ``warmup_lr`` are scaled by global batch / 256. The warm-up rises linearly
-    from ``warmup_lr`` (0, as the official scripts: they never pass their ``--warmup_lr`` to
-    the scheduler) to the base lr. ``max_steps`` ends a run early (the schedule still spans
-    ``epochs``).
-    """
-
-    epochs: int = 800
-    warmup_epochs: float = 40.0
-    batch_size: int = 32
-    accum_steps: int = 1
-    base_lr: float = 1.5e-4
-    min_lr: float = 1e-5
-    warmup_lr: float = 0.0
-    weight_decay: float = 0.05
-    weight_decay_end: float | None = None
-    betas: tuple[float, float] = (0.9, 0.95)
-    clip_grad: float | None = None
-    max_steps: int | None = None
-
-    def __post_init__(self) -> None:
-        _at_least_one(self, "optim", ("epochs", "batch_size", "accum_steps"))
-        if not 0 <= self.warmup_epochs <= self.epochs:
-            raise ValueError(
-                f"optim.warmup_epochs must be in [0, epochs], got {self.warmup_epochs}"
-            )
-        if self.base_lr <= 0:
-            raise ValueError(f"optim.base_lr must be > 0, got {self.base_lr}")
-
-
-@dataclass
-class BaseRunConfig:
-    """Where outputs go and how the run behaves.
-
-    ``precision="auto"``: bf16 autocast on CUDA, fp32 on CPU; ``fp16`` adds a grad scaler.
-    ``tf32``: float32 matrix products that stay float32 under autocast (the prototype scores)
-    use TF32 tensor cores on CUDA — a 10-bit mantissa, as the reference's fp16 autocast.
-    ``save_every``/``log_every`` count optimizer steps; ``save_every_minutes`` (0: off) also
-    saves when that much time has passed since the last checkpoint, so a pre-empted job
-    loses little. SIGINT, SIGTERM or SIGUSR1 end a run after its current step with a
-    checkpoint (``--resume auto`` continues it).
-    """
-
-    output: str = "runs/sigma"
-    seed: int = 0
-    device: str = "auto"
-    precision: str = "auto"
-    compile: bool = False
-    tf32: bool = True
-    log_every: int = 10
-    save_every: int = 1000
-    save_every_minutes: float = 0.0
-    keep_last: int = 3
-    max_nonfinite: int = 5
-    tensorboard: bool = True
-    progress: bool = True
-
-    def __post_init__(self) -> None:
-        if self.precision not in PRECISIONS:
-            raise ValueError(f"run.precision must be one of {PRECISIONS}, got {self.precision!r}")
-        _at_least_one(self, "run", ("log_every", "save_every", "keep_last", "max_nonfinite"))
-        if not self.save_every_minutes >= 0:
-            raise ValueError(f"run.save_every_minutes must be >= 0, got {self.save_every_minutes}")
-
-
-@dataclass
-class RunConfig(BaseRunConfig):
-    """Pretraining run settings; ``probe_after`` (the demo) ends the run with a linear
-    probe of the encoder against its random initialisation. ``init``: start from the
-    weights of an official pretraining ``.pth``, one of our checkpoint folders or runs
-    (weights only: optimizer, step and schedule start fresh; ``--resume`` continues a run
-    exactly)."""
-
-    probe_after: bool = False
-    init: str | None = None
-
-
-@dataclass
-class TrainConfig:
-    model: PretrainerConfig = field(default_factory=PretrainerConfig)
-    data: DataConfig = field(default_factory=DataConfig)
-    optim: OptimConfig = field(default_factory=OptimConfig)
-    run: RunConfig = field(default_factory=RunConfig)
+        return getattr(importlib.import_module(_MOVED[name]), name)
+    raise AttributeError(f"module 'sigma_video.config' has no attribute {name!r}")
 
 
 def list_presets(folder: Path = PRESET_DIR) -> list[str]:
@@ -163,11 +56,15 @@ def list_presets(folder: Path = PRESET_DIR) -> list[str]:
 def load_config(
     preset: str | None = None,
     overrides: list[str] | None = None,
-    cls: type = TrainConfig,
+    cls: type | None = None,
     folder: Path = PRESET_DIR,
 ) -> Any:
-    """Defaults of ``cls``, then the preset (a name in ``folder`` or a .toml/.json path),
-    then dotted overrides."""
+    """Defaults of ``cls`` (a pretraining ``TrainConfig`` unless given), then the preset (a
+    name in ``folder`` or a .toml/.json path), then dotted overrides."""
+    if cls is None:
+        from sigma_video.engine.config import TrainConfig
+
+        cls = TrainConfig
     values: dict[str, Any] = {}
     if preset is not None:
         values = read_preset(preset, folder)

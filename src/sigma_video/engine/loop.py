@@ -24,11 +24,11 @@ import torch.distributed as dist
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from sigma_video.config import BaseRunConfig, OptimConfig
 from sigma_video.data.collate import collate
 from sigma_video.data.dataset import SkipCounter
 from sigma_video.engine.checkpoint import list_checkpoints, save_checkpoint, unwrap
 from sigma_video.engine.collapse import CollapseMonitor
+from sigma_video.engine.config import BaseRunConfig, OptimConfig
 from sigma_video.engine.distributed import DistInfo
 from sigma_video.engine.logger import RunLogger
 from sigma_video.engine.metrics import MetricsWindow, run_summary

@@ -7,7 +7,7 @@ import dataclasses
 
 import torch
 
-from sigma_video.config import OptimConfig
+from sigma_video.engine.config import OptimConfig
 from sigma_video.engine.schedule import cosine_schedule
 
 AUTOCAST = {"bf16": torch.bfloat16, "fp16": torch.float16}

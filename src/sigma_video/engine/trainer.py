@@ -12,13 +12,13 @@ from typing import Any
 import torch
 from torch import nn
 
-from sigma_video.config import TrainConfig
 from sigma_video.data.annotations import VideoRecord, read_list, read_records
 from sigma_video.data.check import refuse_missing
 from sigma_video.data.dataset import ClipConfig, MaskConfig, VideoClips
 from sigma_video.data.synth import default_dataset
 from sigma_video.data.transforms import normalize
 from sigma_video.engine.collapse import CollapseMonitor
+from sigma_video.engine.config import TrainConfig
 from sigma_video.engine.init import load_init
 from sigma_video.engine.loop import Loop, TrainingError, make_plan, open_loop
 from sigma_video.engine.optim import build_optimizer

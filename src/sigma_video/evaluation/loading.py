@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sigma_video.config import DataConfig, TrainConfig, load_config
+from sigma_video.config import load_config
+from sigma_video.data.config import DataConfig
+from sigma_video.engine.config import TrainConfig
 from sigma_video.io.load import (
     CLASSIFIER_FILE,
     ClipSpec,

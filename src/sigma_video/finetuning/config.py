@@ -7,9 +7,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sigma_video.config import PRESET_DIR, BaseRunConfig, OptimConfig, load_config
-from sigma_video.data.dataset import CROPS, SAMPLINGS
+from sigma_video.config import PRESET_DIR, load_config
+from sigma_video.data.config import LoaderSettings
+from sigma_video.data.dataset import SAMPLINGS
 from sigma_video.data.randaugment import RandAugment
+from sigma_video.engine.config import BaseRunConfig, OptimConfig
 
 FINETUNE_PRESETS = PRESET_DIR / "finetune"
 
@@ -35,44 +37,35 @@ class FinetuneModelConfig:
 
 
 @dataclass
-class FinetuneDataConfig:
-    """Lists (None: the embedded dataset's motion labels); clip settings None take the
-    encoder's pretraining values. Training clips: ``sampling`` ("stride" for K400,
-    "segments" for SSv2), ``crop`` (random-resized, as VideoMAE), ``flip`` (not for SSv2),
-    ``num_sample`` views per decode, ``randaugment`` (timm-style, "none" turns it off) and
-    random erasing with probability ``reprob``. Test: ``test_clips`` × ``test_crops`` views
-    per video (SSv2 2×3, K400 5×3) on ``test`` (default: ``val``)."""
+class FinetuneDataConfig(LoaderSettings):
+    """Lists (``train``, ``val``, ``test``; None: the embedded dataset's motion labels);
+    clip settings None take the encoder's pretraining values. Training clips: ``sampling``
+    ("stride" for K400, "segments" for SSv2), ``crop`` (random-resized, as VideoMAE),
+    ``flip`` (not for SSv2), ``num_sample`` views per decode, ``randaugment`` (timm-style,
+    "none" turns it off) and random erasing with probability ``reprob``. Test:
+    ``test_clips`` × ``test_crops`` views per video (SSv2 2×3, K400 5×3) on ``test``
+    (default: ``val``)."""
 
-    train: str | None = None
+    crop: str = "random_resized"
     val: str | None = None
     test: str | None = None
-    data_root: str | None = None
     num_frames: int | None = None
     stride: int | None = None
     size: int | None = None
     sampling: str = "stride"
-    crop: str = "random_resized"
     flip: bool = False
-    num_sample: int = 1
     randaugment: str = "m7-n4-mstd0.5-inc1"
     reprob: float = 0.25
     test_clips: int = 2
     test_crops: int = 3
-    workers: int = 8
-    backend: str = "pyav"
-    time_limit: float = 30.0
-    max_bad_fraction: float = 0.05
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         if self.sampling not in SAMPLINGS:
             raise ValueError(f"data.sampling must be one of {SAMPLINGS}, got {self.sampling!r}")
-        if self.crop not in CROPS:
-            raise ValueError(f"data.crop must be one of {CROPS}, got {self.crop!r}")
-        for name in ("num_sample", "test_clips", "test_crops"):
+        for name in ("test_clips", "test_crops"):
             if getattr(self, name) < 1:
                 raise ValueError(f"data.{name} must be >= 1, got {getattr(self, name)}")
-        if self.workers < 0:
-            raise ValueError(f"data.workers must be >= 0, got {self.workers}")
         if not 0.0 <= self.reprob <= 1.0:
             raise ValueError(f"data.reprob must be in [0, 1], got {self.reprob}")
         RandAugment.parse(self.randaugment)  # refuse a bad spec now

@@ -13,13 +13,13 @@ import dataclasses
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from safetensors.torch import load_file
 from torch import Tensor, nn
 
-from sigma_video.config import TrainConfig, list_presets, load_config
+from sigma_video.config import list_presets, load_config
 from sigma_video.data.dataset import ClipConfig
 from sigma_video.files import save_tensors
 from sigma_video.io.checkpoint import list_checkpoints, load_checkpoint
@@ -31,6 +31,9 @@ from sigma_video.models.encoder import EncoderConfig, VideoEncoder
 from sigma_video.models.registry import list_models
 from sigma_video.pretrainer import build_pretrainer
 from sigma_video.state_dict import check_fit
+
+if TYPE_CHECKING:  # a run's config is loaded through sigma_video.config at run time
+    from sigma_video.engine.config import TrainConfig
 
 KINDS = ("encoder", "classifier")
 CLASSIFIER_FILE = "classifier.json"  # in a fine-tuning run: architecture, classes, clip
