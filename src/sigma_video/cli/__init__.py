@@ -7,6 +7,7 @@ here imports torch before the arguments are parsed, so ``--help`` answers at onc
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
@@ -67,6 +68,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         args.func(args)
+    except BrokenPipeError:  # `sigma-video config | head`: the reader left, nothing is wrong
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except (ValueError, DataError, DecodeError, TrainingError, OSError) as err:
         # user mistakes (incl. paths that cannot be read or written), bad data, divergence
         parser.exit(2, f"sigma-video: error: {one_line(err)}\n")
