@@ -2,6 +2,8 @@
 
 from typing import TYPE_CHECKING
 
+from sigma_video.lazy import lazy_getattr
+
 __version__ = "0.1.0"
 
 _LAZY = {  # imported on first use, so that `sigma-video --help` does not load torch
@@ -37,13 +39,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs
     )
 
 
-def __getattr__(name: str) -> object:
-    if name in _LAZY:
-        import importlib
-
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'sigma_video' has no attribute {name!r}")
-
+__getattr__ = lazy_getattr(__name__, _LAZY)
 
 __all__ = [
     "PretrainerConfig",

@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sigma_video.lazy import lazy_getattr
+
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
@@ -40,12 +42,7 @@ _MOVED = {
 }
 
 
-def __getattr__(name: str) -> object:
-    if name in _MOVED:
-        import importlib
-
-        return getattr(importlib.import_module(_MOVED[name]), name)
-    raise AttributeError(f"module 'sigma_video.config' has no attribute {name!r}")
+__getattr__ = lazy_getattr(__name__, _MOVED)
 
 
 def list_presets(folder: Path = PRESET_DIR) -> list[str]:

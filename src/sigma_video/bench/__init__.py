@@ -5,6 +5,8 @@ sub-commands). Names below are imported on first use."""
 
 from typing import TYPE_CHECKING
 
+from sigma_video.lazy import lazy_getattr
+
 _LAZY = {
     "bench_sinkhorn": "sigma_video.bench.core",
     "bench_step": "sigma_video.bench.core",
@@ -22,13 +24,7 @@ if TYPE_CHECKING:
     from sigma_video.bench.timing import device_name
 
 
-def __getattr__(name: str) -> object:
-    if name in _LAZY:
-        import importlib
-
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'sigma_video.bench' has no attribute {name!r}")
-
+__getattr__ = lazy_getattr(__name__, _LAZY)
 
 __all__ = [
     "bench_data",

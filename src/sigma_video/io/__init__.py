@@ -10,6 +10,8 @@ authors' files without running pickled code; ``huggingface`` converts to and fro
 
 from typing import TYPE_CHECKING
 
+from sigma_video.lazy import lazy_getattr
+
 _LAZY = {
     "ClipSpec": "sigma_video.io.load",
     "load_model": "sigma_video.io.load",
@@ -24,13 +26,7 @@ if TYPE_CHECKING:
     from sigma_video.io.official import read_checkpoint
 
 
-def __getattr__(name: str) -> object:
-    if name in _LAZY:
-        import importlib
-
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'sigma_video.io' has no attribute {name!r}")
-
+__getattr__ = lazy_getattr(__name__, _LAZY)
 
 __all__ = [
     "ClipSpec",
