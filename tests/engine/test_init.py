@@ -48,7 +48,9 @@ def started_from(ours):
 def test_a_run_starts_from_official_weights_with_a_fresh_schedule(synth_root, tmp_path, capsys):
     """The warm-up starts at lr 0, so the first step moves nothing: the first checkpoint of
     a one-step run holds the weights it was started from."""
-    config = tiny(synth_root, tmp_path / "run", "optim.max_steps=1", "run.save_every=1")
+    config = tiny(
+        synth_root, tmp_path / "run", "optim.max_steps=1", "run.save_every=1", "optim.warmup_lr=0"
+    )
     ours = official_file(config, tmp_path / "official.pth", seed=7)
     config_file = tmp_path / "tiny.json"
     save_config(config, config_file)
@@ -61,7 +63,13 @@ def test_a_run_starts_from_official_weights_with_a_fresh_schedule(synth_root, tm
     )
     assert_same_weights(final_weights(tmp_path / "run"), started_from(ours))
     # ... and from our own run (its latest checkpoint) into a new run folder
-    second = tiny(synth_root, tmp_path / "second", "optim.max_steps=1", "run.save_every=1")
+    second = tiny(
+        synth_root,
+        tmp_path / "second",
+        "optim.max_steps=1",
+        "run.save_every=1",
+        "optim.warmup_lr=0",
+    )
     second.run.init = str(tmp_path / "run")
     summary = pretrain(second, log=lambda _: None)
     assert summary["steps"] == 1 and len(summary["sessions"]) == 1

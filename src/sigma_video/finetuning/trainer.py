@@ -23,10 +23,10 @@ from sigma_video.data.dataset import EvalClips, VideoClips
 from sigma_video.data.randaugment import RandAugment
 from sigma_video.data.synth import default_dataset
 from sigma_video.data.transforms import normalize
-from sigma_video.engine.loop import Loop, make_plan, open_loop
+from sigma_video.engine.loop import Forward, Loop, make_plan, open_loop
 from sigma_video.engine.optim import build_optimizer
 from sigma_video.engine.run import main_rank_first, resume_point, start_device, write_run_files
-from sigma_video.finetuning.config import FinetuneConfig
+from sigma_video.finetuning.config import FinetuneConfig, FinetuneOptimConfig
 from sigma_video.finetuning.erasing import random_erase
 from sigma_video.finetuning.evaluate import evaluate
 from sigma_video.finetuning.layer_decay import lr_scale
@@ -98,6 +98,81 @@ def resolve_clip(config: FinetuneConfig, pretrained: ClipSpec) -> FinetuneConfig
     return dataclasses.replace(config, data=data)
 
 
+def starting_encoder(
+    config: FinetuneConfig, run_dir: Path, start: Path | None
+) -> tuple[FinetuneConfig, VideoEncoder]:
+    """The encoder to fine-tune — the pretrained one in the fine-tuning layout, or for a
+    resume the run's saved architecture (its weights come from the checkpoint) — and the
+    config with the clip settings it was trained on filled in."""
+    m = config.model
+    if start is not None:  # the pretrained source is no longer needed
+        saved = load_classifier_meta(run_dir)
+        config = resolve_clip(config, ClipSpec.of(saved["clip"]))
+        return config, VideoEncoder(EncoderConfig(**saved["encoder"]))
+    if not m.checkpoint.startswith("random:") and not Path(m.checkpoint).exists():
+        raise ValueError(
+            f"model.checkpoint {m.checkpoint} does not exist; pretrain first "
+            "(`sigma-video pretrain` writes runs/demo) or pass --checkpoint random:PRESET"
+        )
+    pretrained, spec = load_model(m.checkpoint, seed=config.run.seed)
+    config = resolve_clip(config, spec)
+    torch.manual_seed(config.run.seed)
+    return config, finetuning_encoder(pretrained, m.drop_path, m.grad_checkpointing)
+
+
+def clip_datasets(
+    config: FinetuneConfig, splits: Splits
+) -> tuple[VideoClips, EvalClips, EvalClips]:
+    """Augmented training clips; one centre view per validation video; the multi-view test."""
+    data = config.data
+    clip = ClipSpec.of(data).view(
+        sampling=data.sampling,
+        crop=data.crop,
+        flip=data.flip,
+        num_sample=data.num_sample,
+        randaugment=RandAugment.parse(data.randaugment),
+    )
+    train = VideoClips(
+        splits.train, clip, data.backend, config.run.seed, time_limit=data.time_limit
+    )
+    view = dataclasses.replace(clip, crop="center", num_sample=1, randaugment=None)
+    options = {"backend": data.backend, "time_limit": data.time_limit, "skip_bad": True}
+    val = EvalClips(splits.val, view, 1, 1, **options)
+    test = EvalClips(splits.test, view, data.test_clips, data.test_crops, **options)
+    return train, val, test
+
+
+def layer_decay_optimizer(
+    model: VideoClassifier, lr: float, optim: FinetuneOptimConfig
+) -> torch.optim.Optimizer:
+    """AdamW whose encoder layers' lrs decay by ``optim.layer_decay`` per layer from the head."""
+    depth = model.encoder.config.depth
+
+    def scale(name: str) -> float:
+        inner = name.removeprefix("encoder.")
+        return lr_scale(inner, depth, optim.layer_decay) if inner != name else 1.0
+
+    return build_optimizer(model, lr, optim.weight_decay, optim.betas, lr_scale=scale)
+
+
+def mixing_forward(loop: Loop, config: FinetuneConfig, num_classes: int) -> Forward:
+    """The step's forward: random erasing, then mixup/cutmix with label smoothing, as
+    VideoMAE; the draws are a pure function of (seed, rank, step, first sample)."""
+    o, seed, rank, device = config.optim, config.run.seed, loop.info.rank, loop.device
+    mix = MixConfig(o.mixup, o.cutmix, o.mix_prob, o.switch_prob, o.label_smoothing)
+
+    def forward(batch: dict, at: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        video = normalize(batch["video"].to(device, non_blocking=True))
+        labels = batch["label"].to(device, non_blocking=True)
+        rng = random.Random(f"{seed}/mix/{rank}/{at}/{int(batch['index'][0])}")
+        video = random_erase(video, config.data.reprob, rng)  # as VideoMAE: erase, then mix
+        video, targets = mix_batch(video, labels, num_classes, mix, rng)
+        loss = soft_cross_entropy(loop.net(video), targets)
+        return loss, {"loss": loss.detach()}
+
+    return forward
+
+
 def finetune(
     config: FinetuneConfig,
     resume: str | None = None,
@@ -111,56 +186,14 @@ def finetune(
     num_classes = count_classes(splits, config.model.num_classes)
     run_dir = Path(config.run.output)
     start = resume_point(run_dir, resume)
-    m = config.model
-    if start is None:
-        if not m.checkpoint.startswith("random:") and not Path(m.checkpoint).exists():
-            raise ValueError(
-                f"model.checkpoint {m.checkpoint} does not exist; pretrain first "
-                "(`sigma-video pretrain` writes runs/demo) or pass --checkpoint random:PRESET"
-            )
-        pretrained, spec = load_model(m.checkpoint, seed=config.run.seed)
-        config = resolve_clip(config, spec)
-        torch.manual_seed(config.run.seed)
-        encoder = finetuning_encoder(pretrained, m.drop_path, m.grad_checkpointing)
-        del pretrained
-    else:  # the architecture is in the run; the pretrained source is no longer needed
-        saved = load_classifier_meta(run_dir)
-        config = resolve_clip(config, ClipSpec.of(saved["clip"]))
-        encoder = VideoEncoder(EncoderConfig(**saved["encoder"]))
-    data = config.data
+    config, encoder = starting_encoder(config, run_dir, start)
+    data, m, o = config.data, config.model, config.optim
     token_grid(data.num_frames, data.size, data.size, encoder.config.tubelet, encoder.config.patch)
     model = VideoClassifier(encoder, num_classes, m.head_dropout, m.head_init_scale).to(device)
-    clip = ClipSpec.of(data).view(
-        sampling=data.sampling,
-        crop=data.crop,
-        flip=data.flip,
-        num_sample=data.num_sample,
-        randaugment=RandAugment.parse(data.randaugment),
-    )
-    train = VideoClips(
-        splits.train, clip, data.backend, config.run.seed, time_limit=data.time_limit
-    )
-    view = dataclasses.replace(clip, crop="center", num_sample=1, randaugment=None)
-    val = EvalClips(splits.val, view, 1, 1, data.backend, data.time_limit, skip_bad=True)
-    test = EvalClips(
-        splits.test,
-        view,
-        data.test_clips,
-        data.test_crops,
-        data.backend,
-        data.time_limit,
-        skip_bad=True,
-    )
+    train, val, test = clip_datasets(config, splits)
     # VideoMAE scales the fine-tuning lr by videos per step, not by the num_sample views
-    plan = make_plan(config.optim, len(train), info.world_size)
-    o = config.optim
-    depth = encoder.config.depth
-
-    def scale(name: str) -> float:
-        inner = name.removeprefix("encoder.")
-        return lr_scale(inner, depth, o.layer_decay) if inner != name else 1.0
-
-    optimizer = build_optimizer(model, plan.lr, o.weight_decay, o.betas, lr_scale=scale)
+    plan = make_plan(o, len(train), info.world_size)
+    optimizer = layer_decay_optimizer(model, plan.lr, o)
     classifier = {
         "encoder": dataclasses.asdict(encoder.config),
         "num_classes": num_classes,
@@ -181,35 +214,24 @@ def finetune(
         resume_from=start,
         log=log,
     )
-    net, last_step, logger = loop.net, loop.last_step, loop.logger
-    mix = MixConfig(o.mixup, o.cutmix, o.mix_prob, o.switch_prob, o.label_smoothing)
-    seed = config.run.seed
-
-    def forward(batch: dict, at: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        video = normalize(batch["video"].to(device, non_blocking=True))
-        labels = batch["label"].to(device, non_blocking=True)
-        first = int(batch["index"][0])  # the mixing draw is a pure function of the batch
-        rng = random.Random(f"{seed}/mix/{info.rank}/{at}/{first}")
-        video = random_erase(video, data.reprob, rng)  # as VideoMAE: erase, then mix
-        video, targets = mix_batch(video, labels, num_classes, mix, rng)
-        loss = soft_cross_entropy(net(video), targets)
-        return loss, {"loss": loss.detach()}
-
     every = config.run.eval_every * plan.steps_per_epoch
-    batch_size, workers = o.batch_size, data.workers
     history: list[dict[str, float]] = []
 
-    def after_step(at: int) -> None:
-        if every and at % every == 0 and at < last_step:
-            result = evaluate(model, val, device, batch_size, workers, info)
+    def validate(at: int) -> None:
+        if every and at % every == 0 and at < loop.last_step:
+            result = evaluate(model, val, device, o.batch_size, data.workers, info)
             history.append({"step": at, **result})
-            if logger is not None:
-                logger.log(at, {"val_top1": result["top1"], "val_top5": result["top5"]})
+            if loop.logger is not None:
+                loop.logger.log(at, {"val_top1": result["top1"], "val_top5": result["top5"]})
 
     try:
-        loop.run(loop.loader(train, workers), forward, after_step)
+        loop.run(
+            loop.loader(train, data.workers), mixing_forward(loop, config, num_classes), validate
+        )
         stopped = loop.stopped_by is not None
-        tested = None if stopped else evaluate(model, test, device, batch_size, workers, info)
+        tested = (
+            None if stopped else evaluate(model, test, device, o.batch_size, data.workers, info)
+        )
     finally:
         loop.close()
     views = {"clips": data.test_clips, "crops": data.test_crops}
