@@ -80,6 +80,17 @@ def bench_parser(sub: argparse._SubParsersAction) -> None:
     dt.add_argument("--clips", type=int, default=64, help="decodes per measurement")
     dt.add_argument("--backend", action="append", default=None, help="repeatable; default all")
     dt.add_argument("--no-baseline", action="store_true", help="skip the whole-video baseline")
+    dt.add_argument(
+        "--like",
+        default=None,
+        choices=["k400", "k400-g16", "k400-raw", "ssv2"],
+        help="generate (once, in the cache) and time files shaped like this dataset; the "
+        "stride is the recipe's for it",
+    )
+    dt.add_argument("--count", type=int, default=6, help="with --like: how many files")
+    dt.add_argument(
+        "--profile", action="store_true", help="also where one decode's time goes (--like)"
+    )
     dt.set_defaults(func=run_data)
 
 
@@ -167,7 +178,18 @@ def run_data(args: argparse.Namespace) -> None:
 
     if args.workers < 0 or args.clips < 2 or args.num_sample < 1:
         raise ValueError("need --workers >= 0, --clips >= 2 and --num-sample >= 1")
-    if args.list is None:
+    if args.like is not None:
+        from sigma_video.bench.data import profile_decode
+        from sigma_video.bench.like import LIKE, write_like
+        from sigma_video.data.annotations import VideoRecord
+        from sigma_video.data.synth import default_cache_dir
+
+        paths = write_like(args.like, default_cache_dir() / "like", args.count)
+        records = [VideoRecord(str(p), 0) for p in paths]
+        args.stride = LIKE[args.like].stride
+        if args.profile:
+            emit([profile_decode(records, args.num_frames, args.stride, args.size, args.like)])
+    elif args.list is None:
         root = default_dataset()
         records, _ = read_list(root / "train.csv", root=str(root))
     else:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from fractions import Fraction
 from typing import Any
 
 import numpy as np
@@ -34,6 +35,15 @@ class WholeVideoBaseline(PyAVBackend):
         return pick_frames(path, frames, frame_indices)
 
 
+class NoSkipBackend(PyAVBackend):
+    """The PyAV backend with every frame decoded (the comparison for ``skip_nonref``)."""
+
+    name = "pyav-noskip"
+
+    def __init__(self) -> None:
+        super().__init__(skip_nonref=False)
+
+
 def bench_data(
     records: list,
     num_frames: int = 16,
@@ -59,7 +69,7 @@ def bench_data(
 
     chosen: list[Any] = [get_backend(name) for name in (backends or available_backends())]
     if baseline:
-        chosen.append(WholeVideoBaseline())
+        chosen += [NoSkipBackend(), WholeVideoBaseline()]
     results = []
     for backend in chosen:
         for num_sample in num_samples:
@@ -162,3 +172,68 @@ def bench_pipeline(
             }
         )
     return results
+
+
+def profile_decode(
+    records: list,
+    num_frames: int = 16,
+    stride: int = 4,
+    size: int = 224,
+    kind: str = "",
+    samples: int = 24,
+) -> dict[str, Any]:
+    """Where one training sample's time goes, on one core: opening the file, seeking and
+    decoding up to the last frame the clip needs (every frame: the plain decode, counting
+    the frames), colour conversion of the kept frames, and one multiscale crop + resize to
+    ``size``² — median ms over ``samples`` random clips (the recipe's sampling, seeded)."""
+    import random
+    import statistics
+
+    import av
+    import torch
+
+    from sigma_video.data.sampling import random_clip_indices
+    from sigma_video.data.transforms import crop_resize, multiscale_crop_box
+
+    rng = random.Random(0)
+    backend = PyAVBackend()
+    phases: dict[str, list[float]] = {k: [] for k in ("open", "decode", "convert", "crop")}
+    decoded = []
+    for i in range(samples):
+        path = records[i % len(records)].path
+        count = backend.num_frames(path)  # known in training (cached per file): not timed
+        wanted = random_clip_indices(count, num_frames, stride, rng, "repeat")
+        t0 = time.perf_counter()
+        container = av.open(path)
+        stream = container.streams.video[0]
+        stream.thread_count = 1
+        rate = stream.average_rate or stream.guessed_rate
+        t1 = time.perf_counter()
+        start = stream.start_time or 0
+        target = start + int(Fraction(min(wanted)) / Fraction(rate) / stream.time_base)
+        container.seek(target, stream=stream, backward=True, any_frame=False)
+        kept, n = {}, 0
+        for frame in container.decode(stream):
+            n += 1
+            position = round(float((frame.pts - start) * stream.time_base * rate))
+            if position in wanted:
+                kept[position] = frame
+            if position >= max(wanted):
+                break
+        t2 = time.perf_counter()
+        arrays = [kept[p].to_ndarray(format="rgb24") for p in sorted(kept)]
+        t3 = time.perf_counter()
+        frames = torch.from_numpy(np.stack(arrays))
+        box = multiscale_crop_box(frames.shape[1], frames.shape[2], rng, size)
+        crop_resize(frames, box, size)
+        t4 = time.perf_counter()
+        container.close()
+        for key, value in zip(phases, (t1 - t0, t2 - t1, t3 - t2, t4 - t3), strict=True):
+            phases[key].append(1e3 * value)
+        decoded.append(n)
+    result: dict[str, Any] = {"bench": "decode_profile", "like": kind, "samples": samples}
+    result.update({f"{k}_ms": round(statistics.median(v), 2) for k, v in phases.items()})
+    result["total_ms"] = round(sum(result[f"{k}_ms"] for k in phases), 2)
+    result["frames_decoded_per_clip"] = statistics.median(decoded)
+    result["frames_kept_per_clip"] = num_frames
+    return result
