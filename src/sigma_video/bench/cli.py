@@ -76,7 +76,11 @@ def bench_parser(sub: argparse._SubParsersAction) -> None:
     dt.add_argument("--num-frames", type=int, default=16)
     dt.add_argument("--stride", type=int, default=4)
     dt.add_argument("--size", type=int, default=224)
-    dt.add_argument("--num-sample", type=int, default=4, help="repeated-augmentation views")
+    dt.add_argument(
+        "--num-sample",
+        default="4",
+        help="repeated-augmentation views; a comma list (1,2,4) times each (1 is always in)",
+    )
     dt.add_argument("--clips", type=int, default=64, help="decodes per measurement")
     dt.add_argument("--backend", action="append", default=None, help="repeatable; default all")
     dt.add_argument("--no-baseline", action="store_true", help="skip the whole-video baseline")
@@ -176,7 +180,11 @@ def run_data(args: argparse.Namespace) -> None:
     from sigma_video.data.annotations import read_list
     from sigma_video.data.synth import default_dataset
 
-    if args.workers < 0 or args.clips < 2 or args.num_sample < 1:
+    try:
+        samples = tuple(sorted({1, *(int(n) for n in str(args.num_sample).split(","))}))
+    except ValueError:
+        raise ValueError(f"--num-sample must be integers, got {args.num_sample!r}") from None
+    if args.workers < 0 or args.clips < 2 or samples[0] < 1:
         raise ValueError("need --workers >= 0, --clips >= 2 and --num-sample >= 1")
     if args.like is not None:
         from sigma_video.bench.data import profile_decode
@@ -194,7 +202,6 @@ def run_data(args: argparse.Namespace) -> None:
         records, _ = read_list(root / "train.csv", root=str(root))
     else:
         records, _ = read_list(args.list, root=args.data_root)
-    samples = (1,) if args.num_sample == 1 else (1, args.num_sample)
     emit(
         bench_data(
             records,
