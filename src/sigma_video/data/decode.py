@@ -127,7 +127,9 @@ class PyAVBackend:
             raise DecodeError(path, "no video frames")
         return count
 
-    def decode(self, path: str, frame_indices: Sequence[int]) -> np.ndarray:
+    def decode(self, path: str, frame_indices: Sequence[int], keep=None) -> np.ndarray:
+        """``uint8 (T, H, W, 3)`` RGB frames at ``frame_indices``; ``keep(position, frame)``
+        also sees each decoded ``av.VideoFrame`` that is kept (e.g. for its side data)."""
         import av
 
         check_indices(path, frame_indices)
@@ -136,23 +138,43 @@ class PyAVBackend:
         with self._open(path) as container:
             stream = container.streams.video[0]
             stream.thread_count = self.threads
+            if keep is not None:  # the codec's motion vectors, as frame side data
+                stream.codec_context.options = {"flags2": "+export_mvs"}
             rate = stream.average_rate or stream.guessed_rate
             start = stream.start_time or 0
             try:
                 frames = None
                 if rate is not None and min(wanted) > 0:
                     frames = self._scan(
-                        container, stream, rate, start, wanted, deadline, path, True
+                        container, stream, rate, start, wanted, deadline, path, True, keep
                     )
                 if frames is None:  # no seek needed, or the seek could not be used
                     frames = self._scan(
-                        container, stream, rate, start, wanted, deadline, path, False
+                        container, stream, rate, start, wanted, deadline, path, False, keep
                     )
             except av.error.FFmpegError as err:
                 raise DecodeError(path, f"corrupt data: {first_line(err)}") from None
         return pick_frames(path, frames, frame_indices)
 
-    def _scan(self, container, stream, rate, start, wanted, deadline, path, seek):
+    def decode_motion(
+        self, path: str, frame_indices: Sequence[int]
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """``(uint8 (T, H, W, 3) frames, float32 (T, H, W) motion)``: the frames and, per
+        pixel, the displacement of the codec blocks that cover it (``data.motion``); frames
+        without motion vectors (intra frames, codecs that export none) have zero motion."""
+        from sigma_video.data.motion import motion_magnitude
+
+        motions: dict[int, np.ndarray] = {}
+
+        def keep(position: int, frame) -> None:
+            vectors = frame.side_data.get("MOTION_VECTORS")
+            array = vectors.to_ndarray() if vectors is not None else None
+            motions[position] = motion_magnitude(array, frame.height, frame.width)
+
+        frames = self.decode(path, frame_indices, keep)
+        return frames, pick_frames(path, motions, frame_indices)
+
+    def _scan(self, container, stream, rate, start, wanted, deadline, path, seek, keep=None):
         """Decode forward from the key frame before the first wanted frame (``seek``) or from
         the beginning, keeping the wanted frames. Returns None when a seek cannot be used
         (no timestamps, or it landed past the first wanted frame).
@@ -191,6 +213,8 @@ class PyAVBackend:
                     return None
                 if position in wanted:
                     frames[position] = frame.to_ndarray(format="rgb24")
+                    if keep is not None:
+                        keep(position, frame)
                 if position >= last:
                     return frames
         return frames

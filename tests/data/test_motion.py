@@ -1,0 +1,111 @@
+"""Codec motion vectors -> motion maps -> motion-guided masks (MGM), by hand and on real
+moving objects."""
+
+import random
+
+import numpy as np
+import pytest
+import torch
+
+from sigma_video.data import synth
+from sigma_video.data.decode import PyAVBackend
+from sigma_video.data.motion import motion_guided_mask, motion_magnitude, tube_motion
+from sigma_video.masking import tube_mask
+
+FIELDS = [
+    ("source", "i4"),
+    ("w", "u1"),
+    ("h", "u1"),
+    ("src_x", "i2"),
+    ("src_y", "i2"),
+    ("dst_x", "i2"),
+    ("dst_y", "i2"),
+    ("flags", "u8"),
+    ("motion_x", "i4"),
+    ("motion_y", "i4"),
+    ("motion_scale", "u2"),
+]
+
+
+def vectors(*rows):
+    """Rows of (w, h, dst_x, dst_y, motion_x, motion_y, motion_scale), in PyAV's layout."""
+    out = np.zeros(len(rows), dtype=FIELDS)
+    names = ("w", "h", "dst_x", "dst_y", "motion_x", "motion_y", "motion_scale")
+    for i, row in enumerate(rows):
+        for name, value in zip(names, row, strict=True):
+            out[name][i] = value
+    return out
+
+
+def test_motion_magnitude_by_hand():
+    rows = vectors(
+        (16, 16, 8, 8, -20, 0, 4),  # block [0:16, 0:16] moved 5 px
+        (8, 8, 20, 4, 12, 16, 4),  # rows 0:8, cols 16:24 moved |(3, 4)| = 5 px
+        (8, 8, 12, 4, 0, 28, 4),  # rows 0:8, cols 8:16 moved 7 px: wins over the 5 under it
+        (16, 16, 24, 24, 0, 0, 4),  # a static block: nothing
+    )
+    got = motion_magnitude(rows, 32, 32)
+    want = np.zeros((32, 32), np.float32)
+    want[0:16, 0:16] = 5
+    want[0:8, 16:24] = 5
+    want[0:8, 8:16] = 7
+    np.testing.assert_array_equal(got, want)
+    assert motion_magnitude(None, 4, 6).shape == (4, 6) and not motion_magnitude(None, 4, 6).any()
+
+
+def test_tube_motion_is_the_mean_per_tube():
+    motion = torch.zeros(4, 4, 4)
+    motion[0, :2, :2] = 4.0  # one pixel-block of tube (0, 0, 0) at full motion ...
+    motion[1, :2, :2] = 2.0  # ... the other frame of the tube at half
+    got = tube_motion(motion, tubelet=2, patch=2)
+    assert got.shape == (2, 2, 2) and got[0, 0, 0] == 3.0 and got.sum() == 3.0
+    with pytest.raises(ValueError, match="does not tile"):
+        tube_motion(torch.zeros(3, 4, 4), 2, 2)
+
+
+def test_motion_guided_mask_hides_the_most_moving_tubes_per_slot():
+    motion = torch.zeros(2, 3, 3)
+    motion[0, 0, 0], motion[0, 2, 2] = 5.0, 4.0
+    motion[1, 1, 1], motion[1, 0, 2] = 1.0, 9.0
+    mask = motion_guided_mask(motion, 2 / 9 + 1e-9, random.Random(0))  # 2 of 9 per slot
+    assert mask.masked[0].tolist() == [0, 8, 9 + 2, 9 + 4]
+    assert mask.visible.shape == (1, 14) and mask.num_tokens == 18
+    again = motion_guided_mask(motion, 2 / 9 + 1e-9, random.Random(0))
+    assert torch.equal(again.masked, mask.masked)  # a pure function of the rng
+    static = motion_guided_mask(torch.zeros(2, 3, 3), 0.5, random.Random(1))
+    assert static.masked.shape == (1, 8)  # no motion: as many, placed at random
+    with pytest.raises(ValueError, match="open interval"):
+        motion_guided_mask(motion, 1.0, random.Random(0))
+
+
+def test_codec_motion_puts_the_masks_on_the_moving_object(tmp_path):
+    """Real H.264 motion vectors of the generated shapes: the motion-guided mask hides the
+    travelling object's tubes far more often than tube masking does."""
+    config = synth.SynthConfig(distractor_prob=0.0)
+    backend = PyAVBackend()
+    indices = list(range(0, 32, 4))  # 8 frames, stride 4
+    on_object = {"mgm": [], "tube": []}
+    rng = random.Random(0)
+    found = 0
+    for index in range(40):
+        spec = synth.video_spec(config, "val", index)
+        if spec.motion >= 4:  # the travelling classes move the most
+            continue
+        rgb, ids = synth.render(spec, config.frames, config.size)
+        path = tmp_path / f"{index}.mp4"
+        synth.write_mp4(path, rgb, config.fps)
+        frames, motion = backend.decode_motion(str(path), indices)
+        assert frames.shape == (8, 96, 96, 3) and motion.shape == (8, 96, 96)
+        object_tubes = tube_motion(torch.from_numpy((ids[indices] == 1).astype(np.float32)), 2, 16)
+        on = (object_tubes > 0.25).flatten()
+        moving = tube_motion(torch.from_numpy(motion), 2, 16)
+        for name, mask in (
+            ("mgm", motion_guided_mask(moving, 0.25, rng)),
+            ("tube", tube_mask(1, tuple(moving.shape), 0.25)),
+        ):
+            on_object[name].append(float(on[mask.masked[0]].float().mean()))
+        found += 1
+        if found == 6:
+            break
+    mgm, tube = np.mean(on_object["mgm"]), np.mean(on_object["tube"])
+    assert mgm > 2 * tube and mgm > 0.5, (mgm, tube)
