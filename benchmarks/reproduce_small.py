@@ -2,7 +2,7 @@
 over several seeds, with a supervised ceiling and fine-tuning rows.
 
     python benchmarks/reproduce_small.py [--seeds 3] [--epochs 40] [--output runs/reproduce_small]
-        [--supervised] [--finetune]
+        [--supervised] [--finetune] [--masks]
 
 On the embedded generated dataset, each objective pretrains the demo model with the demo
 recipe and the same budget, once per seed (``run.seed``: its own initialisation and data
@@ -10,7 +10,8 @@ order); then every encoder, and each seed's random initialisation, is evaluated 
 linear probe and kNN on the motion and the appearance labels, and unsupervised video object
 segmentation (mIoU, clustering and over-clustering) on the DAVIS-layout val videos.
 ``--supervised`` adds the supervised ceiling (the same architecture trained from scratch on
-each label set, its val top-1 in the probe columns); ``--finetune`` fine-tunes each seed's
+each label set, its val top-1 in the probe columns); ``--masks`` adds SIGMA-MLP with
+motion-guided masks (``model.mask=mgm``); ``--finetune`` fine-tunes each seed's
 SIGMA checkpoint and random initialisation on the motion labels. Writes ``results.json``
 (every run), ``results.md`` (mean ± std over seeds) and ``results.png`` (error bars; needs
 matplotlib: ``pip install 'sigma-video[plots]'``). The numbers for our machine are in
@@ -36,6 +37,8 @@ VARIANTS = {
     "VideoMAE-pixel": ["model.target=pixels", "model.objective=l2"],
     "feature-L2": ["model.objective=l2"],
 }
+# the same objective and budget, other masks (``--masks``)
+MASK_VARIANTS = {"SIGMA-MLP, MGM masks": ["model.mask=mgm"]}
 # the supervised ceiling: the recipe without the regularisers a short from-scratch run
 # cannot afford (mixup, cutmix, label smoothing, RandAugment, erasing, drop path)
 SUPERVISED = [
@@ -129,6 +132,11 @@ def main() -> None:
     parser.add_argument("--supervised", action="store_true", help="add the supervised ceiling")
     parser.add_argument("--finetune", action="store_true", help="add fine-tuning rows")
     parser.add_argument(
+        "--masks",
+        action="store_true",
+        help="add SIGMA-MLP with motion-guided masks from codec motion vectors (mgm)",
+    )
+    parser.add_argument(
         "--eval-only", action="store_true", help="re-evaluate the runs already in --output"
     )
     args = parser.parse_args()
@@ -137,8 +145,9 @@ def main() -> None:
     runs: dict[str, list[dict[str, float]]] = {}
     timings: dict[str, list[float]] = {}
     started = time.perf_counter()
+    variants = {**VARIANTS, **(MASK_VARIANTS if args.masks else {})}
     for seed in range(args.seeds):
-        for name, overrides in VARIANTS.items():
+        for name, overrides in variants.items():
             epochs = [] if args.epochs is None else [f"optim.epochs={args.epochs}"]
             config = load_config(
                 "demo",

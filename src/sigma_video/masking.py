@@ -120,6 +120,10 @@ def random_mask(
 
 
 MASKS = {"tube": tube_mask, "random": random_mask}
+# made in the loader from each clip's codec motion (``data.motion``); without motion (a
+# batch of tensors, a file without motion vectors) they are tube masks of the same count
+MOTION_MASKS = ("mgm",)
+MASK_KINDS = (*MASKS, *MOTION_MASKS)
 
 
 def make_mask(
@@ -131,10 +135,12 @@ def make_mask(
     generator: torch.Generator | None = None,
     device: torch.device | str | None = None,
 ) -> TokenMask:
-    """Dispatch to a masking strategy by name (``tube`` or ``random``)."""
-    if kind not in MASKS:
-        raise ValueError(f"mask kind must be one of {sorted(MASKS)}, got {kind!r}")
-    return MASKS[kind](batch_size, grid, ratio, generator=generator, device=device)
+    """Dispatch to a masking strategy by name (``tube``, ``random``; ``mgm`` without its
+    motion is ``tube``)."""
+    if kind not in MASK_KINDS:
+        raise ValueError(f"mask kind must be one of {sorted(MASK_KINDS)}, got {kind!r}")
+    strategy = MASKS.get(kind, tube_mask)
+    return strategy(batch_size, grid, ratio, generator=generator, device=device)
 
 
 def gather_tokens(x: Tensor, index: Tensor) -> Tensor:

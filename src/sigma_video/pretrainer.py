@@ -18,7 +18,7 @@ from torch import Tensor, nn
 from sigma_video.losses.objectives import L2Objective, SigmaObjective
 from sigma_video.losses.sigma import check_sigma_options
 from sigma_video.losses.sinkhorn import check_sinkhorn_options
-from sigma_video.masking import MASKS, TokenMask, check_ratio, make_mask
+from sigma_video.masking import MASK_KINDS, TokenMask, check_ratio, make_mask
 from sigma_video.models.decoder import VideoDecoder
 from sigma_video.models.encoder import VideoEncoder
 from sigma_video.models.projection import (
@@ -131,7 +131,7 @@ class PretrainerConfig:
             "target": TARGETS,
             "objective": OBJECTIVES,
             "projection": sorted(PROJECTION_PRESETS),
-            "mask": sorted(MASKS),
+            "mask": sorted(MASK_KINDS),
             "dino_precision": FROZEN_PRECISIONS,
         }
         for name, allowed in choices.items():

@@ -109,3 +109,40 @@ def test_codec_motion_puts_the_masks_on_the_moving_object(tmp_path):
             break
     mgm, tube = np.mean(on_object["mgm"]), np.mean(on_object["tube"])
     assert mgm > 2 * tube and mgm > 0.5, (mgm, tube)
+
+
+def test_the_loader_makes_motion_guided_masks_per_view(synth_root, caplog):
+    """``mask = "mgm"`` in the loader: the tube mask's count per view, a pure function of
+    the sample (resume-exact), different from tube masks; a frame folder (no motion
+    vectors) falls back to tube masks with one warning."""
+    from sigma_video.data.annotations import VideoRecord, read_list
+    from sigma_video.data.dataset import ClipConfig, MaskConfig, VideoClips
+
+    records = read_list(synth_root / "train.csv", root=str(synth_root))[0]
+    clip = ClipConfig(num_frames=8, stride=4, size=64, num_sample=2)
+    grid = (4, 8, 8)
+    mgm = VideoClips(records, clip, seed=3, mask=MaskConfig(grid, "mgm", 0.75))
+    tube = VideoClips(records, clip, seed=3, mask=MaskConfig(grid, "tube", 0.75))
+    a, b, t = mgm[(5, 1)], mgm[(5, 1)], tube[(5, 1)]
+    assert torch.equal(a["video"], t["video"])  # the same clip and crops ...
+    assert a["mask"].masked.shape == t["mask"].masked.shape == (2, 4 * 48)  # ... and counts
+    assert torch.equal(a["mask"].masked, b["mask"].masked)
+    assert not torch.equal(a["mask"].masked, t["mask"].masked)
+    folder = synth_root / "davis" / "JPEGImages" / "480p"
+    first = sorted(folder.iterdir())[0]
+    frames = VideoRecord(str(first), num_frames=len(list(first.iterdir())), is_frames=True)
+    still = VideoClips([frames], clip, mask=MaskConfig(grid, "mgm", 0.75))
+    with caplog.at_level("WARNING"):
+        item, again = still[(0, 0)], still[(0, 1)]
+    assert item["mask"].masked.shape == (2, 4 * 48) and again["mask"] is not None
+    warnings = [r for r in caplog.records if "exports no motion vectors" in r.getMessage()]
+    assert len(warnings) == 1
+
+
+def test_pretraining_with_motion_guided_masks(synth_root, tmp_path):
+    from sigma_video.engine.trainer import pretrain
+    from tests.engine.test_trainer import tiny
+
+    config = tiny(synth_root, tmp_path / "run", "model.mask=mgm", "optim.max_steps=3")
+    summary = pretrain(config, log=lambda _: None)
+    assert summary["steps"] == 3 and np.isfinite(summary["loss_last"])

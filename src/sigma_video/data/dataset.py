@@ -19,10 +19,12 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch.utils.data import Dataset
 
 from sigma_video.data.annotations import VideoRecord
 from sigma_video.data.decode import Backend, DecodeError, FrameFolder, ImageFile, get_backend
+from sigma_video.data.motion import motion_guided_mask, tube_motion
 from sigma_video.data.randaugment import RandAugment, randaugment_clip, sample_ops
 from sigma_video.data.sampling import (
     PAD_MODES,
@@ -32,12 +34,13 @@ from sigma_video.data.sampling import (
 )
 from sigma_video.data.transforms import (
     MULTISCALE_SCALES,
+    Box,
     crop_resize,
     multiscale_crop_box,
     random_resized_crop_box,
     spatial_crop_boxes,
 )
-from sigma_video.masking import TokenMask, make_mask
+from sigma_video.masking import MOTION_MASKS, TokenMask, make_mask
 
 logger = logging.getLogger(__name__)
 
@@ -129,6 +132,7 @@ class VideoClips(Dataset):
         self.mask = mask
         self._lengths: dict[str, int] = {}
         self._logged: set[str] = set()
+        self._no_motion: set[str] = set()
 
     def __len__(self) -> int:
         return len(self.records)
@@ -140,7 +144,7 @@ class VideoClips(Dataset):
         for attempt in range(self.max_retries + 1):
             rng = sample_rng(self.seed, epoch, current, attempt)
             try:
-                video = self.load(self.records[current], rng)
+                video, motion = self.load_with_motion(self.records[current], rng)
             except DecodeError as err:
                 self._log_once(err)
                 skipped.append((err.path, err.reason))
@@ -151,16 +155,26 @@ class VideoClips(Dataset):
                 "label": self.records[current].label,
                 "index": current,
                 "skipped": skipped,
-                "mask": self.make_mask(len(video), rng),
+                "mask": self.make_mask(len(video), rng, motion),
             }
         first = "; ".join(f"{p}: {r}" for p, r in skipped[:3])
         raise DataError(f"{len(skipped)} samples in a row could not be decoded, e.g. {first}")
 
-    def make_mask(self, count: int, rng: random.Random) -> TokenMask | None:
+    def make_mask(
+        self, count: int, rng: random.Random, motion: torch.Tensor | None = None
+    ) -> TokenMask | None:
+        """The ``count`` views' masks; with ``motion`` ``(count, T', H', W')`` per-tube
+        motion, motion-guided ones (``mgm``)."""
         if self.mask is None:
             return None
-        generator = torch.Generator().manual_seed(rng.getrandbits(62))
         m = self.mask
+        if motion is not None:
+            masks = [motion_guided_mask(view, m.ratio, rng) for view in motion]
+            return TokenMask(
+                visible=torch.cat([x.visible for x in masks]),
+                masked=torch.cat([x.masked for x in masks]),
+            )
+        generator = torch.Generator().manual_seed(rng.getrandbits(62))
         return make_mask(m.kind, count, m.grid, m.ratio, generator=generator)
 
     def source(self, record: VideoRecord) -> Backend:
@@ -189,10 +203,23 @@ class VideoClips(Dataset):
 
     def load(self, record: VideoRecord, rng: random.Random) -> torch.Tensor:
         """Decode once, crop ``num_sample`` times: ``uint8 (num_sample, 3, T, S, S)``."""
-        frames = self.decode(record, self.frame_indices(record, rng))
+        return self.load_with_motion(record, rng)[0]
+
+    def load_with_motion(
+        self, record: VideoRecord, rng: random.Random
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """``load``, and for motion-guided masks the per-tube motion of each view
+        ``(num_sample, T', H', W')`` (each view's crop applied to the codec's motion), or
+        None (other masks, or a source without motion vectors: then tube masks)."""
+        indices = self.frame_indices(record, rng)
+        motion = None
+        if self.mask is not None and self.mask.kind in MOTION_MASKS:
+            frames, motion = self.decode_motion(record, indices)
+        else:
+            frames = self.decode(record, indices)
         _, height, width, _ = frames.shape
         c = self.clip
-        views = []
+        views, motions = [], []
         for _ in range(c.num_sample):
             if c.crop == "multiscale":
                 box = multiscale_crop_box(height, width, rng, c.size, c.scales)
@@ -200,13 +227,49 @@ class VideoClips(Dataset):
                 box = random_resized_crop_box(height, width, rng)
             else:
                 box = spatial_crop_boxes(height, width, 1)[0]
-            view = crop_resize(frames, box, c.size, flip=c.flip and rng.random() < 0.5)
+            flip = c.flip and rng.random() < 0.5
+            view = crop_resize(frames, box, c.size, flip=flip)
+            if motion is not None:
+                motions.append(self.view_motion(motion, box, flip))
             if c.randaugment is not None and c.randaugment.ops:
                 draws = sample_ops(c.randaugment, rng)  # one draw per view, all frames alike
                 clip = randaugment_clip(view.permute(1, 2, 3, 0).numpy(), draws)
                 view = torch.from_numpy(clip).permute(3, 0, 1, 2).contiguous()
             views.append(view)
-        return torch.stack(views)
+        return torch.stack(views), torch.stack(motions) if motion is not None else None
+
+    def decode_motion(
+        self, record: VideoRecord, indices: Sequence[int]
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Frames and the codec's per-pixel motion ``float32 (T, H, W)``; None (logged once
+        per file) when the source has no motion vectors to give or they are all zero."""
+        source = self.source(record)
+        if not hasattr(source, "decode_motion"):
+            self._log_no_motion(record.path, "its source exports no motion vectors")
+            return self.decode(record, indices), None
+        offset = 0 if record.is_frames else record.start
+        frames, motion = source.decode_motion(record.path, [offset + i for i in indices])
+        if not motion.any():
+            self._log_no_motion(record.path, "no motion vectors (intra-only or static)")
+            return torch.from_numpy(np.ascontiguousarray(frames)), None
+        return torch.from_numpy(np.ascontiguousarray(frames)), torch.from_numpy(motion)
+
+    def view_motion(self, motion: torch.Tensor, box: Box, flip: bool) -> torch.Tensor:
+        """One view's per-tube motion: the view's crop of the motion map, resized as the
+        frames, mirrored with them, then averaged per tube ``(T', H', W')``."""
+        top, left, h, w = box
+        size, grid = self.clip.size, self.mask.grid
+        x = motion[:, None, top : top + h, left : left + w].float()
+        if (h, w) != (size, size):
+            x = F.interpolate(x, size=(size, size), mode="bilinear", antialias=True)
+        if flip:
+            x = x.flip(-1)
+        return tube_motion(x[:, 0], len(motion) // grid[0], size // grid[1])
+
+    def _log_no_motion(self, path: str, reason: str) -> None:
+        if path not in self._no_motion:
+            self._no_motion.add(path)
+            logger.warning("%s: %s; its clips get tube masks", path, reason)
 
     def _log_once(self, err: DecodeError) -> None:
         """Log a bad file once: here when decoding in the main process; from a loader
