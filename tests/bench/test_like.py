@@ -43,3 +43,11 @@ def test_skipping_unreferenced_frames_keeps_the_frames_bit_exact(like_files, kin
             np.testing.assert_array_equal(
                 fast.decode(str(path), indices), plain.decode(str(path), indices)
             )
+
+
+@pytest.mark.parametrize("kind", ["k400", "ssv2"])
+def test_the_shared_colour_converter_matches_pyav(like_files, kind):
+    path = str(like_files[kind][0])
+    with av.open(path) as container:
+        plain = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)][:12]
+    np.testing.assert_array_equal(PyAVBackend().decode(path, list(range(12))), np.stack(plain))

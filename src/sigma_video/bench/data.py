@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from sigma_video.bench.timing import device_name
-from sigma_video.data.decode import DecodeError, PyAVBackend, check_indices, pick_frames
+from sigma_video.data.decode import DecodeError, PyAVBackend, check_indices, pick_frames, to_rgb
 from sigma_video.files import first_line
 
 
@@ -221,7 +221,7 @@ def profile_decode(
             if position >= max(wanted):
                 break
         t2 = time.perf_counter()
-        arrays = [kept[p].to_ndarray(format="rgb24") for p in sorted(kept)]
+        arrays = [to_rgb(kept[p]) for p in sorted(kept)]
         t3 = time.perf_counter()
         frames = torch.from_numpy(np.stack(arrays))
         box = multiscale_crop_box(frames.shape[1], frames.shape[2], rng, size)

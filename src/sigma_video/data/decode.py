@@ -78,6 +78,13 @@ def pick_frames(
     return np.stack(out)
 
 
+def to_rgb(frame) -> np.ndarray:
+    """``uint8 (H, W, 3)`` RGB of a decoded ``av.VideoFrame``: ``to_ndarray(format="rgb24")``
+    on one thread — FFmpeg's scaler otherwise starts a thread pool for every frame (3× the
+    time per frame, measured), and a loader worker is one core anyway. Same pixels."""
+    return frame.to_ndarray(format="rgb24", threads=1)
+
+
 class PyAVBackend:
     """Decode with PyAV, seeking to the key frame before the first requested frame and
     decoding forward only as far as the last one.
@@ -212,7 +219,7 @@ class PyAVBackend:
                 if seek and not frames and position > first:
                     return None
                 if position in wanted:
-                    frames[position] = frame.to_ndarray(format="rgb24")
+                    frames[position] = to_rgb(frame)
                     if keep is not None:
                         keep(position, frame)
                 if position >= last:
