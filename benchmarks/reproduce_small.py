@@ -166,12 +166,12 @@ def main() -> None:
                 pretrain(config, overwrite=True, log=lambda _: None)
                 timings.setdefault(name, []).append(time.perf_counter() - start)
             encoder, clip = load_model(out / name / f"seed{seed}")
-            row = embedded_metrics(encoder, clip, root, args.max_sequences)
+            row = embedded_metrics(encoder, clip, root, args.max_sequences, workers=args.workers)
             runs.setdefault(name, []).append(row)
             print(name, seed, json.dumps(row), flush=True)
         initial = encoder_for(config, seed).eval()  # this seed's shared starting point
         runs.setdefault("random init", []).append(
-            embedded_metrics(initial, clip, root, args.max_sequences)
+            embedded_metrics(initial, clip, root, args.max_sequences, workers=args.workers)
         )
         if args.supervised:
             runs.setdefault("supervised ceiling", []).append(

@@ -39,6 +39,8 @@ _MOVED = {
     "RunConfig": "sigma_video.engine.config",
     "TrainConfig": "sigma_video.engine.config",
     "PRECISIONS": "sigma_video.engine.config",
+    "PretrainerConfig": "sigma_video.pretrainer",
+    "CROPS": "sigma_video.data.dataset",
 }
 
 

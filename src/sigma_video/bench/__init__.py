@@ -15,13 +15,23 @@ _LAZY = {
     "bench_probe": "sigma_video.bench.evaluation",
     "bench_segment": "sigma_video.bench.evaluation",
     "device_name": "sigma_video.bench.timing",
+    "known_peak_tflops": "sigma_video.bench.timing",
+    "step_flops": "sigma_video.bench.timing",
+    "summary": "sigma_video.bench.timing",
+    "time_calls": "sigma_video.bench.timing",
 }
 
 if TYPE_CHECKING:
     from sigma_video.bench.core import bench_sinkhorn, bench_step
     from sigma_video.bench.data import bench_data, bench_pipeline
     from sigma_video.bench.evaluation import bench_probe, bench_segment
-    from sigma_video.bench.timing import device_name
+    from sigma_video.bench.timing import (
+        device_name,
+        known_peak_tflops,
+        step_flops,
+        summary,
+        time_calls,
+    )
 
 
 __getattr__ = lazy_getattr(__name__, _LAZY)
@@ -34,4 +44,8 @@ __all__ = [
     "bench_sinkhorn",
     "bench_step",
     "device_name",
+    "known_peak_tflops",
+    "step_flops",
+    "summary",
+    "time_calls",
 ]

@@ -27,9 +27,7 @@ class WholeVideoBaseline(PyAVBackend):
         check_indices(path, frame_indices)
         with self._open(path) as container:
             try:
-                frames = dict(
-                    enumerate(f.to_ndarray(format="rgb24") for f in container.decode(video=0))
-                )
+                frames = dict(enumerate(to_rgb(f) for f in container.decode(video=0)))
             except av.error.FFmpegError as err:
                 raise DecodeError(path, f"corrupt data: {first_line(err)}") from None
         return pick_frames(path, frames, frame_indices)
@@ -198,42 +196,44 @@ def profile_decode(
     rng = random.Random(0)
     backend = PyAVBackend()
     phases: dict[str, list[float]] = {k: [] for k in ("open", "decode", "convert", "crop")}
-    decoded = []
+    decoded, distinct = [], []
     for i in range(samples):
         path = records[i % len(records)].path
         count = backend.num_frames(path)  # known in training (cached per file): not timed
         wanted = random_clip_indices(count, num_frames, stride, rng, "repeat")
         t0 = time.perf_counter()
-        container = av.open(path)
-        stream = container.streams.video[0]
-        stream.thread_count = 1
-        rate = stream.average_rate or stream.guessed_rate
-        t1 = time.perf_counter()
-        start = stream.start_time or 0
-        target = start + int(Fraction(min(wanted)) / Fraction(rate) / stream.time_base)
-        container.seek(target, stream=stream, backward=True, any_frame=False)
-        kept, n = {}, 0
-        for frame in container.decode(stream):
-            n += 1
-            position = round(float((frame.pts - start) * stream.time_base * rate))
-            if position in wanted:
-                kept[position] = frame
-            if position >= max(wanted):
-                break
-        t2 = time.perf_counter()
-        arrays = [to_rgb(kept[p]) for p in sorted(kept)]
-        t3 = time.perf_counter()
-        frames = torch.from_numpy(np.stack(arrays))
-        box = multiscale_crop_box(frames.shape[1], frames.shape[2], rng, size)
-        crop_resize(frames, box, size)
-        t4 = time.perf_counter()
-        container.close()
+        with av.open(path) as container:
+            stream = container.streams.video[0]
+            stream.thread_count = 1
+            rate = stream.average_rate or stream.guessed_rate
+            t1 = time.perf_counter()
+            start = stream.start_time or 0
+            target = start + int(Fraction(min(wanted)) / Fraction(rate) / stream.time_base)
+            container.seek(target, stream=stream, backward=True, any_frame=False)
+            kept, n = {}, 0
+            for frame in container.decode(stream):
+                n += 1
+                if frame.pts is None:
+                    raise ValueError(f"{path}: frames without timestamps cannot be profiled")
+                position = round(float((frame.pts - start) * stream.time_base * rate))
+                if position in wanted:
+                    kept[position] = frame
+                if position >= max(wanted):
+                    break
+            t2 = time.perf_counter()
+            arrays = [to_rgb(kept[p]) for p in sorted(kept)]
+            t3 = time.perf_counter()
+            frames = torch.from_numpy(np.stack(arrays))
+            box = multiscale_crop_box(frames.shape[1], frames.shape[2], rng, size)
+            crop_resize(frames, box, size)
+            t4 = time.perf_counter()
         for key, value in zip(phases, (t1 - t0, t2 - t1, t3 - t2, t4 - t3), strict=True):
             phases[key].append(1e3 * value)
         decoded.append(n)
+        distinct.append(len(kept))
     result: dict[str, Any] = {"bench": "decode_profile", "like": kind, "samples": samples}
     result.update({f"{k}_ms": round(statistics.median(v), 2) for k, v in phases.items()})
     result["total_ms"] = round(sum(result[f"{k}_ms"] for k in phases), 2)
     result["frames_decoded_per_clip"] = statistics.median(decoded)
-    result["frames_kept_per_clip"] = num_frames
+    result["distinct_frames_kept_per_clip"] = statistics.median(distinct)
     return result

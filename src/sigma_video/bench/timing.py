@@ -57,10 +57,6 @@ def step_flops(step: Callable[[], None]) -> float:
 PEAK_BF16_TFLOPS = {"H100": 989.0, "H200": 989.0, "A100": 312.0}
 
 
-# Dense bf16 tensor-core peaks (vendor figures, TFLOP/s), for model FLOPs utilisation.
-PEAK_BF16_TFLOPS = {"H100": 989.0, "H200": 989.0, "A100": 312.0}
-
-
 def known_peak_tflops(device: torch.device) -> float | None:
     if device.type != "cuda":
         return None

@@ -59,6 +59,14 @@ def one_line(err: BaseException) -> str:
     return lines[0]
 
 
+def _stdout_closed() -> bool:
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        return True
+    return False
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)  # --help and usage errors end here, before torch loads
@@ -68,7 +76,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         args.func(args)
-    except BrokenPipeError:  # `sigma-video config | head`: the reader left, nothing is wrong
+    except BrokenPipeError as err:
+        if not _stdout_closed():  # another pipe or socket: a real error
+            parser.exit(2, f"sigma-video: error: {one_line(err)}\n")
+        # `sigma-video config | head`: the reader left, nothing is wrong
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
     except (ValueError, DataError, DecodeError, TrainingError, OSError) as err:

@@ -37,7 +37,12 @@ class LoaderSettings:
 @dataclass
 class DataConfig(LoaderSettings):
     """Where the pretraining clips come from and how they are cut: ``num_frames`` frames
-    ``stride`` apart (2 for SSv2, 4 for K400, as the reference), cropped to ``size``²."""
+    ``stride`` apart (2 for SSv2, 4 for K400, as the reference), cropped to ``size``².
+
+    ``train``: an annotation list or a folder of videos (None: the embedded dataset);
+    ``data_root``: prefix for relative paths; ``crop``; ``num_sample``: views per decode;
+    ``workers``; ``backend`` (pyav or torchcodec); ``time_limit``: seconds per decode before
+    a file counts as bad; ``max_bad_fraction`` of the list that may be skipped."""
 
     num_frames: int = 16
     stride: int = 4

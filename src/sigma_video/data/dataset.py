@@ -241,8 +241,9 @@ class VideoClips(Dataset):
     def decode_motion(
         self, record: VideoRecord, indices: Sequence[int]
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Frames and the codec's per-pixel motion ``float32 (T, H, W)``; None (logged once
-        per file) when the source has no motion vectors to give or they are all zero."""
+        """Frames and the codec's per-pixel motion ``float32 (T, H, W)``; None (one warning
+        per reason and process) when the source has no motion vectors to give or they are
+        all zero."""
         source = self.source(record)
         if not hasattr(source, "decode_motion"):
             self._log_no_motion(record.path, "its source exports no motion vectors")
@@ -267,9 +268,12 @@ class VideoClips(Dataset):
         return tube_motion(x[:, 0], len(motion) // grid[0], size // grid[1])
 
     def _log_no_motion(self, path: str, reason: str) -> None:
-        if path not in self._no_motion:
-            self._no_motion.add(path)
-            logger.warning("%s: %s; its clips get tube masks", path, reason)
+        """Warn once per reason in this process (each loader worker warns once)."""
+        if reason not in self._no_motion:
+            self._no_motion.add(reason)
+            logger.warning(
+                "%s: %s; clips without motion get tube masks (warned once)", path, reason
+            )
 
     def _log_once(self, err: DecodeError) -> None:
         """Log a bad file once: here when decoding in the main process; from a loader

@@ -82,7 +82,10 @@ def to_rgb(frame) -> np.ndarray:
     """``uint8 (H, W, 3)`` RGB of a decoded ``av.VideoFrame``: ``to_ndarray(format="rgb24")``
     on one thread — FFmpeg's scaler otherwise starts a thread pool for every frame (3× the
     time per frame, measured), and a loader worker is one core anyway. Same pixels."""
-    return frame.to_ndarray(format="rgb24", threads=1)
+    try:
+        return frame.to_ndarray(format="rgb24", threads=1)
+    except TypeError:  # PyAV < 17 has no ``threads``: its scaler is single-threaded there
+        return frame.to_ndarray(format="rgb24")
 
 
 class PyAVBackend:
@@ -200,6 +203,8 @@ class PyAVBackend:
         frames: dict[int, np.ndarray] = {}
         position = -1
         for packet in container.demux(stream):
+            if time.monotonic() > deadline:
+                raise DecodeError(path, f"decoding took longer than {self.time_limit:g} s")
             # (a file whose packets carry timestamps gives its frames timestamps, so the
             # frame counting below never runs after a skip)
             skip = self.skip_nonref and rate is not None and packet.pts is not None
@@ -208,8 +213,6 @@ class PyAVBackend:
                 skip = at not in wanted
             context.skip_frame = "NONREF" if skip else "DEFAULT"
             for frame in context.decode(packet):
-                if time.monotonic() > deadline:
-                    raise DecodeError(path, f"decoding took longer than {self.time_limit:g} s")
                 if frame.pts is not None and rate is not None:
                     position = round(float((frame.pts - start) * stream.time_base * rate))
                 elif seek:

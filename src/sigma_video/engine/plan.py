@@ -68,10 +68,3 @@ def set_schedule(
         if group["decayed"]:
             group["weight_decay"] = wd
     return lr
-
-
-def resolve_precision(precision: str, device: torch.device) -> str:
-    """``auto`` is bf16 autocast on CUDA and fp32 elsewhere."""
-    if precision == "auto":
-        return "bf16" if device.type == "cuda" else "fp32"
-    return precision

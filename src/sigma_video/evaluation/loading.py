@@ -12,14 +12,25 @@ from sigma_video.io.load import (
     CLASSIFIER_FILE,
     ClipSpec,
     checkpoint_folder,
+    converted_encoder,
     encoder_for,
     load_model,
     random_config,
+    save_converted,
 )
+from sigma_video.io.official import official_classifier as reference_classifier
 from sigma_video.models.classifier import VideoClassifier
 from sigma_video.models.encoder import VideoEncoder
 
-__all__ = ["clip_config", "encoder_for", "load_classifier", "load_encoder"]
+__all__ = [
+    "clip_config",
+    "converted_encoder",
+    "encoder_for",
+    "load_classifier",
+    "load_encoder",
+    "reference_classifier",
+    "save_converted",
+]
 
 
 def load_encoder(
@@ -32,14 +43,12 @@ def load_encoder(
     if text.startswith("random:"):
         return encoder, random_config(text.split(":", 1)[1])
     path = checkpoint_folder(Path(text))
-    for run_dir in (path, path.parent.parent):
-        pretraining = not (run_dir / CLASSIFIER_FILE).exists()
-        if (
-            pretraining
-            and (run_dir / "config.json").exists()
-            and (run_dir / "checkpoints").is_dir()
-        ):
-            return encoder, load_config(str(run_dir / "config.json"))
+    if path.is_dir():  # a pretraining run, or one of its checkpoint folders
+        checkpoint = (path / "model.safetensors").exists() and (path / "state.pt").exists()
+        run_dir = path.parent.parent if checkpoint else path
+        saved = run_dir / "config.json"
+        if saved.exists() and not (run_dir / CLASSIFIER_FILE).exists():
+            return encoder, load_config(str(saved))
     return encoder, clip_config(clip)
 
 

@@ -44,7 +44,9 @@ class FinetuneDataConfig(LoaderSettings):
     ``flip`` (not for SSv2), ``num_sample`` views per decode, ``randaugment`` (timm-style,
     "none" turns it off) and random erasing with probability ``reprob``. Test:
     ``test_clips`` × ``test_crops`` views per video (SSv2 2×3, K400 5×3) on ``test``
-    (default: ``val``)."""
+    (default: ``val``). Also ``data_root`` (prefix for relative paths), ``workers``,
+    ``backend`` (pyav or torchcodec), ``time_limit`` (seconds per decode before a file counts
+    as bad) and ``max_bad_fraction`` (of a list that may be skipped)."""
 
     crop: str = "random_resized"
     val: str | None = None

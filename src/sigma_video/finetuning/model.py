@@ -3,6 +3,7 @@ fine-tuning run format ``sigma_video.io``."""
 
 from sigma_video.io.load import CLASSIFIER_FILE, load_classifier_meta
 from sigma_video.models.classifier import (
+    NORM_KEYS,
     VideoClassifier,
     classifier_from_config,
     finetuning_encoder,
@@ -10,6 +11,7 @@ from sigma_video.models.classifier import (
 
 __all__ = [
     "CLASSIFIER_FILE",
+    "NORM_KEYS",
     "VideoClassifier",
     "classifier_from_config",
     "finetuning_encoder",

@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from sigma_video.files import safe_torch_load
+from sigma_video.files import first_line, safe_torch_load
 from sigma_video.layers import LAYER_NORM_EPS, Block
 from sigma_video.state_dict import check_fit, strip_prefixes
 
@@ -147,7 +147,10 @@ def load_image_vit(weights: str | Path, arch: str = "dino_vitb16") -> ImageViT:
             raise ValueError(f"DINO weights {path} not found")
         from safetensors.torch import load_file
 
-        state = load_file(str(path))
+        try:
+            state = load_file(str(path))
+        except Exception as err:  # a truncated or foreign file
+            raise ValueError(f"refusing to load DINO weights {path}: {first_line(err)}") from None
     else:
         state = safe_torch_load(path, "DINO weights")
     if isinstance(state, dict) and "teacher" in state:
