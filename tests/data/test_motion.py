@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from sigma_video.data import synth
+from sigma_video.data.collate import collate
 from sigma_video.data.decode import PyAVBackend
 from sigma_video.data.motion import motion_guided_mask, motion_magnitude, tube_motion
 from sigma_video.masking import tube_mask
@@ -135,6 +136,8 @@ def test_the_loader_makes_motion_guided_masks_per_view(synth_root, caplog):
     with caplog.at_level("WARNING"):
         item, again = still[(0, 0)], still[(0, 1)]
     assert item["mask"].masked.shape == (2, 4 * 48) and again["mask"] is not None
+    assert item["without_motion"] and not a["without_motion"] and not t["without_motion"]
+    assert collate([item, a, again])["without_motion"] == 2  # counted for the summary
     warnings = [r for r in caplog.records if "exports no motion vectors" in r.getMessage()]
     assert len(warnings) == 1
 
@@ -146,3 +149,4 @@ def test_pretraining_with_motion_guided_masks(synth_root, tmp_path):
     config = tiny(synth_root, tmp_path / "run", "model.mask=mgm", "optim.max_steps=3")
     summary = pretrain(config, log=lambda _: None)
     assert summary["steps"] == 3 and np.isfinite(summary["loss_last"])
+    assert summary["samples_without_motion"] == 0  # every generated clip moves

@@ -13,8 +13,9 @@ def collate(samples: Sequence[dict]) -> dict:
     """``VideoClips`` items -> a batch.
 
     ``video`` ``uint8 (B·num_sample, 3, T, S, S)``, ``label`` ``(B·num_sample,)``, ``mask``
-    (the samples' ``TokenMask``s stacked, or None), ``index`` ``(B,)`` and ``skipped`` (all
-    bad samples replaced while loading the batch).
+    (the samples' ``TokenMask``s stacked, or None), ``index`` ``(B,)``, ``skipped`` (all
+    bad samples replaced while loading the batch) and ``without_motion`` (how many samples
+    got tube masks instead of motion-guided ones).
     """
     video = torch.cat([s["video"] for s in samples])
     views = torch.tensor([s["video"].shape[0] for s in samples])
@@ -32,4 +33,6 @@ def collate(samples: Sequence[dict]) -> dict:
         "index": torch.tensor([s["index"] for s in samples]),
         "bad": torch.tensor([bool(s.get("bad", False)) for s in samples]),  # per sample
         "skipped": [item for s in samples for item in s["skipped"]],
+        # motion-guided masks that fell back to tube masks (a sample without motion)
+        "without_motion": sum(int(s.get("without_motion", 0)) for s in samples),
     }

@@ -137,6 +137,11 @@ class VideoClips(Dataset):
     def __len__(self) -> int:
         return len(self.records)
 
+    @property
+    def wants_motion(self) -> bool:
+        """Its masks are motion-guided (made from each clip's codec motion)."""
+        return self.mask is not None and self.mask.kind in MOTION_MASKS
+
     def __getitem__(self, key: int | tuple[int, int]) -> dict:
         index, epoch = key if isinstance(key, tuple) else (key, self.epoch)
         skipped: list[tuple[str, str]] = []
@@ -156,6 +161,7 @@ class VideoClips(Dataset):
                 "index": current,
                 "skipped": skipped,
                 "mask": self.make_mask(len(video), rng, motion),
+                "without_motion": motion is None and self.wants_motion,
             }
         first = "; ".join(f"{p}: {r}" for p, r in skipped[:3])
         raise DataError(f"{len(skipped)} samples in a row could not be decoded, e.g. {first}")
@@ -213,7 +219,7 @@ class VideoClips(Dataset):
         None (other masks, or a source without motion vectors: then tube masks)."""
         indices = self.frame_indices(record, rng)
         motion = None
-        if self.mask is not None and self.mask.kind in MOTION_MASKS:
+        if self.wants_motion:
             frames, motion = self.decode_motion(record, indices)
         else:
             frames = self.decode(record, indices)

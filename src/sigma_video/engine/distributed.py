@@ -45,3 +45,12 @@ def all_mean(value: torch.Tensor, info: DistInfo) -> torch.Tensor:
         dist.all_reduce(value)
         value /= info.world_size
     return value
+
+
+def all_sum(value: int, info: DistInfo, device: torch.device) -> int:
+    """A count summed over all ranks (the value itself on one process)."""
+    if not info.enabled:
+        return value
+    total = torch.tensor(value, dtype=torch.int64, device=device)
+    dist.all_reduce(total)
+    return int(total)

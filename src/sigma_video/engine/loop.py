@@ -29,7 +29,7 @@ from sigma_video.data.dataset import SkipCounter
 from sigma_video.engine.checkpoint import list_checkpoints, save_checkpoint, unwrap
 from sigma_video.engine.collapse import CollapseMonitor
 from sigma_video.engine.config import BaseRunConfig, OptimConfig
-from sigma_video.engine.distributed import DistInfo
+from sigma_video.engine.distributed import DistInfo, all_sum
 from sigma_video.engine.logger import RunLogger
 from sigma_video.engine.metrics import MetricsWindow, run_summary
 from sigma_video.engine.plan import AUTOCAST, Plan, make_plan, set_schedule
@@ -136,6 +136,7 @@ class Loop:
     start_step: int = 0
     nonfinite_total: int = 0
     consecutive_nonfinite: int = 0
+    without_motion: int = 0  # motion-guided masks that fell back to tube masks (this rank)
     losses: list[float] = dataclasses.field(default_factory=list)
     started: float = dataclasses.field(default_factory=time.perf_counter)
     window: MetricsWindow = dataclasses.field(default_factory=MetricsWindow)
@@ -214,6 +215,7 @@ class Loop:
             window.wait += time.perf_counter() - wait_start
             self.skips.update(batch["skipped"])
             window.skipped += len(batch["skipped"])
+            self.without_motion += int(batch.get("without_motion", 0))
             seen += 1
             last = seen == accum
             sync = (
@@ -336,6 +338,7 @@ class Loop:
             **extra,
             nonfinite_steps_skipped=self.nonfinite_total,
             bad_files_skipped=len(self.skips.bad),
+            samples_without_motion=all_sum(self.without_motion, self.info, self.device),
             ranks_in_sync=ranks_in_sync(self.model, self.info),
             checkpoint=str(saved[-1]) if saved else None,
         )
