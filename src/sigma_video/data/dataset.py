@@ -254,12 +254,13 @@ class VideoClips(Dataset):
         if not hasattr(source, "decode_motion"):
             self._log_no_motion(record.path, "its source exports no motion vectors")
             return self.decode(record, indices), None
-        offset = 0 if record.is_frames else record.start
-        frames, motion = source.decode_motion(record.path, [offset + i for i in indices])
+        at = [record.start + i for i in indices]  # a video file (frame folders have no vectors)
+        frames, motion = source.decode_motion(record.path, at)
+        video = torch.from_numpy(np.ascontiguousarray(frames))
         if not motion.any():
             self._log_no_motion(record.path, "no motion vectors (intra-only or static)")
-            return torch.from_numpy(np.ascontiguousarray(frames)), None
-        return torch.from_numpy(np.ascontiguousarray(frames)), torch.from_numpy(motion)
+            return video, None
+        return video, torch.from_numpy(motion)
 
     def view_motion(self, motion: torch.Tensor, box: Box, flip: bool) -> torch.Tensor:
         """One view's per-tube motion: the view's crop of the motion map, resized as the
