@@ -43,18 +43,30 @@ class SigmaPretrainer(nn.Module):
         decoder: predicts ``target.out_dim`` values for each masked tube.
         target: target network φ, ``(video, masked) -> (B, N_mask, D)``.
         objective: ``(predicted, target) -> (loss, metrics)``.
+        freeze_target_steps: keep φ's own weights fixed for the first steps (its gradients
+            are dropped by ``after_backward``): Ψ first learns to predict the codes of the
+            randomly initialised φ, which carry the tubes' content, before φ trains on Ψ's
+            codes. 0 (the reference) trains φ from the first step.
     """
 
     def __init__(
-        self, encoder: VideoEncoder, decoder: VideoDecoder, target: nn.Module, objective: nn.Module
+        self,
+        encoder: VideoEncoder,
+        decoder: VideoDecoder,
+        target: nn.Module,
+        objective: nn.Module,
+        freeze_target_steps: int = 0,
     ) -> None:
         super().__init__()
         if decoder.config.out_dim != target.out_dim:
             raise ValueError(
                 f"decoder out_dim {decoder.config.out_dim} != target network width {target.out_dim}"
             )
+        if freeze_target_steps < 0:
+            raise ValueError(f"freeze_target_steps must be >= 0, got {freeze_target_steps}")
         self.encoder, self.decoder = encoder, decoder
         self.target, self.objective = target, objective
+        self.freeze_target_steps = freeze_target_steps
 
     def forward_prediction(self, video: Tensor, mask: TokenMask) -> Tensor:
         """Ψ: encode the visible tokens, decode the masked ones: ``(B, N_mask, D)``."""
@@ -74,7 +86,11 @@ class SigmaPretrainer(nn.Module):
         return self.objective(predicted, target)
 
     def after_backward(self, step: int) -> None:
-        """Hook for the training loop, after ``backward`` (prototype freezing)."""
+        """Hook for the training loop, after ``backward``: drops the gradients of what is
+        frozen at ``step`` (φ, the prototypes) so that the optimizer leaves it unchanged."""
+        if step < self.freeze_target_steps:
+            for parameter in self.target.parameters():
+                parameter.grad = None
         self.objective.after_backward(step)
 
     def frozen_prefixes(self) -> tuple[str, ...]:
@@ -108,6 +124,7 @@ class PretrainerConfig:
     projection_dim: int = 256
     num_prototypes: int = 3000
     freeze_prototypes_steps: int = 0
+    freeze_target_steps: int = 0
     temperature: float = 0.1
     epsilon: float = 0.05
     sinkhorn_iterations: int = 10
@@ -196,7 +213,7 @@ def build_pretrainer(config: PretrainerConfig, target: nn.Module | None = None) 
     else:
         objective = L2Objective()
     decoder = VideoDecoder(dec_cfg, enc_cfg.embed_dim)
-    return SigmaPretrainer(encoder, decoder, target, objective)
+    return SigmaPretrainer(encoder, decoder, target, objective, config.freeze_target_steps)
 
 
 def build_dino_target(config: PretrainerConfig, tubelet: int, patch: int) -> FrozenFeatures:

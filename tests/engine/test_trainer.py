@@ -289,7 +289,7 @@ def test_collapse_monitor_in_a_run(synth_root, tmp_path):
     """A too-large step collapses φ (it sends every tube to one prototype — the mechanism of
     BENCHMARKS' ablation): the run warns once (log line, metrics.jsonl, summary.json); the
     demo's rate on the same data stays quiet."""
-    collapsing = tiny(synth_root, tmp_path / "hot", "optim.max_steps=20", "optim.base_lr=2.0")
+    collapsing = tiny(synth_root, tmp_path / "hot", "optim.max_steps=30", "optim.base_lr=2.0")
     summary = pretrain(collapsing, log=lambda _: None)
     warning = summary["collapse_warning"]
     assert warning is not None and warning["score_entropy"] < 0.05, summary

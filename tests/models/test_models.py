@@ -229,6 +229,33 @@ def test_prototypes_normalised_and_frozen_for_first_steps():
         assert (prototypes.weight.grad is None) == frozen
 
 
+def test_target_network_frozen_for_first_steps_while_the_rest_trains():
+    """``freeze_target_steps``: an AdamW step leaves φ exactly as it was while the step is
+    below the setting (its gradients dropped), and moves the prototypes and Ψ; later steps
+    move φ too."""
+    torch.manual_seed(0)
+    config = PretrainerConfig(
+        model="vit_tiny", num_prototypes=8, projection="paper", freeze_target_steps=1, **SMALL
+    )
+    model = build_pretrainer(config)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2, weight_decay=0.05)
+    video = clips()
+    for step, frozen in [(0, True), (1, False)]:
+        before = {n: p.detach().clone() for n, p in model.named_parameters()}
+        loss, _ = model(video, sample_mask(config, model, video))
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        model.after_backward(step)
+        optimizer.step()
+        moved = {n for n, p in model.named_parameters() if not torch.equal(p, before[n])}
+        target = {n for n, _ in model.named_parameters() if n.startswith("target.")}
+        assert target and (moved.isdisjoint(target) if frozen else target <= moved)
+        assert "objective.prototypes.weight" in moved
+        assert any(n.startswith("encoder.") for n in moved)
+    with pytest.raises(ValueError, match="freeze_target_steps"):
+        SigmaPretrainer(model.encoder, model.decoder, model.target, model.objective, -1)
+
+
 class _FixedFeatures(nn.Module):
     """A stand-in frozen image model: a random tube embedding."""
 

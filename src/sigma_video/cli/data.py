@@ -27,11 +27,11 @@ def data_parser(sub: argparse._SubParsersAction) -> None:
     check.set_defaults(func=run_data_check)
     synth = which.add_parser("synth", help="write the procedural video dataset")
     synth.add_argument("--output", required=True, help="folder to create")
-    synth.add_argument("--num-train", type=int, default=480)
-    synth.add_argument("--num-val", type=int, default=96)
-    synth.add_argument("--frames", type=int, default=32)
-    synth.add_argument("--size", type=int, default=96)
-    synth.add_argument("--seed", type=int, default=0)
+    for name in ("num-train", "num-val", "frames", "size", "seed"):  # default: the embedded set's
+        synth.add_argument(f"--{name}", type=int, default=None)
+    synth.add_argument(
+        "--workers", type=int, default=None, help="processes (default: the usable cores, ≤ 8)"
+    )
     synth.set_defaults(func=run_data_synth)
 
 
@@ -65,6 +65,7 @@ def run_data_check(args: argparse.Namespace) -> None:
 def run_data_synth(args: argparse.Namespace) -> None:
     from sigma_video.data.synth import SynthConfig, write_dataset
 
-    config = SynthConfig(args.num_train, args.num_val, args.frames, args.size, seed=args.seed)
-    root = write_dataset(args.output, config)
+    given = {k: getattr(args, k) for k in ("num_train", "num_val", "frames", "size", "seed")}
+    config = SynthConfig(**{k: v for k, v in given.items() if v is not None})
+    root = write_dataset(args.output, config, workers=args.workers)
     print(f"wrote {config.num_train} + {config.num_val} videos to {root} (train.csv, val.csv)")

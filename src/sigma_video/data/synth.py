@@ -1,13 +1,16 @@
-"""The embedded default dataset: procedurally generated videos of moving patterned shapes.
+"""The embedded default dataset: procedurally generated videos of moving textured shapes.
 
 Each video shows one shape (the *appearance* class, like K400's object/scene cue: six
-outlines, each with its own grey surface pattern that every tube of the object shows) doing
+outlines, each with its own grey surface texture that every tube of the object shows) doing
 one motion (the *motion* class, like SSv2: four directions of travel and two directions of
-rotation) over a smooth random-colour background, sometimes with a plain static distractor
-shape. Everything is a pure function of ``(seed, split, index)``. Format 3 was designed
-so that the demo's tiny model can learn it in CPU minutes (BENCHMARKS.md, "Learning you
-can see"); ``SynthConfig(pattern="stripes", object_colours="random")`` gives the format-2
-look (random stripes and hues: only the outline tells the classes apart).
+rotation) over a smooth random-colour background, sometimes with a plain static ellipse as
+a distractor. Everything is a pure function of ``(seed, split, index)``. Format 4 was
+designed so that the demo's tiny model can learn both label sets in CPU minutes
+(BENCHMARKS.md, "Learning you can see"): textures fine enough that one 8×8 tube of a 64²
+clip shows its class, motion slow enough that those textures do not alias between the
+sampled frames (stride 4), and a distractor whose outline is no class's.
+``SynthConfig(pattern="stripes", object_colours="random")`` gives the format-2 look (random
+stripes and hues: only the outline tells the classes apart).
 
 ``write_dataset(root)`` writes real H.264 ``.mp4`` files and lists in the ``path label``
 format (paths relative to ``root``):
@@ -41,24 +44,27 @@ from sigma_video.files import umask_mode
 
 APPEARANCE_CLASSES = ("square", "circle", "triangle", "diamond", "cross", "ring")
 MOTION_CLASSES = ("right", "left", "down", "up", "clockwise", "counterclockwise")
-FORMAT_VERSION = 3  # 2: byte-reproducible H.264; 3: learnable at 8×64² (class patterns)
+FORMAT_VERSION = 4  # 2: byte-reproducible H.264; 3: class patterns; 4: fine class textures
+DISTRACTOR = -1  # the distractor's shape: a plain ellipse, no class's outline
 
 
 @dataclass(frozen=True)
 class SynthConfig:
     """Settings of the generated dataset (the defaults are the embedded dataset).
 
-    ``pattern``: ``"class"`` gives each appearance class its own surface pattern besides its
-    outline (stripes, checks, halves, sectors, dots, bars), and the distractor none;
-    ``"stripes"`` is the format-2 look (random stripes on every shape: only the outline
-    tells the classes apart). ``object_colours``: ``"mono"`` draws the pattern in a dark and
-    a light grey (the class is in the pattern, not the hue), ``"random"`` in two random
-    colours. ``background_contrast`` scales the smooth random colour field
-    behind the objects (0: a flat colour). ``speed`` is the share of the free space the
-    travelling object crosses, ``spin`` its rotation range in degrees per frame.
+    ``pattern``: ``"class"`` gives each appearance class its own surface texture besides its
+    outline (``class_texture``: fine stripes, checks, wide stripes, dots, a diagonal weave,
+    bricks; periods of 6–14 pixels at ``size`` 96, scaled with ``size``), and the distractor
+    none; ``"stripes"`` is the format-2 look (random stripes on every shape: only the
+    outline tells the classes apart). ``object_colours``: ``"mono"`` draws the texture in a
+    dark and a light grey (the class is in the texture, not the hue), ``"random"`` in two
+    random colours. ``background_contrast`` scales the smooth random colour field behind the
+    objects (0: a flat colour). ``speed`` is the share of the free space the travelling
+    object crosses over the video, ``spin`` its rotation range in degrees per frame: slow
+    enough that a 6-pixel texture moves less than half its period between frames 4 apart.
     """
 
-    num_train: int = 480
+    num_train: int = 960
     num_val: int = 96
     frames: int = 32
     size: int = 96
@@ -69,9 +75,9 @@ class SynthConfig:
     object_scale: tuple[float, float] = (0.2, 0.27)  # radius as a share of the frame size
     pattern: str = "class"
     object_colours: str = "mono"
-    background_contrast: float = 1.0
-    speed: tuple[float, float] = (0.6, 0.9)
-    spin: tuple[float, float] = (6.0, 12.0)
+    background_contrast: float = 0.5
+    speed: tuple[float, float] = (0.25, 0.35)
+    spin: tuple[float, float] = (1.5, 3.0)
 
     def __post_init__(self) -> None:
         if self.num_train < 1 or self.num_val < 1:
@@ -92,7 +98,7 @@ OBJECT_COLOURS = ("mono", "random")
 
 @dataclass(frozen=True)
 class ShapeSpec:
-    shape: int  # index into APPEARANCE_CLASSES
+    shape: int  # index into APPEARANCE_CLASSES, or DISTRACTOR
     radius: float
     colours: tuple[tuple[float, float, float], tuple[float, float, float]]
     stripes: float  # stripe frequency across the shape ("stripes" pattern)
@@ -110,7 +116,7 @@ class VideoSpec:
     distractor: ShapeSpec | None
     background: tuple[tuple[float, float, float], tuple[float, float, float]]
     background_seed: int
-    background_contrast: float = 1.0
+    background_contrast: float = 0.5
 
 
 def _colour(rng: random.Random) -> tuple[float, float, float]:
@@ -174,7 +180,9 @@ def video_spec(config: SynthConfig, split: str, index: int) -> VideoSpec:
         r = s * rng.uniform(0.08, 0.12)
         colour = _colour(rng)
         distractor = ShapeSpec(
-            shape=rng.choice([k for k in range(len(APPEARANCE_CLASSES)) if k != main.shape]),
+            shape=DISTRACTOR
+            if class_pattern
+            else rng.choice([k for k in range(len(APPEARANCE_CLASSES)) if k != main.shape]),
             radius=r,
             colours=(colour, _colour(rng)) if not class_pattern else (colour, colour),
             stripes=rng.uniform(1.0, 2.0),
@@ -192,6 +200,8 @@ def video_spec(config: SynthConfig, split: str, index: int) -> VideoSpec:
 
 def _inside(shape: int, u: np.ndarray, v: np.ndarray) -> np.ndarray:
     """Membership in a unit-size shape, in the shape's own coordinates."""
+    if shape == DISTRACTOR:
+        return (u / 1.3) ** 2 + (v / 0.7) ** 2 <= 1.0
     name = APPEARANCE_CLASSES[shape]
     if name == "square":
         return np.maximum(np.abs(u), np.abs(v)) <= 0.8
@@ -209,22 +219,25 @@ def _inside(shape: int, u: np.ndarray, v: np.ndarray) -> np.ndarray:
     return (r2 <= 1.0) & (r2 >= 0.3)
 
 
-def _class_pattern(shape: int, u: np.ndarray, v: np.ndarray) -> np.ndarray:
-    """The appearance class's own surface pattern (True: the first colour), in shape
-    coordinates (unit = the radius): stripes, checks, two halves, four sectors, dots, wide
-    diagonal bars. None is rotation-symmetric, so the spin of every class is visible."""
+def class_texture(shape: int, x: np.ndarray, y: np.ndarray, size: int) -> np.ndarray:
+    """The appearance class's own surface texture (True: the first colour) at points
+    ``(x, y)`` in the shape's own axes, in pixels of a ``size``-pixel frame: fine stripes
+    (period 6 at ``size`` 96), checks (10), wide stripes (14), dots (8), a diagonal weave,
+    bricks. Each shows in an 8×8 tube of a 64² clip; none is rotation-symmetric, so the
+    spin of every class is visible."""
+    x, y = x * (96 / size), y * (96 / size)
     name = APPEARANCE_CLASSES[shape]
-    if name == "square":  # stripes
-        return np.sin(2.5 * math.pi * u) > 0
-    if name == "circle":  # checks
-        return (np.sin(2 * math.pi * u) > 0) ^ (np.sin(2 * math.pi * v) > 0)
-    if name == "triangle":  # two halves
-        return u > 0
-    if name == "diamond":  # four sectors
-        return np.floor(np.arctan2(v, u) / (math.pi / 2)).astype(np.int64) % 2 == 0
-    if name == "cross":  # dots
-        return (np.mod(u, 0.7) - 0.35) ** 2 + (np.mod(v, 0.7) - 0.35) ** 2 <= 0.04
-    return np.sin(1.2 * math.pi * (u + v)) > 0  # ring: wide diagonal bars
+    if name == "square":
+        return np.sin(2 * math.pi * x / 6) > 0
+    if name == "circle":
+        return (np.sin(2 * math.pi * x / 10) > 0) ^ (np.sin(2 * math.pi * y / 10) > 0)
+    if name == "triangle":
+        return np.sin(2 * math.pi * x / 14) > 0
+    if name == "diamond":
+        return (np.mod(x, 8) - 4) ** 2 + (np.mod(y, 8) - 4) ** 2 <= 5
+    if name == "cross":
+        return np.sin(2 * math.pi * (x + y) / 8.5) * np.sin(2 * math.pi * (x - y) / 20) > 0
+    return (np.sin(2 * math.pi * x / 6) > 0) & (np.sin(2 * math.pi * y / 12) > 0)  # ring
 
 
 def _draw(frame: np.ndarray, ids: np.ndarray, spec: ShapeSpec, t: int, label: int) -> None:
@@ -238,7 +251,7 @@ def _draw(frame: np.ndarray, ids: np.ndarray, spec: ShapeSpec, t: int, label: in
     v = -dx * math.sin(theta) + dy * math.cos(theta)
     inside = _inside(spec.shape, u, v)
     if spec.pattern == "class":
-        first = _class_pattern(spec.shape, u, v)
+        first = class_texture(spec.shape, u * spec.radius, v * spec.radius, s)
     elif spec.pattern == "plain":
         first = np.ones_like(inside)
     else:
@@ -310,8 +323,51 @@ def write_davis(root: Path, name: str, rgb: np.ndarray, ids: np.ndarray) -> None
         mask.save(masks / f"{t:05d}.png")
 
 
-def write_dataset(root: str | os.PathLike, config: SynthConfig | None = None) -> Path:
-    """Generate the dataset into ``root`` (atomically: a temporary folder renamed at the end).
+def write_video(work: Path, config: SynthConfig, split: str, index: int) -> tuple[str, int, int]:
+    """Render and encode one video under ``work`` (and its DAVIS frames for val):
+    ``(relative path, motion label, appearance label)``."""
+    spec = video_spec(config, split, index)
+    rgb, ids = render(spec, config.frames, config.size)
+    relative = f"videos/{split}/{index:05d}.mp4"
+    write_mp4(work / relative, rgb, config.fps, config.crf)
+    if split == "val":
+        write_davis(work / "davis", f"{split}{index:05d}", rgb, ids)
+    return relative, spec.motion, spec.main.shape
+
+
+def _one_thread() -> None:
+    torch.set_num_threads(1)
+
+
+def _write_all(
+    work: Path, config: SynthConfig, jobs: list[tuple[str, int]], workers: int
+) -> list[tuple[str, int, int]]:
+    if workers <= 1 or len(jobs) < 2 * workers:
+        return [write_video(work, config, split, index) for split, index in jobs]
+    import multiprocessing
+
+    method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+    context = multiprocessing.get_context(method)
+    with context.Pool(workers, initializer=_one_thread) as pool:
+        chunk = max(1, len(jobs) // (8 * workers))
+        return pool.starmap(write_video, [(work, config, *job) for job in jobs], chunk)
+
+
+def default_workers() -> int:
+    """The CPU cores this process may use, at most 8."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cores = os.cpu_count() or 1
+    return max(1, min(8, cores))
+
+
+def write_dataset(
+    root: str | os.PathLike, config: SynthConfig | None = None, workers: int | None = None
+) -> Path:
+    """Generate the dataset into ``root`` (atomically: a temporary folder renamed at the end),
+    rendering and encoding on ``workers`` processes (default: the usable cores, at most 8;
+    the bytes do not depend on it).
 
     Returns ``root``. An existing complete dataset with the same settings is kept as is.
     """
@@ -323,22 +379,18 @@ def write_dataset(root: str | os.PathLike, config: SynthConfig | None = None) ->
     work = Path(tempfile.mkdtemp(prefix=f".{root.name}-", dir=root.parent))
     os.chmod(work, umask_mode(directory=True))  # mkdtemp makes it private (0700)
     try:
-        davis = work / "davis"
-        for split, count in (("train", config.num_train), ("val", config.num_val)):
+        counts = {"train": config.num_train, "val": config.num_val}
+        for split in counts:
             (work / "videos" / split).mkdir(parents=True)
-            motion_lines, appearance_lines = [], []
-            for index in range(count):
-                spec = video_spec(config, split, index)
-                rgb, ids = render(spec, config.frames, config.size)
-                relative = f"videos/{split}/{index:05d}.mp4"
-                write_mp4(work / relative, rgb, config.fps, config.crf)
-                motion_lines.append(f"{relative} {spec.motion}")
-                appearance_lines.append(f"{relative} {spec.main.shape}")
-                if split == "val":
-                    write_davis(davis, f"{split}{index:05d}", rgb, ids)
-            (work / f"{split}.csv").write_text("\n".join(motion_lines) + "\n")
-            (work / f"{split}_appearance.csv").write_text("\n".join(appearance_lines) + "\n")
-        sets = davis / "ImageSets" / "2017"
+        jobs = [(split, index) for split, count in counts.items() for index in range(count)]
+        written = _write_all(work, config, jobs, workers or default_workers())
+        for split in counts:
+            rows = [row for (s, _), row in zip(jobs, written, strict=True) if s == split]
+            motion = "".join(f"{path} {label}\n" for path, label, _ in rows)
+            appearance = "".join(f"{path} {label}\n" for path, _, label in rows)
+            (work / f"{split}.csv").write_text(motion)
+            (work / f"{split}_appearance.csv").write_text(appearance)
+        sets = work / "davis" / "ImageSets" / "2017"
         sets.mkdir(parents=True)
         (sets / "val.txt").write_text("".join(f"val{i:05d}\n" for i in range(config.num_val)))
         meta = {
