@@ -60,8 +60,8 @@ class SynthConfig:
     dark and a light grey (the class is in the texture, not the hue), ``"random"`` in two
     random colours. ``background_contrast`` scales the smooth random colour field behind the
     objects (0: a flat colour). ``speed`` is the share of the free space the travelling
-    object crosses over the video, ``spin`` its rotation range in degrees per frame: slow
-    enough that a 6-pixel texture moves less than half its period between frames 4 apart.
+    object crosses over the video (1.3–2.5 pixels between frames 4 apart at ``size`` 96: less
+    than half the finest texture period), ``spin`` its rotation range in degrees per frame.
     """
 
     num_train: int = 960
