@@ -113,6 +113,8 @@ class PretrainerConfig:
     soft (paper Eq. 5) codes as the prediction targets (``targets`` in earlier versions).
     ``num_frames``/``img_size``/``patch``/``decoder_depth`` override the model preset when set
     (``patch`` is the tube's side in pixels: 16 in the paper, 8 in the CPU demo).
+    ``freeze_prototypes_steps`` / ``freeze_target_steps`` keep the prototypes / φ fixed for
+    the first steps (0, the reference, never; small-scale knobs measured in BENCHMARKS.md).
     """
 
     RENAMED_KEYS: ClassVar[dict[str, str]] = {"targets": "codes"}

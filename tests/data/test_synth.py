@@ -143,3 +143,14 @@ def test_generation_is_byte_reproducible_on_any_number_of_processes(tmp_path):
         )
     assert len(digests[0]) > 10 and digests[0] == digests[1]
     assert (tmp_path / "a").stat().st_mode & 0o777 == umask_mode(directory=True)  # shareable
+
+
+def test_default_dataset_says_once_that_it_generates(tmp_path, monkeypatch):
+    from sigma_video.data.synth import default_dataset
+
+    monkeypatch.setenv("SIGMA_VIDEO_CACHE", str(tmp_path))
+    config = SynthConfig(num_train=2, num_val=1, frames=4, size=32)
+    said: list[str] = []
+    root = default_dataset(config, log=said.append)
+    assert len(said) == 1 and "2 + 1 videos" in said[0] and str(root) in said[0]
+    assert default_dataset(config, log=said.append) == root and len(said) == 1  # cached

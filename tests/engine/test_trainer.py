@@ -222,10 +222,13 @@ def test_gradient_accumulation_equals_the_full_batch(synth_root, tmp_path):
 
 @pytest.mark.slow
 def test_compiled_run_matches_eager(synth_root, tmp_path):
-    """``run.compile=true`` (torch.compile, inductor on CPU) trains the same numbers."""
-    eager = pretrain(tiny(synth_root, tmp_path / "eager", "optim.max_steps=3"), log=lambda _: None)
+    """``run.compile=true`` (torch.compile, inductor on CPU) trains the same numbers. Soft
+    codes: with hard ones a float reassociation in a fused kernel may flip the argmax of a
+    near-tied code, which moves the loss by a step that says nothing about the compilation."""
+    soft = ("optim.max_steps=3", "model.codes=soft")
+    eager = pretrain(tiny(synth_root, tmp_path / "eager", *soft), log=lambda _: None)
     compiled = pretrain(
-        tiny(synth_root, tmp_path / "compiled", "optim.max_steps=3", "run.compile=true"),
+        tiny(synth_root, tmp_path / "compiled", *soft, "run.compile=true"),
         log=lambda _: None,
     )
     assert compiled["loss_last"] == pytest.approx(eager["loss_last"], rel=1e-4)

@@ -32,6 +32,7 @@ import os
 import random
 import shutil
 import tempfile
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -427,7 +428,16 @@ def default_cache_dir() -> Path:
     return Path(base) / "sigma-video"
 
 
-def default_dataset(config: SynthConfig | None = None) -> Path:
-    """The embedded dataset in the cache folder, generated on first use."""
+def default_dataset(
+    config: SynthConfig | None = None, log: Callable[[str], None] | None = None
+) -> Path:
+    """The embedded dataset in the cache folder, generated on first use (saying so through
+    ``log`` when given)."""
     config = config or SynthConfig()
-    return write_dataset(default_cache_dir() / f"synth-v{FORMAT_VERSION}-seed{config.seed}", config)
+    root = default_cache_dir() / f"synth-v{FORMAT_VERSION}-seed{config.seed}"
+    if log is not None and not is_complete(root, config):
+        log(
+            f"generating the embedded dataset once: {config.num_train} + {config.num_val} "
+            f"videos into {root} (about 30 s on 2 cores)"
+        )
+    return write_dataset(root, config)

@@ -35,7 +35,7 @@ def load_records(config: TrainConfig, log: Callable[[str], None] = print) -> lis
     here, before any training (``data.check.refuse_missing``)."""
     data = config.data
     if data.train is None:
-        root = default_dataset()
+        root = default_dataset(log=log)
         return read_list(root / "train.csv", root=str(root))[0]
     records = read_records(data.train, data.data_root)
     refuse_missing(records, data.train, data.max_bad_fraction, log=log)
