@@ -186,7 +186,7 @@ def test_torchrun_two_processes(synth_root, pretrained, tmp_path):
         *("-m", "sigma_video", "finetune", "--config", str(tmp_path / "two.json")),
     ]
     result = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
-    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.returncode == 0, result.stderr[:3000] + "\n…\n" + result.stderr[-1000:]
     summary = json.loads((tmp_path / "two" / "summary.json").read_text())
     assert summary["world_size"] == 2 and summary["ranks_in_sync"]
     assert summary["global_batch"] == 8 and summary["test"]["num"] == 8
