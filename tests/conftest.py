@@ -31,3 +31,13 @@ def synth_root(tmp_path_factory):
     return write_dataset(
         tmp_path_factory.mktemp("synth") / "data", SynthConfig(num_train=16, num_val=8)
     )
+
+
+@pytest.fixture(scope="session")
+def task_root(tmp_path_factory):
+    """Small generated multi-label and counting datasets (real mp4 files and lists)."""
+    from sigma_video.data.synth_tasks import TaskSynthConfig, write_task_dataset
+
+    return write_task_dataset(
+        tmp_path_factory.mktemp("tasks") / "data", TaskSynthConfig(num_train=8, num_val=4)
+    )

@@ -125,3 +125,65 @@ def test_read_ssv2(tmp_path):
     (tmp_path / "labels.json").unlink()
     with pytest.raises(ValueError, match=r"something-something-v2-labels\.json"):
         read_records(tmp_path / "train.json", "/ssv2")
+
+
+def test_multilabel_lists(tmp_path):
+    from sigma_video.data.annotations import read_multilabel
+
+    listing = tmp_path / "ml.txt"
+    listing.write_text("# comment\na b.mp4 3,1,3\n/abs/c.mp4 0\n")
+    records = read_multilabel(listing)
+    assert records[0].path == str(tmp_path / "a b.mp4") and records[0].labels == (1, 3)
+    assert records[1].path == "/abs/c.mp4" and records[1].labels == (0,)
+    for line, reason in [
+        ("x.mp4", "expected 'path labels'"),
+        ("x.mp4 1,a", "not comma-separated integers"),
+        ("x.mp4 ,", "at least one label"),
+        ("x.mp4 -2", "negative label"),
+    ]:
+        listing.write_text(f"ok.mp4 1\n{line}\n")
+        with pytest.raises(ValueError, match=f"line 2: .*{reason}"):
+            read_multilabel(listing)
+
+
+def test_charades_csv(tmp_path, caplog):
+    from sigma_video.data.annotations import read_multilabel
+
+    csv_file = tmp_path / "Charades_v1_train.csv"
+    csv_file.write_text(
+        "id,subject,scene,quality,relevance,verified,script,objects,descriptions,actions,length\n"
+        '46GP8,HR43,Kitchen,6,7,Yes,"A person, cooking.",food,"desc",'
+        '"c092 11.90 21.20;c147 0.00 12.60;c092 25.0 30.0",24.83\n'
+        "N11GT,0KZ7,Stairs,6,7,Yes,script,stairs,desc,,17.54\n"
+    )
+    with caplog.at_level("WARNING"):
+        records = read_multilabel(csv_file, root="/videos")
+    assert [(r.path, r.labels) for r in records] == [("/videos/46GP8.mp4", (92, 147))]
+    assert "1 video(s) without any action left out" in caplog.text
+    csv_file.write_text("id,actions\nA1,cx1 0.0 1.0;c2 1.0 2.0\n")
+    with pytest.raises(ValueError, match="bad Charades row"):
+        read_multilabel(csv_file)
+
+
+def test_ucfrep_annotations(tmp_path, caplog):
+    from sigma_video.data.annotations import read_ucfrep
+
+    annotations = tmp_path / "annotations"
+    (annotations / "train").mkdir(parents=True)
+    (annotations / "repetition_label").mkdir()
+    (annotations / "repetition_label" / "JumpRope.txt").write_text(
+        "v_JumpRope_g01_c01\n1 16 28 44\nv_JumpRope_g02_c01\n0\n"
+    )
+    for name in ("v_JumpRope_g01_c01", "v_JumpRope_g02_c01"):
+        (annotations / "train" / f"{name}.mat").write_bytes(b"")
+    (tmp_path / "videos" / "JumpRope").mkdir(parents=True)
+    (tmp_path / "videos" / "JumpRope" / "v_JumpRope_g01_c01.avi").write_bytes(b"")
+    with caplog.at_level("WARNING"):
+        records = read_ucfrep(annotations / "train", str(tmp_path / "videos"))
+    (record,) = records
+    assert record.path == str(tmp_path / "videos" / "JumpRope" / "v_JumpRope_g01_c01.avi")
+    assert (record.label, record.start, record.num_frames) == (3, 0, 44)  # 3 cycles, frames 1-44
+    assert "1 video(s) marked unusable" in caplog.text
+    (annotations / "train" / "v_Other_g01_c01.mat").write_bytes(b"")
+    with pytest.raises(ValueError, match="v_Other_g01_c01 has no line"):
+        read_ucfrep(annotations / "train", str(tmp_path / "videos"))

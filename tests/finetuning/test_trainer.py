@@ -205,3 +205,49 @@ def test_test_command_refuses_a_pretraining_run(pretrained, capsys):
     with pytest.raises(SystemExit) as info:
         main(["test", "--checkpoint", str(pretrained), "--data", "val.csv"])
     assert info.value.code == 2 and "fine-tune it first" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("task", "kind", "score"), [("multilabel", "multilabel", "map"), ("counting", "count", "mae")]
+)
+def test_multilabel_and_counting_heads_train_and_test(
+    task_root, tmp_path, capsys, task, kind, score
+):
+    run = tmp_path / task
+    config = small(
+        task_root,
+        "random:demo",
+        run,
+        f"model.task={task}",
+        f"data.train={task_root / f'{kind}_train.csv'}",
+        f"data.val={task_root / f'{kind}_val.csv'}",
+        "data.size=32",
+        "data.test_clips=1",
+        "data.test_crops=1",
+        "optim.max_steps=3",
+        "optim.mixup=0.8",  # single-label: said and not applied
+    )
+    lines = []
+    summary = finetune(config, log=lines.append)
+    assert summary["task"] == task and summary["test"]["num"] == 4
+    assert summary["num_classes"] == (1 if task == "counting" else 6)
+    assert any("not applied" in line for line in lines)
+    assert torch.isfinite(torch.tensor(summary["loss_last"]))
+    # the test command reads the head's task from the run and gives the same score
+    main(
+        [
+            "test",
+            "--checkpoint",
+            str(run),
+            "--data",
+            str(task_root / f"{kind}_val.csv"),
+            "--clips",
+            "1",
+            "--crops",
+            "1",
+            "--workers",
+            "0",
+        ]
+    )
+    printed = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert printed[score] == pytest.approx(summary["test"][score], abs=1e-9)

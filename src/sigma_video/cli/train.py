@@ -109,7 +109,8 @@ def test_parser(sub: argparse._SubParsersAction) -> None:
         help="multi-clip × multi-crop test of a fine-tuned model; last line is JSON",
         description="Score a fine-tuning run (or one of its checkpoints) or a reference "
         "SIGMA/VideoMAE fine-tuned .pth on a labelled list: softmax averaged over "
-        "clips × crops per video (SSv2 2×3, K400 5×3).",
+        "clips × crops per video (SSv2 2×3, K400 5×3); a multi-label run is scored by mAP "
+        "(views max- or mean-pooled), a counting run by MAE and off-by-one accuracy.",
     )
     p.add_argument("--checkpoint", required=True, help="fine-tuning run dir, checkpoint, .pth")
     p.add_argument("--data", required=True, help="labelled list or class folders")
@@ -117,6 +118,9 @@ def test_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--clips", type=int, default=2)
     p.add_argument("--crops", type=int, default=3)
     p.add_argument("--sampling", default="stride", choices=["stride", "segments"])
+    p.add_argument(
+        "--view-pool", default="max", choices=["max", "mean"], help="multi-label view pooling"
+    )
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--workers", type=int, default=4)
     p.add_argument("--device", default="auto")
@@ -126,26 +130,24 @@ def test_parser(sub: argparse._SubParsersAction) -> None:
 def run_test(args: argparse.Namespace) -> None:
     import torch
 
-    from sigma_video.data.annotations import read_records
     from sigma_video.data.dataset import EvalClips
     from sigma_video.engine.run import resolve_device
     from sigma_video.finetuning.evaluate import evaluate
+    from sigma_video.finetuning.tasks import make_task
     from sigma_video.io.load import load_model
 
     if args.clips < 1 or args.crops < 1 or args.batch_size < 1 or args.workers < 0:
         raise ValueError("--clips, --crops and --batch-size must be >= 1, --workers >= 0")
     device = resolve_device(args.device, "--device")
     model, spec = load_model(args.checkpoint, "classifier")
-    records = read_records(args.data, args.data_root)
-    bad = sorted({r.label for r in records if not 0 <= r.label < model.num_classes})
-    if bad:
-        raise ValueError(
-            f"labels {bad[:5]} are outside the model's 0..{model.num_classes - 1} classes"
-        )
+    task = make_task(model.task, args.view_pool)
+    records = task.records(args.data, args.data_root)
+    task.num_outputs({"--data": records}, model.num_classes)  # labels within the head
     view = spec.view(sampling=args.sampling)
     data = EvalClips(records, view, args.clips, args.crops, skip_bad=True)
     with torch.no_grad():
-        result = evaluate(model.to(device), data, device, args.batch_size, args.workers)
+        model = model.to(device)
+        result = evaluate(model, data, device, args.batch_size, args.workers, task=task)
     views = f"{args.clips}x{args.crops}"
     print(json.dumps({"checkpoint": args.checkpoint, **result, "views": views}))
 
@@ -168,10 +170,11 @@ def run_finetune(args: argparse.Namespace) -> None:
     if test is None:  # stopped by a signal before the test
         print(json.dumps({"stopped_by": summary["stopped_by"], "run_dir": summary["run_dir"]}))
         return
+    scores = {k: v for k, v in test.items() if k not in ("num", "unreadable", "clips", "crops")}
     result = {
         "checkpoint": config.model.checkpoint,
-        "top1": test["top1"],
-        "top5": test["top5"],
+        "task": config.model.task,
+        **scores,
         "num_test": test["num"],
         "unreadable": test["unreadable"],
         "views": f"{test['clips']}x{test['crops']}",

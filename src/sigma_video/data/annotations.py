@@ -33,7 +33,9 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 class VideoRecord:
     """One sample: a video file, or a frame folder (``is_frames``) starting at ``start``.
 
-    ``label`` is -1 when unlabeled; ``num_frames`` is known for frame-folder entries.
+    ``label`` is -1 when unlabeled (for a counting list: the count); ``labels`` holds the
+    classes of a multi-label sample (``read_multilabel``); ``num_frames`` is known for
+    frame-folder entries.
     """
 
     path: str
@@ -41,6 +43,7 @@ class VideoRecord:
     start: int = 0
     num_frames: int | None = None
     is_frames: bool = False
+    labels: tuple[int, ...] = ()
 
     @property
     def is_image(self) -> bool:
@@ -250,3 +253,136 @@ def read_ssv2(
     if not records:
         raise ValueError(f"{annotation_json} has no usable entries")
     return records, problems
+
+
+def parse_multilabel_line(line: str, root: str | None = None) -> VideoRecord:
+    """``path l1,l2,...`` (the last whitespace-separated field: comma-separated class
+    indices, at least one) to a record; ValueError with the reason otherwise."""
+    parts = line.strip().rsplit(None, 1)
+    if len(parts) < 2:
+        raise ValueError("expected 'path labels' (labels comma-separated, e.g. 3,17)")
+    path, field = parts
+    labels = [_int(token) for token in field.split(",") if token.strip()]
+    if not labels:
+        raise ValueError("a multi-label row needs at least one label")
+    if any(label is None for label in labels):
+        raise ValueError(f"labels {field!r} are not comma-separated integers")
+    if any(label < 0 for label in labels):  # type: ignore[operator]
+        raise ValueError(f"negative label in {field!r}")
+    return VideoRecord(_join(root, path), labels=tuple(sorted(set(labels))))  # type: ignore[arg-type]
+
+
+CHARADES_COLUMNS = ("id", "actions")
+
+
+def read_multilabel(
+    path: str | os.PathLike, root: str | None = None, suffix: str = ".mp4"
+) -> list[VideoRecord]:
+    """A multi-label list: ``path l1,l2,...`` lines, or the official Charades CSV
+    (``Charades_v1_{train,test}.csv``: columns ``id`` and ``actions`` =
+    ``"c092 11.90 21.20;c147 0.00 12.60"``; the video is ``root/<id><suffix>``, its labels
+    the classes of all its actions, ``c092`` -> 92). Relative paths join ``root`` (default:
+    the list's folder). Malformed rows raise ValueError naming the first few lines; Charades
+    videos without any action are left out with one warning (the official files have some).
+    """
+    try:
+        text = Path(path).read_text(encoding="utf-8", errors="replace")
+    except OSError as err:
+        raise ValueError(f"cannot read list {path}: {err.strerror or err}") from None
+    if root is None:
+        root = str(Path(path).resolve().parent)
+    lines = text.splitlines()
+    header = next((line for line in lines if line.strip()), "")
+    if all(column in [c.strip() for c in header.split(",")] for column in CHARADES_COLUMNS):
+        return _read_charades(path, text, root, suffix)
+    records, problems = [], []
+    for number, line in enumerate(lines, start=1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        try:
+            records.append(parse_multilabel_line(line, root))
+        except ValueError as err:
+            problems.append(ListProblem(number, line.strip()[:120], str(err)))
+    if problems:
+        shown = "; ".join(str(p) for p in problems[:3])
+        raise ValueError(f"{path}: {len(problems)} bad multi-label line(s): {shown}")
+    if not records:
+        raise ValueError(f"list {path} has no usable lines")
+    return records
+
+
+def _read_charades(path: str | os.PathLike, text: str, root: str, suffix: str) -> list[VideoRecord]:
+    import csv
+    import io
+
+    records, empty, problems = [], [], []
+    for number, row in enumerate(csv.DictReader(io.StringIO(text)), start=2):
+        actions = (row.get("actions") or "").strip()
+        video = (row.get("id") or "").strip()
+        if not video:
+            problems.append(ListProblem(number, str(row)[:120], "no id"))
+            continue
+        if not actions:
+            empty.append(video)
+            continue
+        try:
+            labels = {int(item.split()[0].lstrip("c")) for item in actions.split(";") if item}
+        except (ValueError, IndexError):
+            problems.append(ListProblem(number, actions[:120], "actions are not 'cNNN start end'"))
+            continue
+        records.append(VideoRecord(_join(root, video + suffix), labels=tuple(sorted(labels))))
+    if problems:
+        shown = "; ".join(str(p) for p in problems[:3])
+        raise ValueError(f"{path}: {len(problems)} bad Charades row(s): {shown}")
+    if empty:
+        logger.warning(
+            "%s: %d video(s) without any action left out (e.g. %s)", path, len(empty), empty[0]
+        )
+    if not records:
+        raise ValueError(f"{path} has no video with actions")
+    return records
+
+
+def read_ucfrep(split_dir: str | os.PathLike, root: str | None = None) -> list[VideoRecord]:
+    """UCFRep repetition counts (SEVERE's UCF-RC): ``split_dir`` is the annotations'
+    ``train`` or ``val`` folder (one ``<video>.mat`` per sample: its names are the split),
+    its sibling ``repetition_label/<Class>.txt`` holds per video a name line and a line of
+    cycle-boundary frames (1-based; a lone ``0`` marks an unusable video). The count is
+    the number of cycles (boundaries − 1), the sample the segment from the first to the
+    last boundary of ``root/<video>.avi`` (or ``root/<Class>/<video>.avi``)."""
+    split_dir = Path(split_dir)
+    labels_dir = split_dir.parent / "repetition_label"
+    if not labels_dir.is_dir():
+        raise ValueError(f"{split_dir}: UCFRep needs {labels_dir} (the cycle boundaries)")
+    bounds: dict[str, list[int]] = {}
+    for text_file in sorted(labels_dir.glob("*.txt")):
+        lines = [line.split() for line in text_file.read_text().splitlines() if line.strip()]
+        for name, values in zip(lines[::2], lines[1::2], strict=False):
+            try:
+                bounds[name[0]] = [int(float(v)) for v in values]
+            except ValueError:
+                raise ValueError(f"{text_file}: boundaries of {name[0]} are not numbers") from None
+    root = root or str(split_dir)
+    records, unusable = [], []
+    for name in sorted(p.stem for p in split_dir.glob("*.mat")):
+        cycle = bounds.get(name)
+        if cycle is None:
+            raise ValueError(f"{split_dir}: {name} has no line in {labels_dir}")
+        if len(cycle) < 2:
+            unusable.append(name)
+            continue
+        path = os.path.join(root, name + ".avi")
+        nested = os.path.join(root, name.split("_")[1] if "_" in name else "", name + ".avi")
+        records.append(
+            VideoRecord(
+                path if os.path.exists(path) or not os.path.exists(nested) else nested,
+                label=len(cycle) - 1,
+                start=max(0, cycle[0] - 1),
+                num_frames=cycle[-1] - cycle[0] + 1,
+            )
+        )
+    if unusable:
+        logger.warning("%s: %d video(s) marked unusable left out", split_dir, len(unusable))
+    if not records:
+        raise ValueError(f"{split_dir} holds no UCFRep sample (.mat files)")
+    return records

@@ -36,6 +36,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -108,6 +109,19 @@ class ShapeSpec:
     angle: float  # radians at frame 0
     spin: float  # radians per frame
     pattern: str = "stripes"  # "class", "stripes" or "plain"
+    # back-and-forth travel added to the linear one: (amplitude x, amplitude y) in pixels,
+    # full cycles per frame, phase at frame 0 (radians); the repetitions of ``synth_tasks``
+    swing: tuple[float, float, float, float] | None = None
+
+    def centre(self, t: int) -> tuple[float, float]:
+        """The centre ``(x, y)`` in pixels at frame ``t``."""
+        x = self.start[0] + self.velocity[0] * t
+        y = self.start[1] + self.velocity[1] * t
+        if self.swing is not None:
+            ax, ay, cycles, phase = self.swing
+            wave = math.sin(2 * math.pi * cycles * t + phase)
+            x, y = x + ax * wave, y + ay * wave
+        return x, y
 
 
 @dataclass(frozen=True)
@@ -244,8 +258,7 @@ def class_texture(shape: int, x: np.ndarray, y: np.ndarray, size: int) -> np.nda
 def _draw(frame: np.ndarray, ids: np.ndarray, spec: ShapeSpec, t: int, label: int) -> None:
     s = frame.shape[0]
     y, x = np.mgrid[0:s, 0:s].astype(np.float32) + 0.5
-    cx = spec.start[0] + spec.velocity[0] * t
-    cy = spec.start[1] + spec.velocity[1] * t
+    cx, cy = spec.centre(t)
     theta = spec.angle + spec.spin * t
     dx, dy = (x - cx) / spec.radius, (y - cy) / spec.radius
     u = dx * math.cos(theta) + dy * math.sin(theta)
@@ -262,22 +275,46 @@ def _draw(frame: np.ndarray, ids: np.ndarray, spec: ShapeSpec, t: int, label: in
     ids[inside] = label
 
 
-def render(spec: VideoSpec, frames: int, size: int) -> tuple[np.ndarray, np.ndarray]:
-    """``uint8 (T, S, S, 3)`` RGB frames and ``uint8 (T, S, S)`` object ids (0 background)."""
-    g = torch.Generator().manual_seed(spec.background_seed)
+def background_field(
+    colours: tuple[tuple[float, float, float], tuple[float, float, float]],
+    seed: int,
+    contrast: float,
+    size: int,
+) -> np.ndarray:
+    """``float32 (S, S, 3)`` smooth blend of two colours (a bicubic 4×4 random field whose
+    deviation from grey 0.5 is scaled by ``contrast``)."""
+    g = torch.Generator().manual_seed(seed)
     field = F.interpolate(torch.rand(1, 1, 4, 4, generator=g), size=(size, size), mode="bicubic")
-    field = 0.5 + spec.background_contrast * (field.clamp(0, 1) - 0.5)
+    field = 0.5 + contrast * (field.clamp(0, 1) - 0.5)
     field = field[0, 0, :, :, None].numpy()
-    c0, c1 = np.array(spec.background[0]), np.array(spec.background[1])
-    background = c0 * (1 - field) + c1 * field  # (S, S, 3)
+    c0, c1 = np.array(colours[0]), np.array(colours[1])
+    return c0 * (1 - field) + c1 * field
+
+
+def render_shapes(
+    background: np.ndarray, shapes: list[tuple[ShapeSpec, int]], frames: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Draw ``(shape, id)`` pairs in order (later ones on top) over ``background``
+    ``(S, S, 3)``: ``uint8 (T, S, S, 3)`` RGB frames and ``uint8 (T, S, S)`` ids (0
+    background)."""
+    size = background.shape[0]
     rgb = np.empty((frames, size, size, 3), np.float32)
     ids = np.zeros((frames, size, size), np.uint8)
     for t in range(frames):
         rgb[t] = background
-        if spec.distractor is not None:
-            _draw(rgb[t], ids[t], spec.distractor, t, 2)
-        _draw(rgb[t], ids[t], spec.main, t, 1)
+        for shape, label in shapes:
+            _draw(rgb[t], ids[t], shape, t, label)
     return (rgb * 255).round().clip(0, 255).astype(np.uint8), ids
+
+
+def render(spec: VideoSpec, frames: int, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """``uint8 (T, S, S, 3)`` RGB frames and ``uint8 (T, S, S)`` object ids (0 background,
+    1 the moving shape, 2 the distractor)."""
+    background = background_field(
+        spec.background, spec.background_seed, spec.background_contrast, size
+    )
+    shapes = [(spec.distractor, 2)] if spec.distractor is not None else []
+    return render_shapes(background, [*shapes, (spec.main, 1)], frames)
 
 
 def write_mp4(path: str | os.PathLike, frames: np.ndarray, fps: int, crf: int = 20) -> None:
@@ -340,18 +377,18 @@ def _one_thread() -> None:
     torch.set_num_threads(1)
 
 
-def _write_all(
-    work: Path, config: SynthConfig, jobs: list[tuple[str, int]], workers: int
-) -> list[tuple[str, int, int]]:
+def map_jobs(function: Callable[..., Any], jobs: list[tuple], workers: int) -> list[Any]:
+    """``[function(*job) for job in jobs]``, on a pool of ``workers`` processes (fork where
+    available, one torch thread each) when there are enough jobs; same results, same order."""
     if workers <= 1 or len(jobs) < 2 * workers:
-        return [write_video(work, config, split, index) for split, index in jobs]
+        return [function(*job) for job in jobs]
     import multiprocessing
 
     method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
     context = multiprocessing.get_context(method)
     with context.Pool(workers, initializer=_one_thread) as pool:
         chunk = max(1, len(jobs) // (8 * workers))
-        return pool.starmap(write_video, [(work, config, *job) for job in jobs], chunk)
+        return pool.starmap(function, jobs, chunk)
 
 
 def default_workers() -> int:
@@ -384,7 +421,9 @@ def write_dataset(
         for split in counts:
             (work / "videos" / split).mkdir(parents=True)
         jobs = [(split, index) for split, count in counts.items() for index in range(count)]
-        written = _write_all(work, config, jobs, workers or default_workers())
+        written = map_jobs(
+            write_video, [(work, config, *job) for job in jobs], workers or default_workers()
+        )
         for split in counts:
             rows = [row for (s, _), row in zip(jobs, written, strict=True) if s == split]
             motion = "".join(f"{path} {label}\n" for path, label, _ in rows)

@@ -37,7 +37,7 @@ def extract_features(
     data = EvalClips(records, clip, num_clips=num_clips, num_crops=num_crops)
     views = num_clips * num_crops
     features, labels, grids = [], [], []
-    for video, label, _ in view_batches(data, views, device, batch_size, workers, progress):
+    for video, label, *_ in view_batches(data, views, device, batch_size, workers, progress):
         with eval_autocast(device):
             tokens = encoder.forward_features(video)  # (B·views, N, D)
             pooled = encoder.pool(tokens).float()

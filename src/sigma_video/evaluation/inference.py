@@ -26,10 +26,11 @@ def view_batches(
     batch_size: int,
     workers: int,
     progress: bool = False,
-) -> Iterator[tuple[Tensor, Tensor, Tensor]]:
-    """``(video (B·views, C, T, H, W) normalised on device, labels (B,), bad (B,))`` per
-    batch of B videos of an ``EvalClips``-like dataset with ``views`` clips per video. The
-    loader has its own generator, so the global RNG (drop path, dropout) is left alone."""
+) -> Iterator[tuple[Tensor, Tensor, Tensor, Tensor]]:
+    """``(video (B·views, C, T, H, W) normalised on device, labels (B,), bad (B,), index
+    (B,))`` per batch of B videos of an ``EvalClips``-like dataset with ``views`` clips per
+    video (``index``: the videos' positions in the dataset's records). The loader has its
+    own generator, so the global RNG (drop path, dropout) is left alone."""
     loader = DataLoader(
         dataset,
         batch_size=batch_size,
@@ -39,4 +40,4 @@ def view_batches(
     )
     for batch in tqdm(loader, desc="evaluating", unit="batch", disable=not progress):
         video = normalize(batch["video"].to(device, non_blocking=True))
-        yield video, batch["label"].view(-1, views)[:, 0], batch["bad"]
+        yield video, batch["label"].view(-1, views)[:, 0], batch["bad"], batch["index"]

@@ -11,7 +11,9 @@ from sigma_video.config import PRESET_DIR, load_config
 from sigma_video.data.config import LoaderSettings
 from sigma_video.data.dataset import SAMPLINGS
 from sigma_video.data.randaugment import RandAugment
+from sigma_video.data.subset import SEVERE_SEED
 from sigma_video.engine.config import BaseRunConfig, OptimConfig
+from sigma_video.finetuning.tasks import TASKS, VIEW_POOLS
 
 FINETUNE_PRESETS = PRESET_DIR / "finetune"
 
@@ -19,10 +21,14 @@ FINETUNE_PRESETS = PRESET_DIR / "finetune"
 @dataclass
 class FinetuneModelConfig:
     """``checkpoint``: what to fine-tune — a pretraining run dir, checkpoint, converted or
-    reference file, or ``random:PRESET`` (training from scratch). ``num_classes``: None
-    counts the training labels."""
+    reference file, or ``random:PRESET`` (training from scratch). ``task``:
+    ``classification`` (one label per video), ``multilabel`` (``path l1,l2`` lists or the
+    Charades CSV; sigmoid + BCE, mAP) or ``counting`` (``path count`` lists; a regression
+    head, MAE / off-by-one); see ``finetuning.tasks``. ``num_classes``: None counts the
+    training labels."""
 
     checkpoint: str = "runs/demo"
+    task: str = "classification"
     num_classes: int | None = None
     drop_path: float = 0.1
     head_dropout: float = 0.0
@@ -34,6 +40,8 @@ class FinetuneModelConfig:
             raise ValueError("model.drop_path and model.head_dropout must be in [0, 1)")
         if self.num_classes is not None and self.num_classes < 2:
             raise ValueError(f"model.num_classes must be >= 2, got {self.num_classes}")
+        if self.task not in TASKS:
+            raise ValueError(f"model.task must be one of {TASKS}, got {self.task!r}")
 
 
 @dataclass
@@ -44,7 +52,12 @@ class FinetuneDataConfig(LoaderSettings):
     ``flip`` (not for SSv2), ``num_sample`` views per decode, ``randaugment`` (timm-style,
     "none" turns it off) and random erasing with probability ``reprob``. Test:
     ``test_clips`` × ``test_crops`` views per video (SSv2 2×3, K400 5×3) on ``test``
-    (default: ``val``). Also ``data_root`` (prefix for relative paths), ``workers``,
+    (default: ``val``), pooled per ``view_pool`` for multi-label (``max`` as the SEVERE /
+    SlowFast Charades test, or ``mean``). ``subset``: train on that many videos of the
+    training list, drawn with ``subset_seed`` (SEVERE's low-shot columns: 1 000), saved as
+    ``train_subset.txt`` in the run. ``label_range`` ``(first, last)``: keep only the
+    videos of those classes, renumbered from 0 (FineGym's FX-S1 = Gym99 6–16, UB-S1 =
+    74–88). Also ``data_root`` (prefix for relative paths), ``workers``,
     ``backend`` (pyav or torchcodec), ``time_limit`` (seconds per decode before a file counts
     as bad) and ``max_bad_fraction`` (of a list that may be skipped)."""
 
@@ -60,9 +73,19 @@ class FinetuneDataConfig(LoaderSettings):
     reprob: float = 0.25
     test_clips: int = 2
     test_crops: int = 3
+    view_pool: str = "max"
+    subset: int | None = None
+    subset_seed: int = SEVERE_SEED
+    label_range: tuple[int, int] | None = None
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        if self.view_pool not in VIEW_POOLS:
+            raise ValueError(f"data.view_pool must be one of {VIEW_POOLS}, got {self.view_pool!r}")
+        if self.subset is not None and self.subset < 1:
+            raise ValueError(f"data.subset must be >= 1, got {self.subset}")
+        if self.label_range is not None and not 0 <= self.label_range[0] <= self.label_range[1]:
+            raise ValueError(f"data.label_range must be 0 <= first <= last, got {self.label_range}")
         if self.sampling not in SAMPLINGS:
             raise ValueError(f"data.sampling must be one of {SAMPLINGS}, got {self.sampling!r}")
         for name in ("test_clips", "test_crops"):

@@ -1,5 +1,6 @@
-"""Multi-view testing of a classifier: softmax averaged over ``clips × crops`` views per
-video, top-1/top-5 over all ranks (each rank scores a disjoint share of the videos)."""
+"""Multi-view testing of a fine-tuned model: the task pools each video's ``clips × crops``
+views (mean softmax for classification, max/mean sigmoid for multi-label, mean count) and
+scores the videos of all ranks (each rank predicts a disjoint share of the videos)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from torch.utils.data import Subset
 from sigma_video.data.dataset import EvalClips
 from sigma_video.engine.distributed import DistInfo
 from sigma_video.evaluation.inference import eval_autocast, view_batches
-from sigma_video.evaluation.metrics import topk_correct
+from sigma_video.finetuning.tasks import Task
 
 
 @torch.no_grad()
@@ -22,27 +23,45 @@ def predict(
     batch_size: int = 8,
     workers: int = 0,
     info: DistInfo | None = None,
+    task: Task | None = None,
 ) -> tuple[Tensor, Tensor, int]:
-    """``(probabilities (n, C), labels (n,), unreadable)`` of this rank's videos (every
-    ``world_size``-th from ``rank``); each row is the mean softmax of the video's views.
-    Videos that could not be decoded (``dataset.skip_bad``) are left out and counted."""
-    info = info or DistInfo()
+    """``(scores (n, C), record indices (n,), unreadable)`` of this rank's videos (every
+    ``world_size``-th from ``rank``); each row pools the video's views as ``task`` says
+    (default: classification, the mean softmax). Videos that could not be decoded
+    (``dataset.skip_bad``) are left out and counted."""
+    info, task = info or DistInfo(), task or Task()
     views = dataset.num_clips * dataset.num_crops
     share = Subset(dataset, range(info.rank, len(dataset), info.world_size))
     was_training = model.training
     model.eval()
-    probs, labels, unreadable = [], [], 0
-    for video, label, bad in view_batches(share, views, device, batch_size, workers):
+    scores, indices, unreadable = [], [], 0
+    for video, _, bad, index in view_batches(share, views, device, batch_size, workers):
         with eval_autocast(device):
             logits = model(video).float()  # (B·views, C)
-        p = logits.softmax(-1).view(-1, views, logits.shape[-1]).mean(1).cpu()
+        pooled = task.pool(logits.view(-1, views, logits.shape[-1])).cpu()
         unreadable += int(bad.sum())
-        probs.append(p[~bad])
-        labels.append(label[~bad])
+        scores.append(pooled[~bad])
+        indices.append(index[~bad])
     model.train(was_training)
-    if not probs:
+    if not scores:
         return torch.empty(0, 0), torch.empty(0, dtype=torch.long), unreadable
-    return torch.cat(probs), torch.cat(labels), unreadable
+    return torch.cat(scores), torch.cat(indices), unreadable
+
+
+def gather(scores: Tensor, indices: Tensor, unreadable: int, info: DistInfo) -> tuple:
+    """Every rank's predictions on every rank (object all-gather: small, once per test)."""
+    if not info.enabled:
+        return scores, indices, unreadable
+    parts: list = [None] * info.world_size
+    dist.all_gather_object(parts, (scores, indices, unreadable))
+    kept = [p for p in parts if len(p[1])]
+    if not kept:
+        return scores, indices, sum(p[2] for p in parts)
+    return (
+        torch.cat([p[0] for p in kept]),
+        torch.cat([p[1] for p in kept]),
+        sum(p[2] for p in parts),
+    )
 
 
 def evaluate(
@@ -52,27 +71,19 @@ def evaluate(
     batch_size: int = 8,
     workers: int = 0,
     info: DistInfo | None = None,
+    task: Task | None = None,
+    targets: Tensor | None = None,
 ) -> dict[str, float]:
-    """``{"top1", "top5", "num", "unreadable"}`` (accuracies in % of the ``num`` videos
-    scored) over the whole dataset and all ranks."""
-    info = info or DistInfo()
-    probs, labels, unreadable = predict(model, dataset, device, batch_size, workers, info)
-    counts = torch.tensor([0.0, 0.0, 0.0, float(unreadable)], dtype=torch.float64)
-    if len(labels):
-        counts[:3] += torch.tensor(
-            [topk_correct(probs, labels, 1), topk_correct(probs, labels, 5), len(labels)],
-            dtype=torch.float64,
-        )
-    if info.enabled:
-        counts = counts.to(device)
-        dist.all_reduce(counts)
-        counts = counts.cpu()
-    top1, top5, num, bad = counts.tolist()
-    if num == 0:
-        raise ValueError(f"none of the {int(bad)} evaluation videos could be decoded")
-    return {
-        "top1": 100.0 * top1 / num,
-        "top5": 100.0 * top5 / num,
-        "num": int(num),
-        "unreadable": int(bad),
-    }
+    """The task's scores over the whole dataset and all ranks, with ``num`` (videos scored)
+    and ``unreadable``: ``{"top1", "top5"}`` (%) for classification, ``{"map"}`` (%) for
+    multi-label, ``{"mae", "obo"}`` for counting. ``targets``: the task's target table of
+    ``dataset.records`` (default: built from them)."""
+    info, task = info or DistInfo(), task or Task()
+    found = predict(model, dataset, device, batch_size, workers, info, task)
+    scores, indices, unreadable = gather(*found, info)
+    if len(indices) == 0:
+        raise ValueError(f"none of the {unreadable} evaluation videos could be decoded")
+    if targets is None:
+        targets = task.targets(dataset.records, scores.shape[1])
+    result = task.score(scores, targets[indices])
+    return {**result, "num": len(indices), "unreadable": unreadable}

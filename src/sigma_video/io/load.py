@@ -190,7 +190,12 @@ def _classifier(path: Path) -> tuple[VideoClassifier, ClipSpec]:
         if not found:
             raise ValueError(f"run {run_dir} has no checkpoint yet")
         checkpoint = found[-1]
-    model = classifier_from_config(meta["encoder"], meta["num_classes"], meta["head_dropout"])
+    model = classifier_from_config(
+        meta["encoder"],
+        meta["num_classes"],
+        meta["head_dropout"],
+        meta.get("task", "classification"),  # runs saved before multi-label and counting
+    )
     weights, _ = load_checkpoint(checkpoint)
     check_fit(model.state_dict(), weights, str(checkpoint), "this classifier", strict=True)
     model.load_state_dict(weights)

@@ -14,7 +14,8 @@ NORM_KEYS = ("norm.weight", "norm.bias")
 
 
 class VideoClassifier(nn.Module):
-    """``logits (B, num_classes)`` of clips ``(B, C, T, H, W)``.
+    """``logits (B, num_classes)`` of clips ``(B, C, T, H, W)`` (``num_classes`` 1: the
+    regression output of a counting head).
 
     The head is trunc-normal (σ 0.02) times ``init_scale`` (0.001 in VideoMAE), bias 0.
     """
@@ -25,10 +26,12 @@ class VideoClassifier(nn.Module):
         num_classes: int,
         dropout: float = 0.0,
         init_scale: float = 0.001,
+        task: str = "classification",
     ) -> None:
         super().__init__()
-        if num_classes < 2:
-            raise ValueError(f"need at least 2 classes, got {num_classes}")
+        self.task = task  # what the head was trained for (``finetuning.tasks``)
+        if num_classes < 1:
+            raise ValueError(f"need at least 1 output, got {num_classes}")
         self.encoder = encoder
         self.dropout = nn.Dropout(dropout)
         self.head = nn.Linear(encoder.embed_dim, num_classes)
@@ -70,7 +73,8 @@ def finetuning_encoder(
 
 
 def classifier_from_config(
-    encoder: dict, num_classes: int, dropout: float = 0.0
+    encoder: dict, num_classes: int, dropout: float = 0.0, task: str = "classification"
 ) -> VideoClassifier:
     """An (untrained) classifier of a saved architecture (``dataclasses.asdict(EncoderConfig)``)."""
-    return VideoClassifier(VideoEncoder(EncoderConfig(**encoder)), num_classes, dropout)
+    encoder_model = VideoEncoder(EncoderConfig(**encoder))
+    return VideoClassifier(encoder_model, num_classes, dropout, task=task)
