@@ -57,7 +57,7 @@ val = "finegym/gym99_val.txt"
     return path
 
 
-def test_suite_runs_skips_and_resumes(task_root, tmp_path):
+def test_suite_runs_skips_and_resumes(task_root, tmp_path, capsys):
     suite = load_suite(write_suite(tmp_path / "suite.toml"))
     out = tmp_path / "results"
     lines = []
@@ -85,6 +85,16 @@ def test_suite_runs_skips_and_resumes(task_root, tmp_path):
     assert any(x.startswith("count: already done in") for x in lines)
     assert (out / "count" / "summary.json").stat().st_mtime_ns == stamp
     assert again["tasks"][1]["scores"] == count["scores"]
+    # one table of several results folders
+    other = dict(saved, checkpoint="random:other")
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "severe.json").write_text(json.dumps(other))
+    main(["severe", "--compare", str(out), str(tmp_path / "other")])
+    table = capsys.readouterr().out
+    assert "| random:demo | " in table and "| random:other | " in table
+    with pytest.raises(SystemExit):
+        main(["severe", "--compare", str(tmp_path / "nowhere")])
+    assert "holds no severe.json" in capsys.readouterr().err
     # another checkpoint into the same folder is refused
     with pytest.raises(ValueError, match="holds a run from checkpoint random:demo"):
         run_suite(suite, "random:vit_tiny", out, str(task_root), TINY, log=quiet)

@@ -17,8 +17,13 @@ def severe_parser(sub: argparse._SubParsersAction) -> None:
         "one continues) and writes OUTPUT/severe.md and severe.json in Tab. 5's layout. "
         "key=value overrides apply to every task after its own.",
     )
+    p.add_argument("--checkpoint", help="pretrained run, checkpoint, file or random:PRESET")
     p.add_argument(
-        "--checkpoint", required=True, help="pretrained run, checkpoint, file or random:PRESET"
+        "--compare",
+        nargs="+",
+        metavar="OUTPUT",
+        help="print one table of finished results folders (e.g. SIGMA and random init); "
+        "runs nothing",
     )
     p.add_argument("--suite", default="embedded", help="suite preset or .toml (default: embedded)")
     p.add_argument("--data-root", default=None, help="folder the suite's list paths start from")
@@ -30,8 +35,13 @@ def severe_parser(sub: argparse._SubParsersAction) -> None:
 
 def run_severe(args: argparse.Namespace) -> None:
     from sigma_video.severe import load_suite, run_suite
-    from sigma_video.severe.report import markdown
+    from sigma_video.severe.report import markdown, read_report
 
+    if args.compare:
+        print(markdown(*(read_report(folder) for folder in args.compare)), end="")
+        return
+    if args.checkpoint is None:
+        raise ValueError("--checkpoint is required (or --compare OUTPUT ...)")
     suite = load_suite(args.suite)
     result = run_suite(
         suite, args.checkpoint, args.output, args.data_root, args.overrides, args.overwrite

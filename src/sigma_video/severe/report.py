@@ -42,13 +42,19 @@ def cell(row: dict[str, Any]) -> str:
     return f"{value:.3f}" if row["task"] == "counting" else f"{value:.1f}"
 
 
-def markdown(result: dict[str, Any]) -> str:
-    """The table, the metric of each column and the skipped tasks."""
-    rows = result["tasks"]
+def markdown(*results: dict[str, Any]) -> str:
+    """The table (one row per result: a checkpoint's run of the same suite), the metric of
+    each column and the skipped tasks."""
+    first = results[0]
+    rows = first["tasks"]
     names = [row["name"] + (" ↓" if row["task"] == "counting" else "") for row in rows]
+    for other in results[1:]:
+        if [row["name"] for row in other["tasks"]] != [row["name"] for row in rows]:
+            raise ValueError(
+                f"{other['checkpoint']} was run on another suite than {first['suite']}"
+            )
+    lines = [f"# {first['suite']}", ""]
     groups = [row["group"] for row in rows]
-    mean = mean_score(rows)
-    lines = [f"# {result['suite']}", ""]
     if any(groups):
         spans, last = [], None
         for name, group in zip(names, groups, strict=True):
@@ -58,19 +64,22 @@ def markdown(result: dict[str, Any]) -> str:
             else:
                 spans[-1] += f", {name}"
         lines += ["Groups: " + "; ".join(spans) + ".", ""]
+    lines += ["| checkpoint | " + " | ".join(names) + " | Mean |", "|---" * (len(names) + 2) + "|"]
+    for result in results:
+        mean = mean_score(result["tasks"])
+        cells = " | ".join(cell(row) for row in result["tasks"])
+        lines.append(
+            f"| {result['checkpoint']} | {cells} | {'–' if mean is None else f'{mean:.1f}'} |"
+        )
     lines += [
-        "| checkpoint | " + " | ".join(names) + " | Mean |",
-        "|---" * (len(names) + 2) + "|",
-        f"| {result['checkpoint']} | "
-        + " | ".join(cell(row) for row in rows)
-        + f" | {'–' if mean is None else f'{mean:.1f}'} |",
         "",
         "Metrics: classification top-1 (%), multi-label mAP (%), counting: mean |count error|"
         " / true count (↓; the mean counts it as 100 (1 − error)).",
     ]
-    for row in rows:
-        if row.get("status") == "skipped":
-            lines.append(f"- {row['name']}: skipped ({row['reason']})")
+    for result in results:
+        for row in result["tasks"]:
+            if row.get("status") == "skipped":
+                lines.append(f"- {result['checkpoint']}, {row['name']}: skipped ({row['reason']})")
     return "\n".join(lines) + "\n"
 
 
@@ -86,4 +95,8 @@ def write_report(output: str | Path, result: dict[str, Any]) -> None:
 
 
 def read_report(output: str | Path) -> dict[str, Any]:
-    return json.loads((Path(output) / "severe.json").read_text())
+    """A results folder's ``severe.json``."""
+    path = Path(output) / "severe.json"
+    if not path.exists():
+        raise ValueError(f"{output} holds no severe.json (run sigma-video severe there first)")
+    return json.loads(path.read_text())
