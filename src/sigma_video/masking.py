@@ -120,9 +120,10 @@ def random_mask(
 
 
 MASKS = {"tube": tube_mask, "random": random_mask}
-# made in the loader from each clip's codec motion (``data.motion``); without motion (a
-# batch of tensors, a file without motion vectors) they are tube masks of the same count
-MOTION_MASKS = ("mgm",)
+# made from each clip's motion: codec motion vectors (``mgm``, ``data.motion``) or optical
+# flow (``mgmae``, ``flow``); without it (a batch of tensors, a file without motion vectors)
+# they are tube masks of the same count
+MOTION_MASKS = ("mgm", "mgmae")
 MASK_KINDS = (*MASKS, *MOTION_MASKS)
 
 
@@ -135,8 +136,8 @@ def make_mask(
     generator: torch.Generator | None = None,
     device: torch.device | str | None = None,
 ) -> TokenMask:
-    """Dispatch to a masking strategy by name (``tube``, ``random``; ``mgm`` without its
-    motion is ``tube``)."""
+    """Dispatch to a masking strategy by name (``tube``, ``random``; ``mgm`` and ``mgmae``
+    without their motion are ``tube``)."""
     if kind not in MASK_KINDS:
         raise ValueError(f"mask kind must be one of {sorted(MASK_KINDS)}, got {kind!r}")
     strategy = MASKS.get(kind, tube_mask)

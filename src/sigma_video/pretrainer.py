@@ -15,6 +15,8 @@ from typing import ClassVar
 import torch
 from torch import Tensor, nn
 
+from sigma_video.flow.guided import FlowMaskOptions
+from sigma_video.flow.sources import check_flow_source
 from sigma_video.losses.objectives import L2Objective, SigmaObjective
 from sigma_video.losses.sigma import check_sigma_options
 from sigma_video.losses.sinkhorn import check_sinkhorn_options
@@ -115,6 +117,11 @@ class PretrainerConfig:
     (``patch`` is the tube's side in pixels: 16 in the paper, 8 in the CPU demo).
     ``freeze_prototypes_steps`` / ``freeze_target_steps`` keep the prototypes / φ fixed for
     the first steps (0, the reference, never; small-scale knobs measured in BENCHMARKS.md).
+    ``mask``: ``tube`` (reference), ``random``, ``mgm`` (hide the tubes the codec's motion
+    vectors say move most) or ``mgmae`` (keep visible the tubes a visibility map carried
+    along optical flow reaches, MGMAE); ``flow`` (``dis`` in the loader workers, ``raft`` on
+    the device from ``flow_weights``), ``flow_init``, ``flow_base``, ``flow_holes`` and
+    ``flow_exposure`` are MGMAE's settings (``flow.guided``).
     """
 
     RENAMED_KEYS: ClassVar[dict[str, str]] = {"targets": "codes"}
@@ -133,6 +140,12 @@ class PretrainerConfig:
     codes: str = "hard"
     mask: str = "tube"
     mask_ratio: float = 0.9
+    flow: str = "dis"
+    flow_weights: str | None = None
+    flow_init: str = "mix_gauss"
+    flow_base: str = "middle"
+    flow_holes: str = "consist"
+    flow_exposure: bool = False
     num_frames: int | None = None
     img_size: int | None = None
     patch: int | None = None
@@ -163,6 +176,20 @@ class PretrainerConfig:
             raise ValueError(f"num_prototypes K must be >= 2, got {self.num_prototypes}")
         check_sigma_options(self.temperature, self.codes)
         check_sinkhorn_options(self.epsilon, self.sinkhorn_iterations)
+        flow = self.flow_options  # checks the names
+        if self.mask == "mgmae":
+            check_flow_source(flow)
+
+    @property
+    def flow_options(self) -> FlowMaskOptions:
+        return FlowMaskOptions(
+            self.flow,
+            self.flow_weights,
+            self.flow_init,
+            self.flow_base,
+            self.flow_holes,
+            self.flow_exposure,
+        )
 
 
 def build_pretrainer(config: PretrainerConfig, target: nn.Module | None = None) -> SigmaPretrainer:

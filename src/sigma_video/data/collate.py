@@ -35,4 +35,6 @@ def collate(samples: Sequence[dict]) -> dict:
         "skipped": [item for s in samples for item in s["skipped"]],
         # motion-guided masks that fell back to tube masks (a sample without motion)
         "without_motion": sum(int(s.get("without_motion", 0)) for s in samples),
+        # flow-guided masks made on the device: one seed per view (``mgmae`` with RAFT)
+        "mask_seed": torch.tensor([x for s in samples for x in s.get("mask_seed", [])]),
     }

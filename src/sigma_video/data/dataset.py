@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import logging
 import random
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -40,7 +40,9 @@ from sigma_video.data.transforms import (
     random_resized_crop_box,
     spatial_crop_boxes,
 )
-from sigma_video.masking import MOTION_MASKS, TokenMask, make_mask
+from sigma_video.flow.guided import FlowMaskOptions, flow_guided_mask
+from sigma_video.flow.sources import make_flow_source
+from sigma_video.masking import TokenMask, make_mask
 
 logger = logging.getLogger(__name__)
 
@@ -85,11 +87,13 @@ class ClipConfig:
 
 @dataclass(frozen=True)
 class MaskConfig:
-    """The masks made with each sample: ``kind`` over the token ``grid`` at ``ratio``."""
+    """The masks made with each sample: ``kind`` over the token ``grid`` at ``ratio``;
+    ``flow``: MGMAE's settings (``kind="mgmae"``)."""
 
     grid: tuple[int, int, int]
     kind: str = "tube"
     ratio: float = 0.9
+    flow: FlowMaskOptions = field(default_factory=FlowMaskOptions)
 
     def __post_init__(self) -> None:
         make_mask(self.kind, 1, self.grid, self.ratio)  # validate now, not in a worker
@@ -133,14 +137,30 @@ class VideoClips(Dataset):
         self._lengths: dict[str, int] = {}
         self._logged: set[str] = set()
         self._no_motion: set[str] = set()
+        self._flow_source: Callable | None = None
+        self._flow_seeds: list[int] = []
 
     def __len__(self) -> int:
         return len(self.records)
 
     @property
     def wants_motion(self) -> bool:
-        """Its masks are motion-guided (made from each clip's codec motion)."""
-        return self.mask is not None and self.mask.kind in MOTION_MASKS
+        """Its masks are made from each clip's codec motion vectors (``mgm``)."""
+        return self.mask is not None and self.mask.kind == "mgm"
+
+    @property
+    def wants_flow(self) -> bool:
+        """Its masks are made from each view's optical flow, here in the loader (``mgmae``
+        with a CPU flow source; with RAFT the training step makes them on the device)."""
+        m = self.mask
+        return m is not None and m.kind == "mgmae" and not m.flow.on_device
+
+    def flow_of(self, view: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The forward and backward flows ``(T-1, 2, S, S)`` of a view ``uint8 (3, T, S, S)``
+        (the source is made in the process that first needs it: loader workers)."""
+        if self._flow_source is None:
+            self._flow_source = make_flow_source(self.mask.flow.source, self.mask.flow.weights)
+        return self._flow_source(view.permute(1, 2, 3, 0).numpy())
 
     def __getitem__(self, key: int | tuple[int, int]) -> dict:
         index, epoch = key if isinstance(key, tuple) else (key, self.epoch)
@@ -155,7 +175,7 @@ class VideoClips(Dataset):
                 skipped.append((err.path, err.reason))
                 current = rng.randrange(len(self.records))
                 continue
-            return {
+            item = {
                 "video": video,
                 "label": self.records[current].label,
                 "index": current,
@@ -163,17 +183,25 @@ class VideoClips(Dataset):
                 "mask": self.make_mask(len(video), rng, motion),
                 "without_motion": motion is None and self.wants_motion,
             }
+            if self.mask is not None and self.mask.kind == "mgmae":
+                item["mask_seed"] = self._flow_seeds  # the views' flow-guided mask seeds
+            return item
         first = "; ".join(f"{p}: {r}" for p, r in skipped[:3])
         raise DataError(f"{len(skipped)} samples in a row could not be decoded, e.g. {first}")
 
     def make_mask(
-        self, count: int, rng: random.Random, motion: torch.Tensor | None = None
+        self, count: int, rng: random.Random, motion: torch.Tensor | list | None = None
     ) -> TokenMask | None:
         """The ``count`` views' masks; with ``motion`` ``(count, T', H', W')`` per-tube
-        motion, motion-guided ones (``mgm``)."""
+        motion, motion-guided ones (``mgm``); with a list of each view's ``(forward,
+        backward)`` flows, flow-guided ones (``mgmae``)."""
         if self.mask is None:
             return None
         m = self.mask
+        if m.kind == "mgmae":  # one seed per view: the loader and the device make the same
+            self._flow_seeds = [rng.getrandbits(62) for _ in range(count)]
+        if isinstance(motion, list):
+            return flow_masks(motion, self._flow_seeds, m, self.clip.num_frames, self.clip.size)
         if motion is not None:
             masks = [motion_guided_mask(view, m.ratio, rng) for view in motion]
             return TokenMask(
@@ -213,8 +241,9 @@ class VideoClips(Dataset):
 
     def load_with_motion(
         self, record: VideoRecord, rng: random.Random
-    ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """``load``, and for motion-guided masks the per-tube motion of each view
+    ) -> tuple[torch.Tensor, torch.Tensor | list | None]:
+        """``load``, and for flow-guided masks each view's ``(forward, backward)`` flows,
+        for codec-guided ones the per-tube motion of each view
         ``(num_sample, T', H', W')`` (each view's crop applied to the codec's motion), or
         None (other masks, or a source without motion vectors: then tube masks)."""
         indices = self.frame_indices(record, rng)
@@ -225,7 +254,7 @@ class VideoClips(Dataset):
             frames = self.decode(record, indices)
         _, height, width, _ = frames.shape
         c = self.clip
-        views, motions = [], []
+        views, motions, flows = [], [], []
         for _ in range(c.num_sample):
             if c.crop == "multiscale":
                 box = multiscale_crop_box(height, width, rng, c.size, c.scales)
@@ -237,11 +266,15 @@ class VideoClips(Dataset):
             view = crop_resize(frames, box, c.size, flip=flip)
             if motion is not None:
                 motions.append(self.view_motion(motion, box, flip))
+            if self.wants_flow:
+                flows.append(self.flow_of(view))
             if c.randaugment is not None and c.randaugment.ops:
                 draws = sample_ops(c.randaugment, rng)  # one draw per view, all frames alike
                 clip = randaugment_clip(view.permute(1, 2, 3, 0).numpy(), draws)
                 view = torch.from_numpy(clip).permute(3, 0, 1, 2).contiguous()
             views.append(view)
+        if flows:
+            return torch.stack(views), flows
         return torch.stack(views), torch.stack(motions) if motion is not None else None
 
     def decode_motion(
@@ -347,6 +380,25 @@ class EvalClips(VideoClips):
                 views.append(crop_resize(frames, box, c.size))
         video = torch.stack(views)
         return {"video": video, "label": record.label, "index": index, "skipped": [], "mask": None}
+
+
+def flow_masks(
+    flows: Sequence[tuple[torch.Tensor, torch.Tensor]],
+    seeds: Sequence[int],
+    mask: MaskConfig,
+    num_frames: int,
+    size: int,
+) -> TokenMask:
+    """MGMAE masks of several views from their ``(forward, backward)`` flows, each seeded by
+    its own ``seeds`` entry (so the loader and the device paths agree)."""
+    tubelet, patch = num_frames // mask.grid[0], size // mask.grid[1]
+    masks = [
+        flow_guided_mask(fw, bw, mask.ratio, random.Random(seed), tubelet, patch, mask.flow)
+        for (fw, bw), seed in zip(flows, seeds, strict=True)
+    ]
+    return TokenMask(
+        visible=torch.cat([x.visible for x in masks]), masked=torch.cat([x.masked for x in masks])
+    )
 
 
 class SkipCounter:

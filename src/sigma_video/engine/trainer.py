@@ -96,7 +96,9 @@ def pretrain(
         backend=config.data.backend,
         seed=config.run.seed,
         time_limit=config.data.time_limit,
-        mask=MaskConfig(grid, config.model.mask, config.model.mask_ratio),
+        mask=MaskConfig(
+            grid, config.model.mask, config.model.mask_ratio, config.model.flow_options
+        ),
     )
     plan = make_plan(config.optim, len(dataset), info.world_size, config.data.num_sample)
     optimizer = build_optimizer(model, plan.lr, config.optim.weight_decay, config.optim.betas)
@@ -122,9 +124,19 @@ def pretrain(
         return json.loads(finished.read_text())
     loop.monitor = collapse_monitor(model, dataset.mask, config.optim.batch_size * info.world_size)
 
+    device_masks = None
+    if dataset.mask.kind == "mgmae" and dataset.mask.flow.on_device:
+        from sigma_video.flow.device import DeviceFlowMasks
+
+        device_masks = DeviceFlowMasks(dataset.mask, device)
+
     def forward(batch: dict, step: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        video = normalize(batch["video"].to(device, non_blocking=True))
-        return loop.net(video, batch["mask"].to(device, non_blocking=True))
+        raw = batch["video"].to(device, non_blocking=True)
+        if device_masks is not None:  # MGMAE with RAFT: the masks need the device's flow
+            mask = device_masks(raw, batch["mask_seed"])
+        else:
+            mask = batch["mask"].to(device, non_blocking=True)
+        return loop.net(normalize(raw), mask)
 
     try:
         loop.run(loop.loader(dataset, config.data.workers), forward)
