@@ -97,6 +97,22 @@ def bench_parser(sub: argparse._SubParsersAction) -> None:
     )
     dt.set_defaults(func=run_data)
 
+    mk = which.add_parser(
+        "masking", help="motion-guided masks' cost per clip (flow, mask) and loader clips/s"
+    )
+    mk.add_argument("--list", default=None, help="annotation list (default: the embedded dataset)")
+    mk.add_argument("--data-root", default=None)
+    mk.add_argument("--like", default=None, choices=["k400", "k400-g16", "k400-raw", "ssv2"])
+    mk.add_argument("--num-frames", type=int, default=16)
+    mk.add_argument("--stride", type=int, default=4)
+    mk.add_argument("--size", type=int, default=224)
+    mk.add_argument("--patch", type=int, default=16)
+    mk.add_argument("--ratio", type=float, default=0.9)
+    mk.add_argument("--workers", type=int, default=1)
+    mk.add_argument("--clips", type=int, default=24, help="clips per loader measurement")
+    mk.add_argument("--repeats", type=int, default=5)
+    mk.set_defaults(func=run_masking)
+
 
 def emit(results: Iterable[dict[str, Any]]) -> None:
     for result in results:
@@ -215,3 +231,34 @@ def run_data(args: argparse.Namespace) -> None:
             baseline=not args.no_baseline,
         )
     )
+
+
+def run_masking(args: argparse.Namespace) -> None:
+    from sigma_video.bench.masking import bench_mask_loader, bench_mask_parts
+
+    if args.workers < 0 or args.clips < 2 or args.repeats < 1:
+        raise ValueError("need --workers >= 0, --clips >= 2 and --repeats >= 1")
+    if args.size % args.patch or args.num_frames % 2:
+        raise ValueError("--size must be a multiple of --patch and --num-frames even")
+    records = bench_records(args)
+    shape = (args.num_frames, args.stride, args.size, args.patch, args.ratio)
+    emit(bench_mask_parts(records, *shape, args.repeats))
+    emit(bench_mask_loader(records, *shape, args.workers, args.clips))
+
+
+def bench_records(args: argparse.Namespace) -> list:
+    """The records a data benchmark times: ``--like`` files, ``--list``, or the embedded set."""
+    from sigma_video.data.annotations import VideoRecord, read_list
+    from sigma_video.data.synth import default_cache_dir, default_dataset
+
+    if args.like is not None:
+        from sigma_video.bench.like import LIKE, write_like
+
+        args.stride = LIKE[args.like].stride
+        return [
+            VideoRecord(str(p), 0) for p in write_like(args.like, default_cache_dir() / "like", 6)
+        ]
+    if args.list is None:
+        root = default_dataset()
+        return read_list(root / "train.csv", root=str(root))[0]
+    return read_list(args.list, root=args.data_root)[0]

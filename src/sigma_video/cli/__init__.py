@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 
 from sigma_video.bench import cli as bench
-from sigma_video.cli import data, evaluate, severe, train
+from sigma_video.cli import data, evaluate, masks, severe, train
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -24,6 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.finetune_parser(sub)
     train.test_parser(sub)
     severe.severe_parser(sub)
+    masks.masks_parser(sub)
     train.config_parser(sub)
     evaluate.eval_parsers(sub)
     evaluate.convert_parser(sub)
