@@ -35,11 +35,28 @@ def test_loader_masks_are_per_view_reproducible_and_match_the_device_path(synth_
     assert torch.equal(again.masked, batch["mask"].masked)
 
 
-def test_flow_sources_fail_early_with_one_line(tmp_path):
+def test_flow_sources_fail_early_with_one_line(synth_root, tmp_path, capsys):
+    from sigma_video.cli import main
+    from sigma_video.flow.sources import check_flow_source
+
     with pytest.raises(ValueError, match=r"needs model\.flow_weights=FILE"):
-        PretrainerConfig(mask="mgmae", flow="raft")
-    with pytest.raises(ValueError, match="no such file"):
-        PretrainerConfig(mask="mgmae", flow="raft", flow_weights=str(tmp_path / "raft.pth"))
+        check_flow_source(PretrainerConfig(mask="mgmae", flow="raft").flow_options)
+    # the paper preset names a weights file the user must provide: one line, nothing trained
+    out = tmp_path / "run"
+    with pytest.raises(SystemExit):
+        main(
+            [
+                "pretrain",
+                "--config",
+                "vit_b_ssv2_mlp_mgmae",
+                "--data",
+                str(synth_root / "train.csv"),
+                "--output",
+                str(out),
+            ]
+        )
+    assert "raft_small_C_T_V2-01064c6d.pth: no such file" in capsys.readouterr().err
+    assert not out.exists()
     weights = tmp_path / "raft.pth"
     torch.save({"w": torch.zeros(1)}, weights)
     config = PretrainerConfig(mask="mgmae", flow="raft", flow_weights=str(weights))

@@ -23,6 +23,7 @@ from sigma_video.engine.init import load_init
 from sigma_video.engine.loop import Loop, TrainingError, make_plan, open_loop
 from sigma_video.engine.optim import build_optimizer
 from sigma_video.engine.run import main_rank_first, resume_point, start_device, write_run_files
+from sigma_video.flow.sources import check_flow_source
 from sigma_video.masking import make_mask
 from sigma_video.pretrainer import build_pretrainer
 from sigma_video.tubes import token_grid
@@ -62,6 +63,8 @@ def pretrain(
 ) -> dict[str, Any]:
     """Run (or continue) a pretraining run; returns the end-of-run summary."""
     device, info = start_device(config.run)
+    if config.model.mask == "mgmae":  # RAFT weights or OpenCV missing: say so before anything
+        check_flow_source(config.model.flow_options)
     model_cfg = config.model
     if model_cfg.num_frames is None:
         model_cfg = dataclasses.replace(model_cfg, num_frames=config.data.num_frames)
