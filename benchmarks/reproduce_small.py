@@ -11,7 +11,7 @@ linear probe and kNN on the motion and the appearance labels, and unsupervised v
 segmentation (mIoU, clustering and over-clustering) on the DAVIS-layout val videos.
 ``--supervised`` adds the supervised ceiling (the same architecture trained from scratch on
 each label set, its val top-1 in the probe columns); ``--masks`` adds SIGMA-MLP with
-motion-guided masks (``model.mask=mgm``); ``--finetune`` fine-tunes each seed's
+motion-guided masks (``model.mask=mgm`` and ``mgmae``); ``--finetune`` fine-tunes each seed's
 SIGMA checkpoint and random initialisation on the motion labels. Writes ``results.json``
 (every run), ``results.md`` (mean ± std over seeds) and ``results.png`` (error bars; needs
 matplotlib: ``pip install 'sigma-video[plots]'``). The numbers for our machine are in
@@ -38,7 +38,10 @@ VARIANTS = {
     "feature-L2": ["model.objective=l2"],
 }
 # the same objective and budget, other masks (``--masks``)
-MASK_VARIANTS = {"SIGMA-MLP, MGM masks": ["model.mask=mgm"]}
+MASK_VARIANTS = {
+    "SIGMA-MLP, MGM masks": ["model.mask=mgm"],  # codec motion vectors
+    "SIGMA-MLP, MGMAE masks": ["model.mask=mgmae"],  # optical flow (DIS, in the loader)
+}
 # the supervised ceiling: the demo fine-tuning recipe (multi-scale crops, no mixup, cutmix,
 # label smoothing, RandAugment, erasing or drop path, head at full scale, lr 1e-3) from
 # random init, for 900 steps instead of 240: the settings of BENCHMARKS' supervised ceiling
@@ -127,10 +130,14 @@ def main() -> None:
     parser.add_argument(
         "--masks",
         action="store_true",
-        help="add SIGMA-MLP with motion-guided masks from codec motion vectors (mgm)",
+        help="add SIGMA-MLP with motion-guided masks: codec motion vectors (mgm) and optical "
+        "flow (mgmae)",
     )
     parser.add_argument(
         "--eval-only", action="store_true", help="re-evaluate the runs already in --output"
+    )
+    parser.add_argument(
+        "--only", default=None, help="comma list of the rows to pretrain (default: all)"
     )
     args = parser.parse_args()
     out = Path(args.output)
@@ -139,6 +146,14 @@ def main() -> None:
     timings: dict[str, list[float]] = {}
     started = time.perf_counter()
     variants = {**VARIANTS, **(MASK_VARIANTS if args.masks else {})}
+    if args.only is not None:
+        wanted = [name.strip() for name in args.only.split(",")]
+        unknown = [name for name in wanted if name not in {**VARIANTS, **MASK_VARIANTS}]
+        if unknown:
+            parser.error(
+                f"--only: unknown rows {unknown}; rows: {list({**VARIANTS, **MASK_VARIANTS})}"
+            )
+        variants = {name: o for name, o in {**VARIANTS, **MASK_VARIANTS}.items() if name in wanted}
     for seed in range(args.seeds):
         for name, overrides in variants.items():
             epochs = [] if args.epochs is None else [f"optim.epochs={args.epochs}"]

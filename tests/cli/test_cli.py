@@ -137,6 +137,11 @@ def test_data_synth_and_bench_data(capsys, tmp_path):
         "64",
     )
     assert code == 0 and (out_dir / "train.csv").read_text().count("\n") == 3
+    tasks_dir = tmp_path / "tasks"
+    args = ["data", "synth", "--tasks", "--output", str(tasks_dir), "--num-train", "2"]
+    code, out, _ = run_cli(capsys, *args, "--num-val", "1", "--size", "64")
+    assert code == 0 and "multilabel_" in out
+    assert (tasks_dir / "count_train.csv").read_text().count("\n") == 2
     code, out, _ = run_cli(
         capsys,
         "bench",

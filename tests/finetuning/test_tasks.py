@@ -85,3 +85,13 @@ def test_classification_scores_are_top_k():
     labels = torch.tensor([0, 1, 1])
     result = Task().score(pooled, labels)
     assert result["top1"] == pytest.approx(100 / 3) and result["top5"] == 100.0
+
+
+def test_counting_head_starts_at_the_mean_count():
+    head = torch.nn.Linear(4, 1)
+    Counting().prepare_head(head, torch.tensor([1.0, 2.0, 6.0]))
+    assert head.bias.item() == pytest.approx(3.0)
+    before = torch.nn.Linear(4, 3)
+    weights = before.bias.clone()
+    Task().prepare_head(before, torch.tensor([0, 1, 2]))
+    assert torch.equal(before.bias, weights)

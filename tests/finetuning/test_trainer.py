@@ -251,3 +251,20 @@ def test_multilabel_and_counting_heads_train_and_test(
     )
     printed = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert printed[score] == pytest.approx(summary["test"][score], abs=1e-9)
+
+
+def test_low_shot_subset_and_label_range(synth_root, tmp_path):
+    run = tmp_path / "subset"
+    extra = ["data.size=32", "data.test_clips=1", "data.test_crops=1", "optim.max_steps=1"]
+    summary = finetune(small(synth_root, "random:demo", run, "data.subset=5", *extra), log=quiet)
+    saved = (run / "train_subset.txt").read_text().splitlines()
+    classes = {int(line.rsplit(None, 1)[1]) for line in saved}
+    # ceil(5 / classes) = 1 video of each class present in the 16 training videos
+    assert summary["num_train"] == len(saved) == len(classes)
+    summary = finetune(
+        small(synth_root, "random:demo", tmp_path / "range", "data.label_range=2,3", *extra),
+        log=quiet,
+    )
+    assert summary["num_classes"] == 2  # classes 2 and 3, renumbered 0 and 1
+    with pytest.raises(ValueError, match="larger than the training list"):
+        finetune(small(synth_root, "random:demo", tmp_path / "x", "data.subset=99", *extra))

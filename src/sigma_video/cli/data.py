@@ -1,5 +1,5 @@
 """``sigma-video data check|synth``: check a list before training, write the embedded
-dataset."""
+dataset (or, ``--tasks``, its multi-label and repetition-counting videos)."""
 
 from __future__ import annotations
 
@@ -31,6 +31,12 @@ def data_parser(sub: argparse._SubParsersAction) -> None:
         synth.add_argument(f"--{name}", type=int, default=None)
     synth.add_argument(
         "--workers", type=int, default=None, help="processes (default: the usable cores, ≤ 8)"
+    )
+    synth.add_argument(
+        "--tasks",
+        action="store_true",
+        help="write the multi-label and repetition-counting videos instead (SEVERE's task "
+        "shift: multilabel_*.csv, count_*.csv)",
     )
     synth.set_defaults(func=run_data_synth)
 
@@ -66,6 +72,17 @@ def run_data_synth(args: argparse.Namespace) -> None:
     from sigma_video.data.synth import SynthConfig, write_dataset
 
     given = {k: getattr(args, k) for k in ("num_train", "num_val", "frames", "size", "seed")}
-    config = SynthConfig(**{k: v for k, v in given.items() if v is not None})
+    given = {k: v for k, v in given.items() if v is not None}
+    if args.tasks:
+        from sigma_video.data.synth_tasks import TaskSynthConfig, write_task_dataset
+
+        tasks = TaskSynthConfig(**given)
+        root = write_task_dataset(args.output, tasks, workers=args.workers)
+        print(
+            f"wrote 2 × ({tasks.num_train} + {tasks.num_val}) videos to {root} "
+            "(multilabel_{train,val}.csv, count_{train,val}.csv)"
+        )
+        return
+    config = SynthConfig(**given)
     root = write_dataset(args.output, config, workers=args.workers)
     print(f"wrote {config.num_train} + {config.num_val} videos to {root} (train.csv, val.csv)")

@@ -89,6 +89,9 @@ class Task:
                 )
         return classes
 
+    def prepare_head(self, head: torch.nn.Linear, targets: Tensor) -> None:
+        """Adjust a fresh head to the training ``targets`` (classification: nothing)."""
+
     def targets(self, records: Sequence[VideoRecord], outputs: int) -> Tensor:
         """``(N,)`` class indices."""
         return torch.tensor([r.label for r in records], dtype=torch.long)
@@ -173,6 +176,13 @@ class Counting(Task):
                     "(a counting list is 'path count', count >= 1)"
                 )
         return 1
+
+    def prepare_head(self, head: torch.nn.Linear, targets: Tensor) -> None:
+        """Start the regression at the mean training count (bias), so the first steps fit
+        the counts' variation rather than their scale (an L1 step moves a bias by about the
+        lr: 1e-3 per step would need thousands of steps to reach a mean count of 7)."""
+        with torch.no_grad():
+            head.bias.fill_(float(targets.float().mean()))
 
     def targets(self, records: Sequence[VideoRecord], outputs: int) -> Tensor:
         """``(N,)`` counts, float."""

@@ -213,6 +213,7 @@ def finetune(
     data, m, o = config.data, config.model, config.optim
     token_grid(data.num_frames, data.size, data.size, encoder.config.tubelet, encoder.config.patch)
     model = VideoClassifier(encoder, outputs, m.head_dropout, m.head_init_scale, task.name)
+    task.prepare_head(model.head, task.targets(splits.train, outputs))  # a resume overwrites it
     model = model.to(device)
     train, val, test = clip_datasets(config, splits)
     # VideoMAE scales the fine-tuning lr by videos per step, not by the num_sample views
