@@ -1,4 +1,4 @@
-"""Pictures of masks: a clip's frames with the masked tubes dimmed, one frame per time slot,
+"""Pictures of masks: a clip's frames with the masked tubes faded, one frame per time slot,
 so a user sees where a mask kind hides and what it shows (``sigma-video masks``)."""
 
 from __future__ import annotations
@@ -11,11 +11,11 @@ from sigma_video.masking import TokenMask
 
 
 def mask_strip(
-    view: Tensor, mask: TokenMask, grid: tuple[int, int, int], dim: float = 0.25
+    view: Tensor, mask: TokenMask, grid: tuple[int, int, int], fade: float = 0.7
 ) -> np.ndarray:
     """``uint8 (S, T'·S, 3)``: the first frame of each time slot of ``view`` ``uint8 (3, T,
-    S, S)`` side by side, masked tubes dimmed to ``dim`` of their brightness and outlined
-    tubes left as they are (the visible ones). ``mask``: one clip's mask over ``grid``."""
+    S, S)`` side by side, the masked tubes faded ``fade`` of the way to grey (128), the
+    visible ones as they are. ``mask``: one clip's mask over ``grid``."""
     slots, rows, cols = grid
     _, frames, size, _ = view.shape
     tubelet, patch = frames // slots, size // rows
@@ -25,6 +25,7 @@ def mask_strip(
     tiles = []
     for slot in range(slots):
         frame = view[:, slot * tubelet].permute(1, 2, 0).float()  # (S, S, 3)
-        scale = torch.where(shown[slot], 1.0, dim)[..., None]
-        tiles.append((frame * scale).round().clamp(0, 255).to(torch.uint8).numpy())
+        keep = torch.where(shown[slot], 1.0, 1.0 - fade)[..., None]
+        faded = frame * keep + 128.0 * (1.0 - keep)
+        tiles.append(faded.round().clamp(0, 255).to(torch.uint8).numpy())
     return np.concatenate(tiles, axis=1)

@@ -46,15 +46,16 @@ def test_bench_masking_prints_every_part_and_kind(synth_root, capsys):
     assert set(loader) == {"tube", "mgm", "mgmae"} and min(loader.values()) > 0
 
 
-def test_mask_strip_dims_the_masked_tubes():
+def test_mask_strip_fades_the_masked_tubes():
     view = torch.full((3, 4, 8, 8), 200, dtype=torch.uint8)
     view[:, 2] = 100  # the second slot's first frame
     # grid (2 slots, 2×2 tubes of 4 pixels): tube 0 of slot 0 and tube 7 (slot 1, last) visible
     mask = TokenMask(visible=torch.tensor([[0, 7]]), masked=torch.tensor([[1, 2, 3, 4, 5, 6]]))
-    strip = mask_strip(view, mask, (2, 2, 2), dim=0.25)
+    strip = mask_strip(view, mask, (2, 2, 2), fade=0.75)
     assert strip.shape == (8, 16, 3)
-    assert (strip[:4, :4] == 200).all() and (strip[4:, :4] == 50).all()
-    assert (strip[4:, 12:] == 100).all() and (strip[:4, 8:12] == 25).all()
+    # visible: unchanged; masked: 1/4 of the pixel + 3/4 of grey 128
+    assert (strip[:4, :4] == 200).all() and (strip[4:, :4] == 146).all()
+    assert (strip[4:, 12:] == 100).all() and (strip[:4, 8:12] == 121).all()
 
 
 def test_masks_command_writes_pictures(synth_root, tmp_path, capsys):
