@@ -32,7 +32,8 @@ import os
 import random
 import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -413,10 +414,7 @@ def write_dataset(
     root = Path(root)
     if is_complete(root, config):
         return root
-    root.parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=f".{root.name}-", dir=root.parent))
-    os.chmod(work, umask_mode(directory=True))  # mkdtemp makes it private (0700)
-    try:
+    with building(root) as work:
         counts = {"train": config.num_train, "val": config.num_val}
         for split in counts:
             (work / "videos" / split).mkdir(parents=True)
@@ -433,30 +431,51 @@ def write_dataset(
         sets = work / "davis" / "ImageSets" / "2017"
         sets.mkdir(parents=True)
         (sets / "val.txt").write_text("".join(f"val{i:05d}\n" for i in range(config.num_val)))
-        meta = {
-            "format_version": FORMAT_VERSION,
-            "config": asdict(config),
-            "motion_classes": list(MOTION_CLASSES),
-            "appearance_classes": list(APPEARANCE_CLASSES),
-        }
-        (work / "classes.json").write_text(json.dumps(meta, indent=2) + "\n")
+        write_meta(work, FORMAT_VERSION, config, motion_classes=list(MOTION_CLASSES))
+    return root
+
+
+def is_complete(root: Path, config: SynthConfig) -> bool:
+    """True if ``root`` holds a finished dataset made with ``config``."""
+    return finished(root, config, FORMAT_VERSION)
+
+
+@contextmanager
+def building(root: Path) -> Iterator[Path]:
+    """A fresh folder beside ``root`` to write into; it replaces ``root`` when the block
+    ends, and is removed if the block fails (so a half-written dataset never shows)."""
+    root.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f".{root.name}-", dir=root.parent))
+    os.chmod(work, umask_mode(directory=True))  # mkdtemp makes it private (0700)
+    try:
+        yield work
         if root.exists():
             shutil.rmtree(root)
         os.replace(work, root)
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
         raise
-    return root
 
 
-def is_complete(root: Path, config: SynthConfig) -> bool:
-    """True if ``root`` holds a finished dataset made with ``config``."""
+def write_meta(work: Path, version: int, config: Any, **names: list[str]) -> None:
+    """``classes.json``: the format version, the generator's settings, the class names."""
+    meta = {
+        "format_version": version,
+        "config": asdict(config),
+        **names,
+        "appearance_classes": list(APPEARANCE_CLASSES),
+    }
+    (work / "classes.json").write_text(json.dumps(meta, indent=2) + "\n")
+
+
+def finished(root: Path, config: Any, version: int) -> bool:
+    """True if ``root/classes.json`` says it was made by ``version`` with ``config``."""
     try:
         meta = json.loads((root / "classes.json").read_text())
     except (OSError, json.JSONDecodeError):
         return False
     saved = json.loads(json.dumps(asdict(config)))  # tuples as lists, as in the file
-    return meta.get("format_version") == FORMAT_VERSION and meta.get("config") == saved
+    return meta.get("format_version") == version and meta.get("config") == saved
 
 
 def default_cache_dir() -> Path:

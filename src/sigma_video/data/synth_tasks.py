@@ -22,13 +22,10 @@ it has seen their look, and both are pure functions of ``(seed, task, split, ind
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import random
-import shutil
-import tempfile
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -38,13 +35,15 @@ from sigma_video.data.synth import (
     ShapeSpec,
     _colour,
     background_field,
+    building,
     default_cache_dir,
     default_workers,
+    finished,
     map_jobs,
     render_shapes,
+    write_meta,
     write_mp4,
 )
-from sigma_video.files import umask_mode
 
 TASK_KINDS = ("multilabel", "count")
 TASK_FORMAT_VERSION = 1
@@ -189,10 +188,7 @@ def write_task_dataset(
     root = Path(root)
     if is_complete(root, config):
         return root
-    root.parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=f".{root.name}-", dir=root.parent))
-    os.chmod(work, umask_mode(directory=True))
-    try:
+    with building(root) as work:
         counts = {"train": config.num_train, "val": config.num_val}
         jobs = [
             (task, split, index)
@@ -212,28 +208,12 @@ def write_task_dataset(
             lines[f"{task}_{split}.csv"] = lines.get(f"{task}_{split}.csv", "") + line
         for name, text in lines.items():
             (work / name).write_text(text)
-        meta = {
-            "format_version": TASK_FORMAT_VERSION,
-            "config": asdict(config),
-            "appearance_classes": list(APPEARANCE_CLASSES),
-        }
-        (work / "classes.json").write_text(json.dumps(meta, indent=2) + "\n")
-        if root.exists():
-            shutil.rmtree(root)
-        os.replace(work, root)
-    except BaseException:
-        shutil.rmtree(work, ignore_errors=True)
-        raise
+        write_meta(work, TASK_FORMAT_VERSION, config)
     return root
 
 
 def is_complete(root: Path, config: TaskSynthConfig) -> bool:
-    try:
-        meta = json.loads((root / "classes.json").read_text())
-    except (OSError, json.JSONDecodeError):
-        return False
-    saved = json.loads(json.dumps(asdict(config)))
-    return meta.get("format_version") == TASK_FORMAT_VERSION and meta.get("config") == saved
+    return finished(root, config, TASK_FORMAT_VERSION)
 
 
 def default_task_dataset(config: TaskSynthConfig | None = None) -> Path:
