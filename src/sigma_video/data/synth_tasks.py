@@ -7,7 +7,8 @@ it has seen their look, and both are pure functions of ``(seed, task, split, ind
   its own quadrant of the frame, drifting slowly; the labels are the set of classes present
   (Charades-like multi-label classification, scored by mean average precision).
 - ``count``: one shape that swings back and forth ``N`` times over the video (``N`` in
-  ``1..max_count``), along a random direction, from a random phase; the label is ``N``
+  ``1..max_count``), along a random direction, from a random phase, always with the same
+  amplitude (so the count alone sets how fast it moves); the label is ``N``
   (UCFRep-like repetition counting). A clip of 16 frames 2 apart sees the whole 32-frame
   video, 4 frames per cycle at ``max_count`` 4 (the embedded SEVERE suite's setting; 8
   frames 4 apart would see 2 per cycle: a swing could alias to standing still).
@@ -46,7 +47,7 @@ from sigma_video.data.synth import (
 )
 
 TASK_KINDS = ("multilabel", "count")
-TASK_FORMAT_VERSION = 1
+TASK_FORMAT_VERSION = 2  # 2: one swing amplitude (the count alone sets the speed)
 QUADRANTS = ((0, 0), (1, 0), (0, 1), (1, 1))
 
 
@@ -55,8 +56,8 @@ class TaskSynthConfig:
     """Sizes and ranges of the generated task videos (defaults: the embedded ones).
 
     ``object_scale``: radius as a share of the frame for the multi-label shapes (they share
-    the frame; the counting shape uses ``count_scale``); ``swing``: amplitude of a
-    repetition as a share of the frame.
+    the frame; the counting shape uses ``count_scale``); ``swing``: the range of a
+    repetition's amplitude as a share of the frame (one value by default).
     """
 
     num_train: int = 480
@@ -70,7 +71,7 @@ class TaskSynthConfig:
     max_count: int = 4
     object_scale: tuple[float, float] = (0.13, 0.16)
     count_scale: tuple[float, float] = (0.18, 0.22)
-    swing: tuple[float, float] = (0.12, 0.2)
+    swing: tuple[float, float] = (0.18, 0.18)
     background_contrast: float = 0.5
 
     def __post_init__(self) -> None:
