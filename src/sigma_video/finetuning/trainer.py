@@ -1,10 +1,11 @@
-"""Full fine-tuning: ``finetune(config)`` -> summary with the multi-view test accuracy.
+"""Full fine-tuning: ``finetune(config)`` -> summary with the multi-view test scores.
 
 Same machinery as pretraining (``engine.loop``: accumulation, precision, non-finite
 handling, logging, atomic checkpoints, ``--resume auto``, torchrun); what differs is the
 model (encoder + ``fc_norm`` + head), the layer-wise lr decay, mixup/cutmix with label
-smoothing, and the evaluation: one centre view per video every ``run.eval_every`` epochs,
-``test_clips × test_crops`` views at the end.
+smoothing (single-label classification; the multi-label and counting heads of
+``finetuning.tasks`` train on their own losses), and the evaluation: one centre view per
+video every ``run.eval_every`` epochs, ``test_clips × test_crops`` views at the end.
 """
 
 from __future__ import annotations
@@ -202,7 +203,8 @@ def finetune(
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
     """Fine-tune (or continue fine-tuning) an encoder; returns the summary, whose ``test``
-    entry holds the multi-view ``top1``/``top5`` (%)."""
+    entry holds the multi-view scores of the task (``top1``/``top5`` %, ``map`` %, or
+    ``mae``/``obo``)."""
     device, info = start_device(config.run)
     task = make_task(config.model.task, config.data.view_pool)
     splits = main_rank_first(info, lambda say: load_splits(config, task, say), log)
