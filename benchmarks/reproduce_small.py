@@ -137,7 +137,9 @@ def main() -> None:
         "--eval-only", action="store_true", help="re-evaluate the runs already in --output"
     )
     parser.add_argument(
-        "--only", default=None, help="comma list of the rows to pretrain (default: all)"
+        "--only",
+        default=None,
+        help="semicolon-separated rows to pretrain (default: all), e.g. 'SIGMA-MLP, MGMAE masks'",
     )
     args = parser.parse_args()
     out = Path(args.output)
@@ -147,7 +149,7 @@ def main() -> None:
     started = time.perf_counter()
     variants = {**VARIANTS, **(MASK_VARIANTS if args.masks else {})}
     if args.only is not None:
-        wanted = [name.strip() for name in args.only.split(",")]
+        wanted = [name.strip() for name in args.only.split(";")]
         unknown = [name for name in wanted if name not in {**VARIANTS, **MASK_VARIANTS}]
         if unknown:
             parser.error(
