@@ -12,6 +12,7 @@ from sigma_video.masking import TokenMask
 
 
 def test_bench_masking_prints_every_part_and_kind(synth_root, capsys):
+    threads = torch.get_num_threads()
     main(
         [
             "bench",
@@ -44,6 +45,7 @@ def test_bench_masking_prints_every_part_and_kind(synth_root, capsys):
     ]
     loader = {r["mask"]: r["clips_per_s"] for r in rows if r["bench"] == "masking-loader"}
     assert set(loader) == {"tube", "mgm", "mgmae"} and min(loader.values()) > 0
+    assert torch.get_num_threads() == threads  # timed on one thread, the setting restored
 
 
 def test_mask_strip_fades_the_masked_tubes():

@@ -26,7 +26,6 @@ def bench_mask_parts(
     from sigma_video.flow.sources import DISFlow
     from sigma_video.masking import tube_mask
 
-    torch.set_num_threads(1)
     cpu = torch.device("cpu")
     clip = ClipConfig(num_frames=num_frames, stride=stride, size=size, crop="center")
     data = VideoClips(records, clip)
@@ -53,15 +52,20 @@ def bench_mask_parts(
         ),
     }
     shape = [3, num_frames, size, size]
-    return [
-        {
-            "bench": "masking",
-            "part": name,
-            "clip": shape,
-            **summary(time_calls(fn, cpu, repeats, 1)),
-        }
-        for name, fn in parts.items()
-    ]
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # one loader worker's core; restored after (a global setting)
+    try:
+        return [
+            {
+                "bench": "masking",
+                "part": name,
+                "clip": shape,
+                **summary(time_calls(fn, cpu, repeats, 1)),
+            }
+            for name, fn in parts.items()
+        ]
+    finally:
+        torch.set_num_threads(threads)
 
 
 def bench_mask_loader(
