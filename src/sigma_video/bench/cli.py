@@ -193,8 +193,6 @@ def run_segment(args: argparse.Namespace) -> None:
 
 def run_data(args: argparse.Namespace) -> None:
     from sigma_video.bench.data import bench_data
-    from sigma_video.data.annotations import read_list
-    from sigma_video.data.synth import default_dataset
 
     try:
         samples = tuple(sorted({1, *(int(n) for n in str(args.num_sample).split(","))}))
@@ -202,22 +200,11 @@ def run_data(args: argparse.Namespace) -> None:
         raise ValueError(f"--num-sample must be integers, got {args.num_sample!r}") from None
     if args.workers < 0 or args.clips < 2 or samples[0] < 1:
         raise ValueError("need --workers >= 0, --clips >= 2 and --num-sample >= 1")
-    if args.like is not None:
+    records = bench_records(args)
+    if args.like is not None and args.profile:
         from sigma_video.bench.data import profile_decode
-        from sigma_video.bench.like import LIKE, write_like
-        from sigma_video.data.annotations import VideoRecord
-        from sigma_video.data.synth import default_cache_dir
 
-        paths = write_like(args.like, default_cache_dir() / "like", args.count)
-        records = [VideoRecord(str(p), 0) for p in paths]
-        args.stride = LIKE[args.like].stride
-        if args.profile:
-            emit([profile_decode(records, args.num_frames, args.stride, args.size, args.like)])
-    elif args.list is None:
-        root = default_dataset()
-        records, _ = read_list(root / "train.csv", root=str(root))
-    else:
-        records, _ = read_list(args.list, root=args.data_root)
+        emit([profile_decode(records, args.num_frames, args.stride, args.size, args.like)])
     emit(
         bench_data(
             records,
@@ -247,7 +234,8 @@ def run_masking(args: argparse.Namespace) -> None:
 
 
 def bench_records(args: argparse.Namespace) -> list:
-    """The records a data benchmark times: ``--like`` files, ``--list``, or the embedded set."""
+    """The records a data benchmark times: ``--like`` files (``--count`` of them, and the
+    recipe's stride for that dataset), ``--list``, or the embedded set."""
     from sigma_video.data.annotations import VideoRecord, read_list
     from sigma_video.data.synth import default_cache_dir, default_dataset
 
@@ -255,9 +243,8 @@ def bench_records(args: argparse.Namespace) -> list:
         from sigma_video.bench.like import LIKE, write_like
 
         args.stride = LIKE[args.like].stride
-        return [
-            VideoRecord(str(p), 0) for p in write_like(args.like, default_cache_dir() / "like", 6)
-        ]
+        paths = write_like(args.like, default_cache_dir() / "like", getattr(args, "count", 6))
+        return [VideoRecord(str(p), 0) for p in paths]
     if args.list is None:
         root = default_dataset()
         return read_list(root / "train.csv", root=str(root))[0]

@@ -138,7 +138,6 @@ class VideoClips(Dataset):
         self._logged: set[str] = set()
         self._no_motion: set[str] = set()
         self._flow_source: Callable | None = None
-        self._flow_seeds: list[int] = []
 
     def __len__(self) -> int:
         return len(self.records)
@@ -159,7 +158,7 @@ class VideoClips(Dataset):
         """The forward and backward flows ``(T-1, 2, S, S)`` of a view ``uint8 (3, T, S, S)``
         (the source is made in the process that first needs it: loader workers)."""
         if self._flow_source is None:
-            self._flow_source = make_flow_source(self.mask.flow.source, self.mask.flow.weights)
+            self._flow_source = make_flow_source(self.mask.flow)
         return self._flow_source(view.permute(1, 2, 3, 0).numpy())
 
     def __getitem__(self, key: int | tuple[int, int]) -> dict:
@@ -175,33 +174,39 @@ class VideoClips(Dataset):
                 skipped.append((err.path, err.reason))
                 current = rng.randrange(len(self.records))
                 continue
+            seeds = None
+            if self.mask is not None and self.mask.kind == "mgmae":
+                # one seed per view: the loader and the device (RAFT) make the same masks
+                seeds = [rng.getrandbits(62) for _ in range(len(video))]
             item = {
                 "video": video,
                 "label": self.records[current].label,
                 "index": current,
                 "skipped": skipped,
-                "mask": self.make_mask(len(video), rng, motion),
+                "mask": self.make_mask(len(video), rng, motion, seeds),
                 "without_motion": motion is None and self.wants_motion,
             }
-            if self.mask is not None and self.mask.kind == "mgmae":
-                item["mask_seed"] = self._flow_seeds  # the views' flow-guided mask seeds
+            if seeds is not None:
+                item["mask_seed"] = seeds
             return item
         first = "; ".join(f"{p}: {r}" for p, r in skipped[:3])
         raise DataError(f"{len(skipped)} samples in a row could not be decoded, e.g. {first}")
 
     def make_mask(
-        self, count: int, rng: random.Random, motion: torch.Tensor | list | None = None
+        self,
+        count: int,
+        rng: random.Random,
+        motion: torch.Tensor | list | None = None,
+        seeds: list[int] | None = None,
     ) -> TokenMask | None:
         """The ``count`` views' masks; with ``motion`` ``(count, T', H', W')`` per-tube
         motion, motion-guided ones (``mgm``); with a list of each view's ``(forward,
-        backward)`` flows, flow-guided ones (``mgmae``)."""
+        backward)`` flows and the views' ``seeds``, flow-guided ones (``mgmae``)."""
         if self.mask is None:
             return None
         m = self.mask
-        if m.kind == "mgmae":  # one seed per view: the loader and the device make the same
-            self._flow_seeds = [rng.getrandbits(62) for _ in range(count)]
         if isinstance(motion, list):
-            return flow_masks(motion, self._flow_seeds, m, self.clip.num_frames, self.clip.size)
+            return flow_masks(motion, seeds or [], m, self.clip.num_frames, self.clip.size)
         if motion is not None:
             masks = [motion_guided_mask(view, m.ratio, rng) for view in motion]
             return TokenMask(

@@ -215,7 +215,8 @@ def finetune(
     data, m, o = config.data, config.model, config.optim
     token_grid(data.num_frames, data.size, data.size, encoder.config.tubelet, encoder.config.patch)
     model = VideoClassifier(encoder, outputs, m.head_dropout, m.head_init_scale, task.name)
-    task.prepare_head(model.head, task.targets(splits.train, outputs))  # a resume overwrites it
+    targets = task.targets(splits.train, outputs)  # (N, ...) per training record
+    task.prepare_head(model.head, targets)  # a resume overwrites it
     model = model.to(device)
     train, val, test = clip_datasets(config, splits)
     # VideoMAE scales the fine-tuning lr by videos per step, not by the num_sample views
@@ -262,7 +263,7 @@ def finetune(
     if task.name == "classification":
         forward = mixing_forward(loop, config, outputs)
     else:
-        forward = task_forward(loop, config, task, task.targets(splits.train, outputs))
+        forward = task_forward(loop, config, task, targets)
     try:
         loop.run(loop.loader(train, data.workers), forward, validate)
         stopped = loop.stopped_by is not None

@@ -23,7 +23,7 @@ class DeviceFlowMasks:
         self, mask: MaskConfig, device: torch.device, source: FlowSource | None = None
     ) -> None:
         self.mask, self.device = mask, device
-        self.source = source or make_flow_source("raft", mask.flow.weights, device)
+        self.source = source or make_flow_source(mask.flow, device)
 
     @torch.no_grad()
     def __call__(self, video: Tensor, seeds: Tensor) -> TokenMask:

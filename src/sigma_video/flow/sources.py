@@ -79,9 +79,6 @@ class RAFTFlow:
     def __init__(
         self, weights: str | Path, device: str | torch.device = "cpu", iterations: int = 6
     ) -> None:
-        weights = Path(weights)
-        if not weights.is_file():
-            raise ValueError(f"model.flow_weights {weights}: no such file (RAFT weights)")
         try:
             from torchvision.models.optical_flow import raft_large, raft_small
         except ImportError as err:
@@ -91,7 +88,7 @@ class RAFTFlow:
             ) from None
         from sigma_video.files import safe_torch_load
 
-        state = safe_torch_load(weights, "RAFT weights")
+        state = safe_torch_load(weights, "RAFT weights")  # one line if missing or unsafe
         small = not any(k.startswith("update_block.encoder.convc2") for k in state)
         net = (raft_small if small else raft_large)(weights=None)
         net.load_state_dict(state)
@@ -126,12 +123,10 @@ def check_flow_source(options: FlowMaskOptions) -> None:
 
 
 def make_flow_source(
-    name: str, weights: str | None = None, device: str | torch.device = "cpu"
+    options: FlowMaskOptions, device: str | torch.device = "cpu"
 ) -> DISFlow | RAFTFlow:
-    if name not in FLOW_SOURCES:
-        raise ValueError(f"model.flow must be one of {FLOW_SOURCES}, got {name!r}")
-    if name == "raft":
-        if weights is None:
-            raise ValueError("model.flow=raft needs model.flow_weights=FILE (nothing downloads)")
-        return RAFTFlow(weights, device)
+    """The source ``options`` name (checked by ``check_flow_source``)."""
+    check_flow_source(options)
+    if options.source == "raft":
+        return RAFTFlow(options.weights, device)  # type: ignore[arg-type]
     return DISFlow()
