@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # Every GPU measurement issue 7 owes, as ONE device call (15 minutes of device time per
-# session: run this once with timeout_s 560 — its own timeouts add up to 530 s plus installs —
-# keep the rest for a rerun, then give_back). Never run yet: no device was lent so far.
+# session: run this once with timeout_s 600 — its own timeouts add up to 580 s plus installs,
+# and what is written under $OUT comes back even if the call runs out — keep the rest for a
+# rerun, then give_back). Never run yet: no device was lent so far.
 #
 # Prepare here (the device image has torch, numpy, safetensors, scikit-learn, tqdm,
 # tensorboard, pillow, pytest but no PyAV, and cannot download):
 #   mkdir -p wheels && .venv/bin/pip download av --no-deps --only-binary=:all: \
 #       --python-version 3.12 --platform manylinux_2_28_x86_64 -d wheels
 #   echo /wheels/ >> .git/info/exclude
-# Then: run(command="bash benchmarks/gpu_session.sh", carry=["wheels"], timeout_s=540)
+# Then: run(command="bash benchmarks/gpu_session.sh", carry=["wheels"], timeout_s=600)
 # Results come back under $OUT: record them in BENCHMARKS.md with the card's name.
 set -uo pipefail
 OUT=${OUT:-/tmp/out}
@@ -21,7 +22,7 @@ nvidia-smi --query-gpu=name,memory.total,clocks.max.sm --format=csv | tee "$OUT/
 timeout 60 python3 -m pytest -q -m gpu tests/test_gpu.py 2>&1 | tail -5 | tee "$OUT/gpu_tests.txt"
 
 # 2. Sinkhorn at 45 056 x 3000 and the ViT-S/B steps (SIGMA-MLP, pixel baseline), batch 32
-timeout 180 python3 benchmarks/core.py --device cuda 2>&1 | tee "$OUT/core.jsonl"
+timeout 150 python3 benchmarks/core.py --device cuda 2>&1 | tee "$OUT/core.jsonl"
 timeout 40 python3 benchmarks/dino_precision.py --device cuda --batch-size 32 2>&1 | tail -1 \
     | tee -a "$OUT/core.jsonl"
 timeout 50 sigma-video bench step --batch-size 32 model=vit_base target=dino \
@@ -34,3 +35,10 @@ timeout 100 sigma-video bench step --batch-size 32 --compile model=vit_base \
 # 3. the whole pipeline on real decoded video: GPU-busy share per loader worker count
 timeout 90 sigma-video bench pipeline --config vit_b_ssv2_mlp --steps 25 --workers 4,8,14 \
     optim.batch_size=32 run.device=cuda 2>&1 | tee "$OUT/pipeline.jsonl"
+
+# 4. decoding in the training step (issue 18, `data.decode_in=step`): the workers only plan,
+#    the training process decodes and crops on the GPU — PyAV + GPU crops always, NVDEC when
+#    torchcodec loads on the box (it needs FFmpeg's shared libraries there); k400-like files
+timeout 40 sigma-video bench data --like k400 --count 3 --clips 32 --workers 4 \
+    --num-sample 1,4 --no-baseline --decode-in step --device cuda 2>&1 \
+    | tee "$OUT/step_decode.jsonl"

@@ -69,3 +69,35 @@ def test_tf32_prototype_scores_stay_close_to_float32():
     finally:
         torch.backends.cuda.matmul.allow_tf32 = old
     assert (fast - exact).abs().max().item() < 2e-3  # cosines in [-1, 1]; fp16-like inputs
+
+
+def test_crop_resize_on_cuda_within_one_grey_level_of_the_cpu():
+    from sigma_video.data.transforms import crop_resize
+
+    frames = torch.randint(0, 256, (4, 90, 120, 3), dtype=torch.uint8)
+    frames = torch.nn.functional.avg_pool2d(frames.float().permute(0, 3, 1, 2), 3, 1, 1)
+    frames = frames.round().to(torch.uint8).permute(0, 2, 3, 1).contiguous()
+    for box in ((0, 0, 90, 90), (10, 20, 60, 75)):
+        cpu = crop_resize(frames, box, 64, flip=True).int()
+        cuda = crop_resize(frames.cuda(), box, 64, flip=True).cpu().int()
+        assert cuda.dtype == cpu.dtype and (cuda - cpu).abs().max() <= 1
+
+
+def test_step_decode_on_cuda_matches_the_cpu_loader(sample_videos, tmp_path):
+    """The training process decodes on the GPU (NVDEC through torchcodec when it loads
+    there, else PyAV with the crops on the GPU): the loader's views up to the resize's one
+    grey level and NVDEC's own colour conversion."""
+    from sigma_video.data import ClipConfig, VideoClips, VideoRecord, collate
+    from sigma_video.data.decode import PyAVBackend, available_backends, get_backend
+    from sigma_video.data.step_decode import StepDecoder
+
+    clip = ClipConfig(num_frames=8, stride=2, size=112, num_sample=2, flip=True)
+    items = [VideoRecord(str(sample_videos[n]), 0) for n in ("bikes", "bigbuckbunny")]
+    want = collate([VideoClips(items, clip, seed=2)[i] for i in range(2)])["video"].int()
+    planned = collate([VideoClips(items, clip, seed=2, decode_in="step")[i] for i in range(2)])
+    got = StepDecoder(PyAVBackend(), "cuda")(planned)["video"]
+    assert got.device.type == "cuda" and (got.cpu().int() - want).abs().max() <= 1
+    if "torchcodec" in available_backends():
+        nvdec = StepDecoder(get_backend("torchcodec", device="cuda"), "cuda")(planned)["video"]
+        diff = (nvdec.cpu().int() - want).abs().float()
+        assert nvdec.device.type == "cuda" and diff.mean() < 3 and diff.quantile(0.99) < 16

@@ -95,6 +95,14 @@ def bench_parser(sub: argparse._SubParsersAction) -> None:
     dt.add_argument(
         "--profile", action="store_true", help="also where one decode's time goes (--like)"
     )
+    dt.add_argument(
+        "--decode-in",
+        default="loader",
+        choices=["loader", "step"],
+        help="step: the workers plan, this process decodes on --device (NVDEC with "
+        "--backend torchcodec on cuda)",
+    )
+    dt.add_argument("--device", default="cpu", help="with --decode-in step: cpu or cuda")
     dt.set_defaults(func=run_data)
 
     mk = which.add_parser(
@@ -216,6 +224,8 @@ def run_data(args: argparse.Namespace) -> None:
             tuple(args.backend) if args.backend else None,
             args.clips,
             baseline=not args.no_baseline,
+            decode_in=args.decode_in,
+            device=args.device,
         )
     )
 

@@ -52,20 +52,28 @@ def bench_data(
     backends: tuple[str, ...] | None = None,
     clips: int = 64,
     baseline: bool = True,
+    decode_in: str = "loader",
+    device: str = "cpu",
 ) -> list[dict[str, Any]]:
     """Loader throughput for pretraining-style sampling, per backend and ``num_sample``.
 
     ``clips`` samples are loaded through a ``DataLoader`` with ``workers`` processes (batch
     size 1); the first one (worker start-up) is not timed. ``views_per_s`` counts augmented
-    clips (``num_sample`` per decode).
+    clips (``num_sample`` per decode). ``decode_in="step"``: the workers only plan the clips
+    and this process decodes and crops them on ``device`` (``data.step_decode``; NVDEC with
+    the torchcodec backend on ``cuda``).
     """
+    import torch
     from torch.utils.data import DataLoader, Subset
 
     from sigma_video.data.collate import collate
     from sigma_video.data.dataset import ClipConfig, VideoClips
     from sigma_video.data.decode import available_backends, get_backend
+    from sigma_video.data.step_decode import StepDecoder, decoded_in_step
 
-    chosen: list[Any] = [get_backend(name) for name in (backends or available_backends())]
+    step_device = torch.device(device)
+    names = backends or available_backends()
+    chosen: list[Any] = [get_backend(name, device=step_device) for name in names]
     if baseline:
         chosen += [NoSkipBackend(), WholeVideoBaseline()]
     results = []
@@ -74,15 +82,17 @@ def bench_data(
             clip = ClipConfig(
                 num_frames=num_frames, stride=stride, size=size, num_sample=num_sample
             )
-            data = VideoClips(records, clip, backend=backend)
+            data = VideoClips(records, clip, backend=backend, decode_in=decode_in)
             subset = Subset(data, [i % len(data) for i in range(clips)])
-            loader = DataLoader(
+            loader: Any = DataLoader(
                 subset,
                 batch_size=1,
                 num_workers=workers,
                 collate_fn=collate,
                 timeout=300 if workers else 0,
             )
+            if decode_in == "step":
+                loader = decoded_in_step(loader, StepDecoder(backend, step_device))
             views = skipped = 0
             start = time.perf_counter()
             for i, batch in enumerate(loader):
@@ -91,12 +101,15 @@ def bench_data(
                     continue
                 views += batch["video"].shape[0]
                 skipped += len(batch["skipped"])
+            if step_device.type == "cuda":
+                torch.cuda.synchronize(step_device)
             elapsed = time.perf_counter() - start
             decodes = clips - 1
             results.append(
                 {
                     "bench": "data",
                     "backend": backend.name,
+                    "decode_in": decode_in if decode_in == "loader" else f"step ({device})",
                     "workers": workers,
                     "num_sample": num_sample,
                     "clip": [3, num_frames, size, size],

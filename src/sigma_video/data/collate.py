@@ -12,13 +12,18 @@ from sigma_video.masking import TokenMask
 def collate(samples: Sequence[dict]) -> dict:
     """``VideoClips`` items -> a batch.
 
-    ``video`` ``uint8 (B·num_sample, 3, T, S, S)``, ``label`` ``(B·num_sample,)``, ``mask``
+    ``video`` ``uint8 (B·num_sample, 3, T, S, S)`` (None with ``plans``: the samples'
+    ``ClipPlan``s, decoded in the training step), ``label`` ``(B·num_sample,)``, ``mask``
     (the samples' ``TokenMask``s stacked, or None), ``index`` ``(B,)``, ``skipped`` (all
     bad samples replaced while loading the batch) and ``without_motion`` (how many samples
     got tube masks instead of motion-guided ones).
     """
-    video = torch.cat([s["video"] for s in samples])
-    views = torch.tensor([s["video"].shape[0] for s in samples])
+    plans = [s["plan"] for s in samples if s.get("plan") is not None]
+    if plans:  # decoded in the training step (``data.step_decode``: ``decode_in="step"``)
+        video, views = None, torch.tensor([len(p.views) for p in plans])
+    else:
+        video = torch.cat([s["video"] for s in samples])
+        views = torch.tensor([s["video"].shape[0] for s in samples])
     label = torch.tensor([s["label"] for s in samples]).repeat_interleave(views)
     mask = None
     if samples[0].get("mask") is not None:
@@ -28,6 +33,7 @@ def collate(samples: Sequence[dict]) -> dict:
         )
     return {
         "video": video,
+        "plans": plans or None,
         "label": label,
         "mask": mask,
         "index": torch.tensor([s["index"] for s in samples]),

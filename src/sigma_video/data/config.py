@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sigma_video.data.dataset import CROPS
+from sigma_video.data.dataset import CROPS, DECODE_IN
 
 
 @dataclass
@@ -42,14 +42,20 @@ class DataConfig(LoaderSettings):
     ``train``: an annotation list or a folder of videos (None: the embedded dataset);
     ``data_root``: prefix for relative paths; ``crop``; ``num_sample``: views per decode;
     ``workers``; ``backend`` (pyav or torchcodec); ``time_limit``: seconds per decode before
-    a file counts as bad; ``max_bad_fraction`` of the list that may be skipped."""
+    a file counts as bad; ``max_bad_fraction`` of the list that may be skipped.
+    ``decode_in``: ``loader`` (the workers decode) or ``step`` (the workers only plan each
+    clip; the training process decodes it on its device — NVDEC with ``backend =
+    "torchcodec"`` on a GPU; ``data.step_decode``)."""
 
     num_frames: int = 16
     stride: int = 4
     size: int = 224
+    decode_in: str = "loader"
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        if self.decode_in not in DECODE_IN:
+            raise ValueError(f"data.decode_in must be one of {DECODE_IN}, got {self.decode_in!r}")
         for name in ("num_frames", "stride", "size"):
             if getattr(self, name) < 1:
                 raise ValueError(f"data.{name} must be >= 1, got {getattr(self, name)}")

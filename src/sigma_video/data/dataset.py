@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -48,6 +48,7 @@ logger = logging.getLogger(__name__)
 
 CROPS = ("multiscale", "random_resized", "center")
 SAMPLINGS = ("stride", "segments")
+DECODE_IN = ("loader", "step")  # where the frames are decoded (``data.step_decode``)
 
 
 class DataError(RuntimeError):
@@ -112,6 +113,10 @@ class VideoClips(Dataset):
     (``[(path, reason)]`` of bad samples replaced on the way) and ``mask`` (a ``TokenMask``
     for the ``num_sample`` views when ``mask`` is configured, else None) — drawn from the
     sample's own RNG, so masks too are reproducible whichever worker makes them.
+
+    ``decode_in="step"``: nothing is decoded here; ``video`` is None and ``plan`` (a
+    ``ClipPlan``: frames, crop boxes, flips) says what ``StepDecoder`` makes of the file in
+    the training process — the same views, from the same draws of the sample's RNG.
     """
 
     def __init__(
@@ -123,11 +128,19 @@ class VideoClips(Dataset):
         max_retries: int = 10,
         time_limit: float = 30.0,
         mask: MaskConfig | None = None,
+        decode_in: str = "loader",
     ) -> None:
         if not records:
             raise ValueError("dataset has no samples")
+        if decode_in not in DECODE_IN:
+            raise ValueError(f"decode_in must be one of {DECODE_IN}, got {decode_in!r}")
         self.records = list(records)
         self.clip = clip or ClipConfig()
+        self.decode_in = decode_in
+        if decode_in == "step":
+            randaugment = self.clip.randaugment is not None and bool(self.clip.randaugment.ops)
+            flow_on_device = mask is not None and mask.flow.on_device
+            check_step_decode(mask.kind if mask else None, flow_on_device, randaugment)
         self.backend = (
             get_backend(backend, time_limit=time_limit) if isinstance(backend, str) else backend
         )
@@ -135,6 +148,7 @@ class VideoClips(Dataset):
         self.seed, self.max_retries, self.epoch = seed, max_retries, 0
         self.mask = mask
         self._lengths: dict[str, int] = {}
+        self._sizes: dict[str, tuple[int, int]] = {}
         self._logged: set[str] = set()
         self._no_motion: set[str] = set()
         self._flow_source: Callable | None = None
@@ -167,25 +181,32 @@ class VideoClips(Dataset):
         current = index
         for attempt in range(self.max_retries + 1):
             rng = sample_rng(self.seed, epoch, current, attempt)
+            video, plan, motion = None, None, None
             try:
-                video, motion = self.load_with_motion(self.records[current], rng)
+                if self.decode_in == "step":
+                    plan = self.plan(self.records[current], rng)
+                else:
+                    video, motion = self.load_with_motion(self.records[current], rng)
             except DecodeError as err:
                 self._log_once(err)
                 skipped.append((err.path, err.reason))
                 current = rng.randrange(len(self.records))
                 continue
+            count = len(plan.views) if plan is not None else len(video)
             seeds = None
             if self.mask is not None and self.mask.kind == "mgmae":
                 # one seed per view: the loader and the device (RAFT) make the same masks
-                seeds = [rng.getrandbits(62) for _ in range(len(video))]
+                seeds = [rng.getrandbits(62) for _ in range(count)]
             item = {
                 "video": video,
                 "label": self.records[current].label,
                 "index": current,
                 "skipped": skipped,
-                "mask": self.make_mask(len(video), rng, motion, seeds),
+                "mask": self.make_mask(count, rng, motion, seeds),
                 "without_motion": motion is None and self.wants_motion,
             }
+            if plan is not None:
+                item["plan"] = plan
             if seeds is not None:
                 item["mask_seed"] = seeds
             return item
@@ -228,6 +249,12 @@ class VideoClips(Dataset):
             self._lengths[record.path] = self.source(record).num_frames(record.path)
         return max(1, self._lengths[record.path] - record.start)
 
+    def frame_size(self, record: VideoRecord) -> tuple[int, int]:
+        """``(height, width)`` of the record's frames, from the header (cached)."""
+        if record.path not in self._sizes:
+            self._sizes[record.path] = self.source(record).frame_size(record.path)
+        return self._sizes[record.path]
+
     def frame_indices(self, record: VideoRecord, rng: random.Random) -> list[int]:
         n, c = self.num_frames(record), self.clip
         if c.sampling == "segments":
@@ -236,9 +263,34 @@ class VideoClips(Dataset):
 
     def decode(self, record: VideoRecord, indices: Sequence[int]) -> torch.Tensor:
         """``uint8 (T, H, W, 3)`` frames of a record."""
-        offset = 0 if record.is_frames else record.start
-        frames = self.source(record).decode(record.path, [offset + i for i in indices])
+        frames = self.source(record).decode(record.path, file_positions(record, indices))
         return torch.from_numpy(np.ascontiguousarray(frames))
+
+    def view_draws(self, height: int, width: int, rng: random.Random) -> Iterator[tuple[Box, bool]]:
+        """Each view's ``(crop box, flip)``, drawn lazily: whatever a caller draws between
+        two views (RandAugment) keeps its place in the sample's RNG sequence."""
+        c = self.clip
+        for _ in range(c.num_sample):
+            if c.crop == "multiscale":
+                box = multiscale_crop_box(height, width, rng, c.size, c.scales)
+            elif c.crop == "random_resized":
+                box = random_resized_crop_box(height, width, rng)
+            else:
+                box = spatial_crop_boxes(height, width, 1)[0]
+            yield box, c.flip and rng.random() < 0.5
+
+    def plan(self, record: VideoRecord, rng: random.Random) -> ClipPlan:
+        """What ``load`` would decode and cut, without decoding (``decode_in="step"``)."""
+        indices = self.frame_indices(record, rng)
+        height, width = self.frame_size(record)
+        return ClipPlan(
+            path=record.path,
+            source=self.source(record).name,
+            frames=tuple(file_positions(record, indices)),
+            frame_size=(height, width),
+            size=self.clip.size,
+            views=tuple(self.view_draws(height, width, rng)),
+        )
 
     def load(self, record: VideoRecord, rng: random.Random) -> torch.Tensor:
         """Decode once, crop ``num_sample`` times: ``uint8 (num_sample, 3, T, S, S)``."""
@@ -260,14 +312,7 @@ class VideoClips(Dataset):
         _, height, width, _ = frames.shape
         c = self.clip
         views, motions, flows = [], [], []
-        for _ in range(c.num_sample):
-            if c.crop == "multiscale":
-                box = multiscale_crop_box(height, width, rng, c.size, c.scales)
-            elif c.crop == "random_resized":
-                box = random_resized_crop_box(height, width, rng)
-            else:
-                box = spatial_crop_boxes(height, width, 1)[0]
-            flip = c.flip and rng.random() < 0.5
+        for box, flip in self.view_draws(height, width, rng):
             view = crop_resize(frames, box, c.size, flip=flip)
             if motion is not None:
                 motions.append(self.view_motion(motion, box, flip))
@@ -385,6 +430,45 @@ class EvalClips(VideoClips):
                 views.append(crop_resize(frames, box, c.size))
         video = torch.stack(views)
         return {"video": video, "label": record.label, "index": index, "skipped": [], "mask": None}
+
+
+@dataclass(frozen=True)
+class ClipPlan:
+    """One training sample, planned in a loader worker and decoded in the training process:
+    the file (``source``: the backend, ``frames`` or ``image`` that reads it), the frame
+    positions in it, the frame size the crop boxes were drawn for, and each view's
+    ``(crop box, flip)`` with its output ``size``."""
+
+    path: str
+    source: str
+    frames: tuple[int, ...]
+    frame_size: tuple[int, int]
+    size: int
+    views: tuple[tuple[Box, bool], ...]
+
+
+def file_positions(record: VideoRecord, indices: Sequence[int]) -> list[int]:
+    """Clip frame indices -> positions in the file (a record may start inside a video)."""
+    offset = 0 if record.is_frames else record.start
+    return [offset + i for i in indices]
+
+
+def check_step_decode(
+    mask_kind: str | None, flow_on_device: bool = False, randaugment: bool = False
+) -> None:
+    """Decoding in the training step leaves the loader no pixels: refuse what needs them."""
+    if randaugment:
+        raise ValueError("decoding in the step does not do RandAugment (it needs the pixels)")
+    if mask_kind == "mgm":
+        raise ValueError(
+            "model.mask=mgm reads the codec's motion vectors while decoding in the loader: "
+            "use data.decode_in=loader"
+        )
+    if mask_kind == "mgmae" and not flow_on_device:
+        raise ValueError(
+            "model.mask=mgmae with a CPU flow source computes the flow in the loader: use "
+            "model.flow=raft (on the device) or data.decode_in=loader"
+        )
 
 
 def flow_masks(

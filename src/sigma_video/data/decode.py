@@ -1,14 +1,16 @@
 """Video decoding: the only module that touches a decoder.
 
-A backend answers two questions about a source (a video file or a folder of frames):
-``num_frames(path)`` and ``decode(path, frame_indices) -> uint8 (T, H, W, 3)`` (RGB, one
-frame per requested index, repeats allowed, in the requested order). Every failure — a
+A backend answers three questions about a source (a video file or a folder of frames):
+``num_frames(path)``, ``frame_size(path) -> (H, W)`` (from the header, without decoding)
+and ``decode(path, frame_indices) -> uint8 (T, H, W, 3)`` (RGB, one frame per requested
+index, repeats allowed, in the requested order). Every failure — a
 missing or unreadable file, no video stream, corrupt data, a time limit exceeded — raises
 ``DecodeError`` with a one-line reason; the dataset turns those into skipped samples.
 
-Backends: ``pyav`` (default; FFmpeg ships in its wheel), ``torchcodec`` and ``decord`` when
-installed. Frame folders (``.jpg``/``.png`` files, sorted by name) are read with Pillow
-whatever the backend.
+Backends: ``pyav`` (default; FFmpeg ships in its wheel), ``torchcodec`` (CPU, or NVDEC on a
+CUDA device: ``decode_tensor`` returns the frames there) and ``decord`` when installed.
+Frame folders (``.jpg``/``.png`` files, sorted by name) are read with Pillow whatever the
+backend.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from pathlib import Path
 from typing import Protocol
 
 import numpy as np
+import torch
 
 from sigma_video.files import first_line
 
@@ -42,7 +45,34 @@ class Backend(Protocol):
 
     def num_frames(self, path: str) -> int: ...
 
+    def frame_size(self, path: str) -> tuple[int, int]: ...
+
     def decode(self, path: str, frame_indices: Sequence[int]) -> np.ndarray: ...
+
+
+def decode_tensor(
+    source: Backend, path: str, frame_indices: Sequence[int], device: torch.device
+) -> torch.Tensor:
+    """``uint8 (T, H, W, 3)`` frames on ``device``: decoded there by a source that can
+    (torchcodec on CUDA), else decoded on the CPU and copied."""
+    if hasattr(source, "decode_tensor"):
+        return source.decode_tensor(path, frame_indices).to(device)
+    frames = np.ascontiguousarray(source.decode(path, frame_indices))
+    return torch.from_numpy(frames).to(device)
+
+
+def _image_size(path: str) -> tuple[int, int]:
+    """``(height, width)`` of an image file, from its header."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as image:
+            width, height = image.size
+    except FileNotFoundError:
+        raise DecodeError(path, "image file not found") from None
+    except (OSError, UnidentifiedImageError) as err:
+        raise DecodeError(path, f"unreadable image: {first_line(err)}") from None
+    return height, width
 
 
 def _check_file(path: str) -> None:
@@ -136,6 +166,14 @@ class PyAVBackend:
         if count == 0:
             raise DecodeError(path, "no video frames")
         return count
+
+    def frame_size(self, path: str) -> tuple[int, int]:
+        """``(height, width)`` of the decoded frames, from the stream's header."""
+        with self._open(path) as container:
+            context = container.streams.video[0].codec_context
+            if context.height < 1 or context.width < 1:
+                raise DecodeError(path, "the video stream states no frame size")
+            return context.height, context.width
 
     def decode(self, path: str, frame_indices: Sequence[int], keep=None) -> np.ndarray:
         """``uint8 (T, H, W, 3)`` RGB frames at ``frame_indices``; ``keep(position, frame)``
@@ -231,31 +269,48 @@ class PyAVBackend:
 
 
 class TorchCodecBackend:
-    """Decode with torchcodec (optional, fast, CPU or CUDA)."""
+    """Decode with torchcodec (optional), on the CPU or — ``device="cuda"`` — with the GPU's
+    hardware decoder (NVDEC): ``decode_tensor`` then returns the frames on the GPU. The
+    header questions (``num_frames``, ``frame_size``) are answered on the CPU, so loader
+    workers never touch CUDA."""
 
     name = "torchcodec"
 
-    def _decoder(self, path: str):
+    def __init__(self, device: str | torch.device = "cpu") -> None:
+        self.device = str(device)
+
+    def _decoder(self, path: str, device: str = "cpu"):
         from torchcodec.decoders import VideoDecoder
 
         _check_file(path)
         try:
-            return VideoDecoder(path, seek_mode="approximate")
+            return VideoDecoder(
+                path, seek_mode="approximate", dimension_order="NHWC", device=device
+            )
         except (RuntimeError, ValueError) as err:
             raise DecodeError(path, f"cannot open: {first_line(err)}") from None
 
     def num_frames(self, path: str) -> int:
         return len(self._decoder(path))
 
-    def decode(self, path: str, frame_indices: Sequence[int]) -> np.ndarray:
+    def frame_size(self, path: str) -> tuple[int, int]:
+        metadata = self._decoder(path).metadata
+        if not metadata.height or not metadata.width:
+            raise DecodeError(path, "the video stream states no frame size")
+        return metadata.height, metadata.width
+
+    def decode_tensor(self, path: str, frame_indices: Sequence[int]) -> torch.Tensor:
+        """``uint8 (T, H, W, 3)`` on this backend's device."""
         check_indices(path, frame_indices)
-        decoder = self._decoder(path)
+        decoder = self._decoder(path, self.device)
         indices = [min(i, len(decoder) - 1) for i in frame_indices]
         try:
-            batch = decoder.get_frames_at(indices=indices).data  # (T, 3, H, W) uint8
+            return decoder.get_frames_at(indices=indices).data
         except (RuntimeError, IndexError, ValueError) as err:
             raise DecodeError(path, f"corrupt data: {first_line(err)}") from None
-        return batch.permute(0, 2, 3, 1).numpy()
+
+    def decode(self, path: str, frame_indices: Sequence[int]) -> np.ndarray:
+        return self.decode_tensor(path, frame_indices).cpu().numpy()
 
 
 class DecordBackend:
@@ -274,6 +329,10 @@ class DecordBackend:
 
     def num_frames(self, path: str) -> int:
         return len(self._reader(path))
+
+    def frame_size(self, path: str) -> tuple[int, int]:
+        height, width, _ = self._reader(path)[0].shape
+        return height, width
 
     def decode(self, path: str, frame_indices: Sequence[int]) -> np.ndarray:
         check_indices(path, frame_indices)
@@ -297,6 +356,9 @@ class FrameFolder:
 
     def num_frames(self, path: str) -> int:
         return len(self._files(path))
+
+    def frame_size(self, path: str) -> tuple[int, int]:
+        return _image_size(str(self._files(path)[0]))
 
     def decode(self, path: str, frame_indices: Sequence[int]) -> np.ndarray:
         from PIL import Image, UnidentifiedImageError
@@ -327,6 +389,9 @@ class ImageFile:
         if not os.path.isfile(path):
             raise DecodeError(path, "image file not found")
         return 1
+
+    def frame_size(self, path: str) -> tuple[int, int]:
+        return _image_size(path)
 
     def decode(self, path: str, frame_indices: Sequence[int]) -> np.ndarray:
         from PIL import Image, UnidentifiedImageError
@@ -361,8 +426,11 @@ def available_backends() -> list[str]:
     return [name for name, module in _MODULES.items() if _importable(module)]
 
 
-def get_backend(name: str = "pyav", **options: float) -> Backend:
-    """A backend instance by name; ValueError naming the installed ones otherwise."""
+def get_backend(
+    name: str = "pyav", time_limit: float = 30.0, device: str | torch.device = "cpu"
+) -> Backend:
+    """A backend instance by name; ValueError naming the installed ones otherwise.
+    ``time_limit`` bounds a PyAV decode; ``device`` is where torchcodec decodes."""
     if name not in BACKENDS:
         raise ValueError(f"unknown video backend {name!r}; choose from {sorted(BACKENDS)}")
     if not _importable(_MODULES[name]):
@@ -370,4 +438,8 @@ def get_backend(name: str = "pyav", **options: float) -> Backend:
             f"video backend {name!r} is not installed or does not load; "
             f"available: {available_backends()}"
         )
-    return BACKENDS[name](**options) if name == "pyav" else BACKENDS[name]()
+    if name == "pyav":
+        return PyAVBackend(time_limit=time_limit)
+    if name == "torchcodec":
+        return TorchCodecBackend(device=device)
+    return DecordBackend()

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sigma_video.data.config import DataConfig
+from sigma_video.data.dataset import check_step_decode
 from sigma_video.pretrainer import PretrainerConfig
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
@@ -106,3 +107,7 @@ class TrainConfig:
     data: DataConfig = field(default_factory=DataConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     run: RunConfig = field(default_factory=RunConfig)
+
+    def __post_init__(self) -> None:
+        if self.data.decode_in == "step":  # before anything runs, not in a loader worker
+            check_step_decode(self.model.mask, self.model.flow_options.on_device)

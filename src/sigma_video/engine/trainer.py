@@ -15,6 +15,8 @@ from torch import nn
 from sigma_video.data.annotations import VideoRecord, read_list, read_records
 from sigma_video.data.check import refuse_missing
 from sigma_video.data.dataset import ClipConfig, MaskConfig, VideoClips
+from sigma_video.data.decode import get_backend
+from sigma_video.data.step_decode import StepDecoder, decoded_in_step
 from sigma_video.data.synth import default_dataset
 from sigma_video.data.transforms import normalize
 from sigma_video.engine.collapse import CollapseMonitor
@@ -102,6 +104,7 @@ def pretrain(
         mask=MaskConfig(
             grid, config.model.mask, config.model.mask_ratio, config.model.flow_options
         ),
+        decode_in=config.data.decode_in,
     )
     plan = make_plan(config.optim, len(dataset), info.world_size, config.data.num_sample)
     optimizer = build_optimizer(model, plan.lr, config.optim.weight_decay, config.optim.betas)
@@ -141,8 +144,12 @@ def pretrain(
             mask = batch["mask"].to(device, non_blocking=True)
         return loop.net(normalize(raw), mask)
 
+    batches = loop.loader(dataset, config.data.workers)
+    if config.data.decode_in == "step":  # the workers planned the clips: decode them here
+        backend = get_backend(config.data.backend, config.data.time_limit, device)
+        batches = decoded_in_step(batches, StepDecoder(backend, device))
     try:
-        loop.run(loop.loader(dataset, config.data.workers), forward)
+        loop.run(batches, forward)
     finally:
         loop.close()
     summary = loop.finish()
