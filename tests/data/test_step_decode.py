@@ -101,6 +101,9 @@ def test_a_file_that_fails_in_the_step_is_reported_and_stood_in_for(sample_video
     good.unlink()
     with pytest.raises(DataError, match="no sample of a batch could be decoded"):
         StepDecoder(PyAVBackend())(batch)
+    decoded = decoded_in_step([batch, batch], StepDecoder(PyAVBackend()))  # prefetching
+    with pytest.raises(DataError, match="no sample of a batch could be decoded"):
+        next(decoded)
 
 
 def test_frames_of_another_size_than_planned_are_a_decode_error(sample_videos, tmp_path):

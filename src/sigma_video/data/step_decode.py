@@ -17,6 +17,7 @@ a loader replacement, so ``SkipCounter`` still counts and limits bad files.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import torch
 
@@ -68,8 +69,22 @@ class StepDecoder:
         return batch
 
 
-def decoded_in_step(batches: Iterable[dict], decoder: StepDecoder) -> Iterator[dict]:
-    """The loader's batches with their planned clips decoded (time spent here counts as the
-    step's data wait)."""
-    for batch in batches:
-        yield decoder(batch)
+def decoded_in_step(
+    batches: Iterable[dict], decoder: StepDecoder, prefetch: bool = True
+) -> Iterator[dict]:
+    """The loader's batches with their planned clips decoded. With ``prefetch`` the next
+    batch is decoded on a helper thread while the caller trains on this one (the decoders
+    release the GIL); the time the caller still waits counts as the step's data wait."""
+    if not prefetch:
+        for batch in batches:
+            yield decoder(batch)
+        return
+    with ThreadPoolExecutor(1, thread_name_prefix="step-decode") as pool:
+        pending = None
+        for batch in batches:
+            following = pool.submit(decoder, batch)
+            if pending is not None:
+                yield pending.result()
+            pending = following
+        if pending is not None:
+            yield pending.result()
