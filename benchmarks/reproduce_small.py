@@ -2,7 +2,7 @@
 over several seeds, with a supervised ceiling and fine-tuning rows.
 
     python benchmarks/reproduce_small.py [--seeds 3] [--epochs 40] [--output runs/reproduce_small]
-        [--supervised] [--finetune] [--masks] [--eager]
+        [--supervised] [--finetune] [--masks]
 
 On the embedded generated dataset, each objective pretrains the demo model with the demo
 recipe and the same budget, once per seed (``run.seed``: its own initialisation and data
@@ -140,12 +140,6 @@ def main() -> None:
         "flow (mgmae)",
     )
     parser.add_argument(
-        "--eager",
-        action="store_true",
-        help="pretrain without torch.compile (compiled steps are 1.36x faster on the CPU and "
-        "agree to float rounding; seed 0 eager is bitwise `make demo`'s run)",
-    )
-    parser.add_argument(
         "--eval-only", action="store_true", help="re-evaluate the runs already in --output"
     )
     parser.add_argument(
@@ -179,7 +173,6 @@ def main() -> None:
                     f"data.workers={args.workers}",
                     "run.progress=false",
                     "run.probe_after=false",
-                    f"run.compile={str(not args.eager).lower()}",
                     *epochs,
                     *overrides,
                 ],
