@@ -78,6 +78,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         args.func(args)
+        leave_process_group(wait=True)
     except BrokenPipeError as err:
         if not _stdout_closed():  # another pipe or socket: a real error
             parser.exit(2, f"sigma-video: error: {one_line(err)}\n")
@@ -87,7 +88,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ValueError, DataError, DecodeError, TrainingError, OSError) as err:
         # user mistakes (incl. paths that cannot be read or written), bad data, divergence
         parser.exit(2, f"sigma-video: error: {one_line(err)}\n")
+    finally:
+        leave_process_group(wait=False)  # no-op when already left (or never joined)
     return 0
+
+
+def leave_process_group(wait: bool) -> None:
+    """Leave ``torchrun``'s process group before the interpreter exits: a gloo group left to
+    the exit's teardown aborts the process now and then ("terminate called without an
+    active exception", SIGABRT after a finished run). ``wait``: every rank got here (a
+    barrier first); not after an error, where the other ranks may never arrive."""
+    if "torch.distributed" not in sys.modules:
+        return
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        if wait:
+            dist.barrier()
+        dist.destroy_process_group()
 
 
 if __name__ == "__main__":
