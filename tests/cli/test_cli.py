@@ -297,3 +297,18 @@ def test_random_encoder_of_a_model_name():
 
     encoder, config = load_encoder("random:vit_small")  # a name `sigma-video models` prints
     assert encoder.config.embed_dim == 384 and config.data.size == 224
+
+
+def test_the_cli_leaves_a_process_group_it_ran_in(tmp_path):
+    """A torchrun group is left before exit (a gloo group left to the interpreter's teardown
+    aborted ranks now and then); without a group it does nothing."""
+    import torch.distributed as dist
+
+    from sigma_video.cli import leave_process_group
+
+    leave_process_group(wait=True)  # never joined: nothing to leave
+    store = dist.FileStore(str(tmp_path / "store"), 1)
+    dist.init_process_group("gloo", store=store, rank=0, world_size=1)
+    assert dist.is_initialized()
+    leave_process_group(wait=True)
+    assert not dist.is_initialized()
