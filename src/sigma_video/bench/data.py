@@ -72,8 +72,10 @@ def bench_data(
     from sigma_video.data.step_decode import StepDecoder, decoded_in_step
 
     step_device = torch.device(device)
+    # a backend decodes on the device only in this process (step), never in loader workers
+    decoder_device = step_device if decode_in == "step" else torch.device("cpu")
     names = backends or available_backends()
-    chosen: list[Any] = [get_backend(name, device=step_device) for name in names]
+    chosen: list[Any] = [get_backend(name, device=decoder_device) for name in names]
     if baseline:
         chosen += [NoSkipBackend(), WholeVideoBaseline()]
     results = []

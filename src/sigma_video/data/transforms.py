@@ -118,15 +118,17 @@ def crop_resize(frames: Tensor, box: Box, size: int, flip: bool = False) -> Tens
     # (T, 3, h, w) viewed channels-last: PyTorch's fast uint8 antialiased resize (≈ 10× the
     # float path, within 1 grey level of it)
     x = frames[:, top : top + h, left : left + w].permute(0, 3, 1, 2)
-    if (h, w) != (size, size) and x.device.type == "cpu":
+    if (h, w) != (size, size):
+        uint8 = x.device.type == "cpu"  # CUDA's antialiased resize takes floats only
         x = F.interpolate(
-            x, size=(size, size), mode="bilinear", align_corners=False, antialias=True
+            x if uint8 else x.float(),
+            size=(size, size),
+            mode="bilinear",
+            align_corners=False,
+            antialias=True,
         )
-    elif (h, w) != (size, size):  # CUDA's antialiased resize takes floats only
-        x = F.interpolate(
-            x.float(), size=(size, size), mode="bilinear", align_corners=False, antialias=True
-        )
-        x = x.round_().clamp_(0, 255).to(torch.uint8)
+        if not uint8:
+            x = x.round_().clamp_(0, 255).to(torch.uint8)
     if flip:
         x = x.flip(-1)
     return x.transpose(0, 1).contiguous()  # (3, T, size, size)
