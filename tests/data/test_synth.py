@@ -26,20 +26,24 @@ def centroid(ids, t, label=1):
 
 @pytest.mark.parametrize("index", range(24))
 def test_motion_label_matches_what_the_pixels_do(index):
+    """Format 5: the shape travels in its class's direction (60° apart, y down), straight."""
     spec = video_spec(CONFIG, "train", index)
-    rgb, ids = render(spec, CONFIG.frames, CONFIG.size)
+    _, ids = render(spec, CONFIG.frames, CONFIG.size)
     (x0, y0), (x1, y1) = centroid(ids, 0), centroid(ids, CONFIG.frames - 1)
     dx, dy = x1 - x0, y1 - y0
-    motion = MOTION_CLASSES[spec.motion]
-    if motion in ("right", "left", "down", "up"):
-        moved = {"right": dx, "left": -dx, "down": dy, "up": -dy}[motion]
-        across = dy if motion in ("right", "left") else dx
-        assert moved > 0.08 * CONFIG.size and abs(across) < 1.0, (motion, dx, dy)
-    else:
-        assert abs(dx) < 1.0 and abs(dy) < 1.0  # rotates in place
-        # the pixels inside the shape change as it turns: no class pattern is symmetric
-        both = (ids[0] == 1) & (ids[8] == 1)
-        assert (rgb[0][both] != rgb[8][both]).any(axis=-1).mean() > 0.05
+    unit = {
+        "right": (1.0, 0.0),
+        "down-right": (0.5, 0.866),
+        "down-left": (-0.5, 0.866),
+        "left": (-1.0, 0.0),
+        "up-left": (-0.5, -0.866),
+        "up-right": (0.5, -0.866),
+    }[MOTION_CLASSES[spec.motion]]
+    along = dx * unit[0] + dy * unit[1]
+    across = -dx * unit[1] + dy * unit[0]
+    assert along > 0.08 * CONFIG.size and abs(across) < 1.0, (spec.motion, dx, dy)
+    # the whole path stays inside the frame: the object keeps its area
+    assert abs(int((ids[0] == 1).sum()) - int((ids[-1] == 1).sum())) < 0.1 * (ids[0] == 1).sum()
 
 
 def test_generation_is_deterministic_and_labels_cover_classes():
@@ -52,7 +56,7 @@ def test_generation_is_deterministic_and_labels_cover_classes():
 
 
 def test_each_appearance_class_shows_its_grey_texture_in_every_tube_and_the_distractor_is_plain():
-    """Format 4: the class shows in every 6×6 window of a 64² clip inside the object (both
+    """Formats 4–5: the class shows in every 6×6 window of a 64² clip inside the object (both
     grey levels of its texture; the ring is 6–8 pixels thick), in grey only, so neither
     the hue nor the distractor (a plain ellipse, no class's outline) can stand in for it."""
     config = SynthConfig(size=64)  # the textures scale with the frame size
@@ -74,7 +78,8 @@ def test_each_appearance_class_shows_its_grey_texture_in_every_tube_and_the_dist
             seen.add(spec.main.shape)
         if spec.distractor is not None:
             assert spec.distractor.shape == DISTRACTOR
-            assert len(np.unique(rgb[0][ids[0] == 2], axis=0)) == 1
+            # one colour where it shows (the moving shape may hide it entirely)
+            assert len(np.unique(rgb[0][ids[0] == 2], axis=0)) <= 1
     assert seen == set(range(len(APPEARANCE_CLASSES)))
 
 

@@ -2,13 +2,15 @@
 
 Each video shows one shape (the *appearance* class, like K400's object/scene cue: six
 outlines, each with its own grey surface texture that every tube of the object shows) doing
-one motion (the *motion* class, like SSv2: four directions of travel and two directions of
-rotation) over a smooth random-colour background, sometimes with a plain static ellipse as
-a distractor. Everything is a pure function of ``(seed, split, index)``. Format 4 was
-designed so that the demo's tiny model can learn both label sets in CPU minutes
-(BENCHMARKS.md, "Learning you can see"): textures fine enough that one 8×8 tube of a 64²
-clip shows its class, motion slow enough that those textures do not alias between the
-sampled frames (stride 4), and a distractor whose outline is no class's.
+one motion (the *motion* class, like SSv2: six directions of travel, 60° apart) over a
+smooth random-colour background, sometimes with a plain static ellipse as a distractor.
+Everything is a pure function of ``(seed, split, index)``. The format was designed so that
+the demo's tiny model can learn both label sets in CPU minutes (BENCHMARKS.md, "Learning
+you can see"): textures fine enough that one 8×8 tube of a 64² clip shows its class, motion
+slow enough that those textures do not alias between the sampled frames (stride 4), a
+distractor whose outline is no class's, and (format 5) directions of travel only — format
+4's clockwise and counter-clockwise rotations were not told apart by the tiny ViT even
+supervised (BENCHMARKS "Supervised ceiling, part 3").
 ``SynthConfig(pattern="stripes", object_colours="random")`` gives the format-2 look (random
 stripes and hues: only the outline tells the classes apart).
 
@@ -46,8 +48,9 @@ import torch.nn.functional as F
 from sigma_video.files import umask_mode
 
 APPEARANCE_CLASSES = ("square", "circle", "triangle", "diamond", "cross", "ring")
-MOTION_CLASSES = ("right", "left", "down", "up", "clockwise", "counterclockwise")
-FORMAT_VERSION = 4  # 2: byte-reproducible H.264; 3: class patterns; 4: fine class textures
+MOTION_CLASSES = ("right", "down-right", "down-left", "left", "up-left", "up-right")  # 60° apart
+FORMAT_VERSION = 5  # 2: byte-reproducible H.264; 3: class patterns; 4: fine class textures;
+# 5: six directions of travel (no rotation classes)
 DISTRACTOR = -1  # the distractor's shape: a plain ellipse, no class's outline
 
 
@@ -63,8 +66,8 @@ class SynthConfig:
     dark and a light grey (the class is in the texture, not the hue), ``"random"`` in two
     random colours. ``background_contrast`` scales the smooth random colour field behind the
     objects (0: a flat colour). ``speed`` is the share of the free space the travelling
-    object crosses over the video (1.3–2.5 pixels between frames 4 apart at ``size`` 96: less
-    than half the finest texture period), ``spin`` its rotation range in degrees per frame.
+    object crosses over the video, in its class's direction (1.3–2.5 pixels between frames 4
+    apart at ``size`` 96: less than half the finest texture period).
     """
 
     num_train: int = 960
@@ -80,7 +83,6 @@ class SynthConfig:
     object_colours: str = "mono"
     background_contrast: float = 0.5
     speed: tuple[float, float] = (0.25, 0.35)
-    spin: tuple[float, float] = (1.5, 3.0)
 
     def __post_init__(self) -> None:
         if self.num_train < 1 or self.num_val < 1:
@@ -164,21 +166,14 @@ def video_spec(config: SynthConfig, split: str, index: int) -> VideoSpec:
     motion = rng.randrange(len(MOTION_CLASSES))
     radius = s * rng.uniform(*config.object_scale)
     margin = radius * 1.1
-    if motion < 4:  # travel across the frame
-        travel = rng.uniform(*config.speed) * (s - 2 * margin)
-        along = rng.uniform(margin, s - margin - travel)  # start on the axis of travel
-        across = rng.uniform(margin, s - margin)
-        speed = travel / (t - 1)
-        direction = {0: (1, 0), 1: (-1, 0), 2: (0, 1), 3: (0, -1)}[motion]
-        forward = direction[0] + direction[1] > 0
-        first = along if forward else s - along
-        start = (first, across) if direction[0] else (across, first)
-        velocity = (direction[0] * speed, direction[1] * speed)
-        spin = 0.0
-    else:  # rotate in place
-        start = (rng.uniform(margin, s - margin), rng.uniform(margin, s - margin))
-        velocity = (0.0, 0.0)
-        spin = math.radians(rng.uniform(*config.spin)) * (1 if motion == 4 else -1)
+    travel = rng.uniform(*config.speed) * (s - 2 * margin)
+    angle = 2 * math.pi * motion / len(MOTION_CLASSES)  # 0 right, 60° down-right, ...
+    dx, dy = travel * math.cos(angle), travel * math.sin(angle)
+    start = (  # anywhere the whole path stays inside the frame
+        rng.uniform(margin - min(dx, 0.0), s - margin - max(dx, 0.0)),
+        rng.uniform(margin - min(dy, 0.0), s - margin - max(dy, 0.0)),
+    )
+    velocity = (dx / (t - 1), dy / (t - 1))
     class_pattern = config.pattern == "class"
     main = ShapeSpec(
         shape=rng.randrange(len(APPEARANCE_CLASSES)),
@@ -188,7 +183,7 @@ def video_spec(config: SynthConfig, split: str, index: int) -> VideoSpec:
         start=start,
         velocity=velocity,
         angle=rng.uniform(0, 2 * math.pi),
-        spin=spin,
+        spin=0.0,
         pattern=config.pattern,
     )
     distractor = None
