@@ -30,6 +30,7 @@ def tiny(synth_root, output, *extra):
             "optim.batch_size=4",  # 16 videos: 4 steps per epoch
             "optim.epochs=10",
             "optim.warmup_epochs=1",
+            "model.freeze_target_steps=4",  # φ fixed through the warm-up epoch, as the demo
             "run.log_every=1",
             "run.save_every=2",
             "run.keep_last=10",
