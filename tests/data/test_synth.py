@@ -60,7 +60,7 @@ def test_each_appearance_class_shows_its_grey_texture_in_every_tube_and_the_dist
     grey levels of its texture; the ring is 6–8 pixels thick), in grey only, so neither
     the hue nor the distractor (a plain ellipse, no class's outline) can stand in for it."""
     config = SynthConfig(size=64)  # the textures scale with the frame size
-    seen = set()
+    seen, plain = set(), 0
     for index in range(60):
         spec = video_spec(config, "train", index)
         rgb, ids = render(spec, 1, 64)
@@ -78,9 +78,11 @@ def test_each_appearance_class_shows_its_grey_texture_in_every_tube_and_the_dist
             seen.add(spec.main.shape)
         if spec.distractor is not None:
             assert spec.distractor.shape == DISTRACTOR
-            # one colour where it shows (the moving shape may hide it entirely)
-            assert len(np.unique(rgb[0][ids[0] == 2], axis=0)) <= 1
+            colours = np.unique(rgb[0][ids[0] == 2], axis=0)
+            assert len(colours) <= 1  # one colour where it shows (the shape may hide it)
+            plain += len(colours)
     assert seen == set(range(len(APPEARANCE_CLASSES)))
+    assert plain > 10  # distractors seen, each in one colour
 
 
 def test_format_2_look_is_still_available():

@@ -110,7 +110,6 @@ class ShapeSpec:
     start: tuple[float, float]  # centre (x, y) at frame 0, pixels
     velocity: tuple[float, float]  # pixels per frame
     angle: float  # radians at frame 0
-    spin: float  # radians per frame
     pattern: str = "stripes"  # "class", "stripes" or "plain"
     # back-and-forth travel added to the linear one: (amplitude x, amplitude y) in pixels,
     # full cycles per frame, phase at frame 0 (radians); the repetitions of ``synth_tasks``
@@ -183,7 +182,6 @@ def video_spec(config: SynthConfig, split: str, index: int) -> VideoSpec:
         start=start,
         velocity=velocity,
         angle=rng.uniform(0, 2 * math.pi),
-        spin=0.0,
         pattern=config.pattern,
     )
     distractor = None
@@ -200,7 +198,6 @@ def video_spec(config: SynthConfig, split: str, index: int) -> VideoSpec:
             start=(rng.uniform(r, s - r), rng.uniform(r, s - r)),
             velocity=(0.0, 0.0),
             angle=rng.uniform(0, 2 * math.pi),
-            spin=0.0,
             pattern="plain" if class_pattern else "stripes",
         )
     background = (_colour(rng), _colour(rng))
@@ -234,8 +231,7 @@ def class_texture(shape: int, x: np.ndarray, y: np.ndarray, size: int) -> np.nda
     """The appearance class's own surface texture (True: the first colour) at points
     ``(x, y)`` in the shape's own axes, in pixels of a ``size``-pixel frame: fine stripes
     (period 6 at ``size`` 96), checks (10), wide stripes (14), dots (8), a diagonal weave,
-    bricks. Each shows in an 8×8 tube of a 64² clip; none is rotation-symmetric, so the
-    spin of every class is visible."""
+    bricks. Each shows in an 8×8 tube of a 64² clip."""
     x, y = x * (96 / size), y * (96 / size)
     name = APPEARANCE_CLASSES[shape]
     if name == "square":
@@ -255,7 +251,7 @@ def _draw(frame: np.ndarray, ids: np.ndarray, spec: ShapeSpec, t: int, label: in
     s = frame.shape[0]
     y, x = np.mgrid[0:s, 0:s].astype(np.float32) + 0.5
     cx, cy = spec.centre(t)
-    theta = spec.angle + spec.spin * t
+    theta = spec.angle
     dx, dy = (x - cx) / spec.radius, (y - cy) / spec.radius
     u = dx * math.cos(theta) + dy * math.sin(theta)
     v = -dx * math.sin(theta) + dy * math.cos(theta)

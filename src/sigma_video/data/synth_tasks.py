@@ -114,7 +114,6 @@ def multilabel_shapes(config: TaskSynthConfig, rng: random.Random) -> list[Shape
                 start=(start[0] + offset[0], start[1] + offset[1]),
                 velocity=velocity,
                 angle=rng.uniform(0, 2 * math.pi),
-                spin=0.0,
                 pattern="class",
             )
         )
@@ -137,7 +136,6 @@ def counting_shape(config: TaskSynthConfig, rng: random.Random) -> tuple[ShapeSp
         start=(rng.uniform(margin, s - margin), rng.uniform(margin, s - margin)),
         velocity=(0.0, 0.0),
         angle=rng.uniform(0, 2 * math.pi),
-        spin=0.0,
         pattern="class",
         swing=(
             amplitude * math.cos(direction),
