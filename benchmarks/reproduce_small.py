@@ -1,36 +1,47 @@
 """The small-scale reproduction: SIGMA-MLP vs VideoMAE-pixel vs feature-L2 vs random init,
 over several seeds, with a supervised ceiling and fine-tuning rows.
 
-    python benchmarks/reproduce_small.py [--seeds 3] [--epochs 40] [--output runs/reproduce_small]
-        [--supervised] [--finetune] [--masks]
+    python benchmarks/reproduce_small.py [--seeds 3] [--jobs 2] [--epochs 40] [--preset demo]
+        [--output runs/reproduce_small] [--supervised] [--finetune] [--masks]
 
 On the embedded generated dataset, each objective pretrains the demo model with the demo
-recipe and the same budget, once per seed (``run.seed``: its own initialisation and data
-order); then every encoder, and each seed's random initialisation, is evaluated frozen:
-linear probe and kNN on the motion and the appearance labels, and unsupervised video object
-segmentation (mIoU, clustering and over-clustering) on the DAVIS-layout val videos.
-``--supervised`` adds the supervised ceiling (the same architecture trained from scratch on
-each label set, its val top-1 in the probe columns); ``--masks`` adds SIGMA-MLP with
-motion-guided masks (``model.mask=mgm`` and ``mgmae``); ``--finetune`` fine-tunes each seed's
-SIGMA checkpoint and random initialisation on the motion labels. Writes ``results.json``
-(every run), ``results.md`` (mean ± std over seeds) and ``results.png`` (error bars; needs
-matplotlib: ``pip install 'sigma-video[plots]'``). The numbers for our machine are in
-BENCHMARKS.md, whatever they turn out to be.
+recipe (or another ``--preset``) and the same budget, once per seed (``run.seed``: its own
+initialisation and data order); then every encoder, and each seed's random initialisation,
+is evaluated frozen: linear probe and kNN on the motion and the appearance labels, and
+unsupervised video object segmentation (mIoU, clustering and over-clustering) on the
+DAVIS-layout val videos. ``--supervised`` adds the supervised ceiling (the same architecture
+trained from scratch on each label set, its val top-1 in the probe columns); ``--masks``
+adds SIGMA-MLP with motion-guided masks (``model.mask=mgm`` and ``mgmae``); ``--finetune``
+fine-tunes each seed's SIGMA checkpoint and random initialisation on the motion labels.
+Writes ``results.json`` (every run), ``results.md`` (mean ± std over seeds) and
+``results.png`` (error bars; needs matplotlib: ``pip install 'sigma-video[plots]'``). The
+numbers for our machine are in BENCHMARKS.md, whatever they turn out to be. ``--jobs 2``
+runs two pretrainings (or evaluations) at once, each in its own process on half the cores:
+on 2 cores 1.2x the throughput of one process on both (a small model's matrix products do
+not keep two threads busy); the float sums of a run then differ in rounding from a
+one-process run of the same seed, so its numbers are another draw of the same distribution,
+not the same run.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
+import os
 import statistics
 import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
 from pathlib import Path
+
+import torch
 
 from sigma_video.config import load_config
 from sigma_video.data.synth import default_dataset
 from sigma_video.engine.trainer import pretrain
 from sigma_video.evaluation.report import embedded_metrics
-from sigma_video.io.load import encoder_for, load_model
+from sigma_video.io.load import ClipSpec, encoder_for, load_model
 
 VARIANTS = {
     "SIGMA-MLP": [],
@@ -124,12 +135,152 @@ def finetuned(checkpoint: str, output: Path, seed: int, task: str, extra: list[s
     return finetune(config, overwrite=True, log=lambda _: None)["test"]["top1"] / 100
 
 
+@dataclass(frozen=True)
+class Task:
+    """One unit of the reproduction: pretrain one row's objective for one seed and evaluate
+    it (``pretrain``), evaluate the seed's random initialisation (``random``), train the
+    supervised ceiling on one label set (``supervised``, ``label``), or fine-tune a seed's
+    SIGMA checkpoint or random initialisation on the motion labels (``finetune``)."""
+
+    kind: str
+    row: str
+    seed: int
+    overrides: tuple[str, ...] = ()
+    label: str = "motion"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What every task shares (picklable: tasks may run in other processes)."""
+
+    output: Path
+    preset: str
+    epochs: int | None
+    workers: int
+    max_sequences: int
+    eval_only: bool
+    threads: int | None = None  # torch threads in a worker process (``--jobs`` > 1)
+
+
+def demo_config(settings: Settings, task: Task):
+    epochs = [] if settings.epochs is None else [f"optim.epochs={settings.epochs}"]
+    return load_config(
+        settings.preset,
+        [
+            f"run.output={settings.output / task.row / f'seed{task.seed}'}",
+            f"run.seed={task.seed}",
+            f"data.workers={settings.workers}",
+            "run.progress=false",
+            "run.probe_after=false",
+            *epochs,
+            *task.overrides,
+        ],
+    )
+
+
+def run_task(task: Task, settings: Settings) -> tuple[Task, dict[str, float], float | None]:
+    """``(task, its metrics as fractions, pretraining seconds or None)``."""
+    if settings.threads is not None:
+        torch.set_num_threads(settings.threads)
+    root, out = default_dataset(), settings.output
+    if task.kind == "supervised":
+        folder = out / "supervised" / f"{task.label}{task.seed}"
+        top1 = finetuned("random:demo", folder, task.seed, task.label, SUPERVISED[task.label])
+        return task, {f"probe_{task.label}": top1}, None
+    if task.kind == "finetune":
+        start = str(out / "SIGMA-MLP" / f"seed{task.seed}") if task.row == "SIGMA-MLP" else None
+        folder = out / "finetune" / f"{task.row}{task.seed}"
+        top1 = finetuned(start or "random:demo", folder, task.seed, "motion", [])
+        return task, {"finetune_motion": top1}, None
+    config = demo_config(settings, task)
+    seconds = None
+    if task.kind == "random":  # this seed's shared starting point
+        encoder, clip = encoder_for(config, task.seed).eval(), ClipSpec.of(config.data)
+    else:
+        if not settings.eval_only:
+            start_time = time.perf_counter()
+            pretrain(config, overwrite=True, log=lambda _: None)
+            seconds = time.perf_counter() - start_time
+        encoder, clip = load_model(config.run.output)
+    metrics = embedded_metrics(
+        encoder, clip, root, settings.max_sequences, workers=settings.workers
+    )
+    return task, metrics, seconds
+
+
+def plan_tasks(args, variants: dict[str, list[str]]) -> tuple[list[Task], list[Task]]:
+    """The tasks, in table order, and those that need the first ones' checkpoints."""
+    first, then = [], []
+    for seed in range(args.seeds):
+        first += [Task("pretrain", name, seed, tuple(o)) for name, o in variants.items()]
+        first.append(Task("random", "random init", seed))
+        if args.supervised:
+            first += [
+                Task("supervised", "supervised ceiling", seed, label=label)
+                for label in ("motion", "appearance")
+            ]
+        if args.finetune:
+            then += [Task("finetune", row, seed) for row in ("SIGMA-MLP", "random init")]
+    return first, then
+
+
+def run_all(tasks: list[Task], settings: Settings, jobs: int) -> list[tuple]:
+    """Every task's result, in the tasks' order; ``jobs`` > 1 runs them in that many
+    processes at once, each with ``settings.threads`` torch threads."""
+    results = {}
+
+    def report(result: tuple) -> None:
+        task, metrics, _ = result
+        results[task] = result
+        print(task.row, task.seed, json.dumps(metrics), flush=True)
+
+    if jobs == 1:
+        for task in tasks:
+            report(run_task(task, settings))
+    else:
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(jobs, mp_context=context) as pool:
+            for future in as_completed([pool.submit(run_task, t, settings) for t in tasks]):
+                report(future.result())
+    return [results[task] for task in tasks]
+
+
+def collect(results: list[tuple]) -> tuple[dict, dict]:
+    """``(runs, pretraining seconds)``: each row's metric dicts in seed order (a task that
+    adds to a row and seed merges into its dict) and each row's timings."""
+    merged: dict[tuple[str, int], dict[str, float]] = {}
+    timings: dict[str, list[float]] = {}
+    for task, metrics, seconds in results:
+        merged.setdefault((task.row, task.seed), {}).update(metrics)
+        if seconds is not None:
+            timings.setdefault(task.row, []).append(seconds)
+    runs: dict[str, list[dict[str, float]]] = {}
+    for (row, _), metrics in merged.items():
+        runs.setdefault(row, []).append(metrics)
+    return runs, timings
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--epochs", type=int, default=None, help="default: the demo preset's")
     parser.add_argument("--output", default="runs/reproduce_small")
-    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument(
+        "--preset",
+        default="demo",
+        help="pretraining preset of every row (demo; small: 16 frames of 112², 16-pixel tubes)",
+    )
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        help="runs at once, each in its own process with cores/jobs torch threads and frames "
+        "decoded in the training process (2 on 2 cores: 1.2x the throughput; a run's float "
+        "sums then differ in rounding from a one-process run of the same seed)",
+    )
+    parser.add_argument(
+        "--workers", type=int, default=None, help="loader processes per run (2; 0 with --jobs)"
+    )
     parser.add_argument("--max-sequences", type=int, default=32)
     parser.add_argument("--supervised", action="store_true", help="add the supervised ceiling")
     parser.add_argument("--finetune", action="store_true", help="add fine-tuning rows")
@@ -148,10 +299,12 @@ def main() -> None:
         help="semicolon-separated rows to pretrain (default: all), e.g. 'SIGMA-MLP, MGMAE masks'",
     )
     args = parser.parse_args()
+    if args.jobs < 1 or args.seeds < 1:
+        parser.error("--jobs and --seeds must be at least 1")
+    if args.preset != "demo" and (args.supervised or args.finetune):
+        parser.error("--supervised and --finetune use the demo fine-tuning recipe: --preset demo")
     out = Path(args.output)
-    root = default_dataset()
-    runs: dict[str, list[dict[str, float]]] = {}
-    timings: dict[str, list[float]] = {}
+    default_dataset()  # generated once, before any worker process needs it
     started = time.perf_counter()
     variants = {**VARIANTS, **(MASK_VARIANTS if args.masks else {})}
     if args.only is not None:
@@ -162,67 +315,38 @@ def main() -> None:
                 f"--only: unknown rows {unknown}; rows: {list({**VARIANTS, **MASK_VARIANTS})}"
             )
         variants = {name: o for name, o in {**VARIANTS, **MASK_VARIANTS}.items() if name in wanted}
-    for seed in range(args.seeds):
-        for name, overrides in variants.items():
-            epochs = [] if args.epochs is None else [f"optim.epochs={args.epochs}"]
-            config = load_config(
-                "demo",
-                [
-                    f"run.output={out / name / f'seed{seed}'}",
-                    f"run.seed={seed}",
-                    f"data.workers={args.workers}",
-                    "run.progress=false",
-                    "run.probe_after=false",
-                    *epochs,
-                    *overrides,
-                ],
-            )
-            if not args.eval_only:
-                start = time.perf_counter()
-                pretrain(config, overwrite=True, log=lambda _: None)
-                timings.setdefault(name, []).append(time.perf_counter() - start)
-            encoder, clip = load_model(out / name / f"seed{seed}")
-            row = embedded_metrics(encoder, clip, root, args.max_sequences, workers=args.workers)
-            runs.setdefault(name, []).append(row)
-            print(name, seed, json.dumps(row), flush=True)
-        initial = encoder_for(config, seed).eval()  # this seed's shared starting point
-        runs.setdefault("random init", []).append(
-            embedded_metrics(initial, clip, root, args.max_sequences, workers=args.workers)
-        )
-        if args.supervised:
-            runs.setdefault("supervised ceiling", []).append(
-                {
-                    f"probe_{task}": finetuned(
-                        "random:demo",
-                        out / "supervised" / f"{task}{seed}",
-                        seed,
-                        task,
-                        SUPERVISED[task],
-                    )
-                    for task in ("motion", "appearance")
-                }
-            )
-            print("supervised", seed, json.dumps(runs["supervised ceiling"][-1]), flush=True)
-        if args.finetune:
-            sigma = str(out / "SIGMA-MLP" / f"seed{seed}")
-            for start_from, checkpoint in (("SIGMA-MLP", sigma), ("random init", "random:demo")):
-                top1 = finetuned(
-                    checkpoint, out / "finetune" / f"{start_from}{seed}", seed, "motion", []
-                )
-                runs[start_from][-1]["finetune_motion"] = top1
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    settings = Settings(
+        output=out,
+        preset=args.preset,
+        epochs=args.epochs,
+        workers=args.workers if args.workers is not None else (2 if args.jobs == 1 else 0),
+        max_sequences=args.max_sequences,
+        eval_only=args.eval_only,
+        threads=None if args.jobs == 1 else max(1, (cores or 1) // args.jobs),
+    )
+    first, then = plan_tasks(args, variants)
+    results = run_all(first, settings, args.jobs) + run_all(then, settings, args.jobs)
+    runs, timings = collect(results)
     out.mkdir(parents=True, exist_ok=True)
     summary = summarise(runs)
-    metrics = list(runs["random init"][0])  # (fine-tuning adds finetune_motion to it)
+    metrics = list(dict.fromkeys(m for row in runs["random init"] for m in row))
     lines = table(summary, metrics)
     minutes = (time.perf_counter() - started) / 60
     (out / "results.json").write_text(
         json.dumps(
-            {"runs": runs, "pretrain_seconds": timings, "minutes": round(minutes, 1)}, indent=2
+            {
+                "runs": runs,
+                "pretrain_seconds": timings,
+                "minutes": round(minutes, 1),
+                "jobs": args.jobs,
+            },
+            indent=2,
         )
     )
     (out / "results.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
-    print(f"{args.seeds} seed(s), {minutes:.1f} min in all")
+    print(f"{args.seeds} seed(s), {minutes:.1f} min in all ({args.jobs} job(s) at once)")
     plot(summary, metrics, out / "results.png")
 
 

@@ -115,7 +115,9 @@ class PretrainerConfig:
     ``num_frames``/``img_size``/``patch``/``decoder_depth`` override the model preset when set
     (``patch`` is the tube's side in pixels: 16 in the paper, 8 in the CPU demo).
     ``freeze_prototypes_steps`` / ``freeze_target_steps`` keep the prototypes / φ fixed for
-    the first steps (0, the reference, never; small-scale knobs measured in BENCHMARKS.md).
+    the first steps (0, the reference, never; small-scale knobs measured in BENCHMARKS.md);
+    ``freeze_target_epochs`` adds that many of the run's epochs to φ's (the demo: 1, its
+    warm-up epoch, whatever the size of the data; ``target_freeze_steps``).
     ``mask``: ``tube`` (reference), ``random``, ``mgm`` (hide the tubes the codec's motion
     vectors say move most) or ``mgmae`` (keep visible the tubes a visibility map carried
     along optical flow reaches, MGMAE); ``flow`` (``dis`` in the loader workers, ``raft`` on
@@ -133,6 +135,7 @@ class PretrainerConfig:
     num_prototypes: int = 3000
     freeze_prototypes_steps: int = 0
     freeze_target_steps: int = 0
+    freeze_target_epochs: float = 0.0
     temperature: float = 0.1
     epsilon: float = 0.05
     sinkhorn_iterations: int = 10
@@ -171,6 +174,11 @@ class PretrainerConfig:
                     f"{name} must be one of {list(allowed)}, got {getattr(self, name)!r}"
                 )
         check_ratio(self.mask_ratio, "mask_ratio")
+        if self.freeze_target_steps < 0 or self.freeze_target_epochs < 0:
+            raise ValueError(
+                "freeze_target_steps and freeze_target_epochs must be >= 0, got "
+                f"{self.freeze_target_steps} and {self.freeze_target_epochs}"
+            )
         if self.num_prototypes < 2:
             raise ValueError(f"num_prototypes K must be >= 2, got {self.num_prototypes}")
         check_sigma_options(self.temperature, self.codes)
@@ -187,6 +195,12 @@ class PretrainerConfig:
             self.flow_holes,
             self.flow_exposure,
         )
+
+
+def target_freeze_steps(config: PretrainerConfig, steps_per_epoch: int) -> int:
+    """How many first optimizer steps keep φ fixed: ``freeze_target_steps`` plus
+    ``freeze_target_epochs`` epochs of ``steps_per_epoch`` (rounded)."""
+    return config.freeze_target_steps + round(config.freeze_target_epochs * steps_per_epoch)
 
 
 def build_pretrainer(config: PretrainerConfig, target: nn.Module | None = None) -> SigmaPretrainer:

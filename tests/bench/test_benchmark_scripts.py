@@ -1,6 +1,7 @@
 """The benchmark scripts' evaluation code runs (their full runs are benchmarks, not tests)."""
 
 import importlib.util
+import sys
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def load_script(name):
     spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # (its dataclasses look their module up there)
     spec.loader.exec_module(module)
     return module
 
@@ -52,11 +54,48 @@ def test_reproduce_small_statistics():
     assert lines[3] == "| ceiling | 90.0 ± 0.0 | – |"
 
 
+def test_reproduce_small_plans_and_collects_tasks():
+    import argparse
+
+    script = load_script("reproduce_small")
+    args = argparse.Namespace(seeds=2, supervised=True, finetune=True)
+    first, then = script.plan_tasks(args, {"SIGMA-MLP": [], "VideoMAE-pixel": ["x=1"]})
+    assert [(t.kind, t.row, t.seed) for t in first[:3]] == [
+        ("pretrain", "SIGMA-MLP", 0),
+        ("pretrain", "VideoMAE-pixel", 0),
+        ("random", "random init", 0),
+    ]
+    assert first[1].overrides == ("x=1",)
+    assert [t.label for t in first if t.kind == "supervised"] == ["motion", "appearance"] * 2
+    assert [(t.row, t.seed) for t in then] == [
+        ("SIGMA-MLP", 0),
+        ("random init", 0),
+        ("SIGMA-MLP", 1),
+        ("random init", 1),
+    ]
+    # results come back in the tasks' order; a row's later tasks merge into its seed's dict
+    fake = {"pretrain": {"probe": 0.5}, "random": {"probe": 0.2}, "finetune": {"ft": 0.9}}
+    results = [
+        (
+            t,
+            dict(fake.get(t.kind, {f"probe_{t.label}": 0.95})),
+            60.0 if t.kind == "pretrain" else None,
+        )
+        for t in first + then
+    ]
+    runs, timings = script.collect(results)
+    assert list(runs) == ["SIGMA-MLP", "VideoMAE-pixel", "random init", "supervised ceiling"]
+    assert runs["SIGMA-MLP"] == [{"probe": 0.5, "ft": 0.9}] * 2
+    assert runs["VideoMAE-pixel"] == [{"probe": 0.5}] * 2
+    assert runs["random init"] == [{"probe": 0.2, "ft": 0.9}] * 2
+    assert runs["supervised ceiling"] == [{"probe_motion": 0.95, "probe_appearance": 0.95}] * 2
+    assert timings == {"SIGMA-MLP": [60.0, 60.0], "VideoMAE-pixel": [60.0, 60.0]}
+
+
 @pytest.mark.slow
 def test_dino_precision_measures_the_bf16_difference():
     import json
     import subprocess
-    import sys
 
     script = str(ROOT / "benchmarks" / "dino_precision.py")
     small = ["--arch", "dino_vits16", "--batch-size", "1", "--prototypes", "64"]

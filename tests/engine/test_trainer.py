@@ -30,7 +30,7 @@ def tiny(synth_root, output, *extra):
             "optim.batch_size=4",  # 16 videos: 4 steps per epoch
             "optim.epochs=10",
             "optim.warmup_epochs=1",
-            "model.freeze_target_steps=4",  # φ fixed through the warm-up epoch, as the demo
+            "model.freeze_target_epochs=1",  # φ fixed through the warm-up epoch (4 steps)
             "run.log_every=1",
             "run.save_every=2",
             "run.keep_last=10",
@@ -95,6 +95,14 @@ def test_run_writes_config_metrics_checkpoints_and_summary(synth_root, tmp_path)
     ]
     weights, state = load_checkpoint(list_checkpoints(run)[-1])
     assert "encoder.blocks.0.attn.q_bias" in weights and state["step"] == 6
+    # φ fixed for its first epoch (4 steps), trained after it; Ψ trains throughout
+    at = {step: load_checkpoint(run / "checkpoints" / f"step_{step:08d}")[0] for step in (2, 4, 6)}
+    phi = [name for name in weights if name.startswith("target.")]
+    assert phi and all(torch.equal(at[2][n], at[4][n]) for n in phi)
+    assert not any(torch.equal(at[4][n], at[6][n]) for n in phi)
+    assert not torch.equal(
+        at[2]["encoder.blocks.0.attn.q_bias"], at[4]["encoder.blocks.0.attn.q_bias"]
+    )
     assert json.loads((run / "summary.json").read_text())["steps"] == 6
 
 

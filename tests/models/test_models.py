@@ -14,7 +14,7 @@ from sigma_video.models import (
     list_models,
     model_preset,
 )
-from sigma_video.pretrainer import SigmaPretrainer
+from sigma_video.pretrainer import SigmaPretrainer, target_freeze_steps
 from sigma_video.tubes import normalized_tube_pixels
 
 SMALL = {"num_frames": 4, "img_size": 32}  # token grid (2, 2, 2)
@@ -254,6 +254,11 @@ def test_target_network_frozen_for_first_steps_while_the_rest_trains():
         assert any(n.startswith("encoder.") for n in moved)
     with pytest.raises(ValueError, match="freeze_target_steps"):
         SigmaPretrainer(model.encoder, model.decoder, model.target, model.objective, -1)
+    with pytest.raises(ValueError, match="freeze_target_epochs"):
+        PretrainerConfig(model="vit_tiny", freeze_target_epochs=-0.5)
+    # the epochs count in the run's own epochs, added to the steps
+    epochs = PretrainerConfig(model="vit_tiny", freeze_target_steps=3, freeze_target_epochs=1.5)
+    assert target_freeze_steps(epochs, 60) == 3 + 90 and target_freeze_steps(config, 7) == 1
 
 
 class _FixedFeatures(nn.Module):

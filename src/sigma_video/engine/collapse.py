@@ -22,8 +22,8 @@ from collections import deque
 from dataclasses import dataclass
 
 HELP = (
-    "what helps at small scale: a lower optim.base_lr, keeping φ fixed for the first steps "
-    "(model.freeze_target_steps), a longer warm-up, a larger optim.batch_size; see README "
+    "what helps at small scale: a lower optim.base_lr, keeping φ fixed through the warm-up "
+    "(model.freeze_target_epochs=1), a longer warm-up, a larger optim.batch_size; see README "
     "'Reading the training metrics'"
 )
 

@@ -27,7 +27,7 @@ from sigma_video.engine.optim import build_optimizer
 from sigma_video.engine.run import main_rank_first, resume_point, start_device, write_run_files
 from sigma_video.flow.sources import check_flow_source
 from sigma_video.masking import make_mask
-from sigma_video.pretrainer import build_pretrainer
+from sigma_video.pretrainer import build_pretrainer, target_freeze_steps
 from sigma_video.tubes import token_grid
 
 __all__ = ["TrainingError", "load_records", "pretrain"]
@@ -107,6 +107,7 @@ def pretrain(
         decode_in=config.data.decode_in,
     )
     plan = make_plan(config.optim, len(dataset), info.world_size, config.data.num_sample)
+    model.freeze_target_steps = target_freeze_steps(config.model, plan.steps_per_epoch)
     optimizer = build_optimizer(model, plan.lr, config.optim.weight_decay, config.optim.betas)
     write_run_files(config, info, resume, overwrite)  # everything is checked: now write
     loop = open_loop(
