@@ -162,7 +162,8 @@ class Settings:
     threads: int | None = None  # torch threads in a worker process (``--jobs`` > 1)
 
 
-def demo_config(settings: Settings, task: Task):
+def row_config(settings: Settings, task: Task):
+    """The pretraining config of a row's run for one seed (the preset, the row's overrides)."""
     epochs = [] if settings.epochs is None else [f"optim.epochs={settings.epochs}"]
     return load_config(
         settings.preset,
@@ -188,11 +189,12 @@ def run_task(task: Task, settings: Settings) -> tuple[Task, dict[str, float], fl
         top1 = finetuned("random:demo", folder, task.seed, task.label, SUPERVISED[task.label])
         return task, {f"probe_{task.label}": top1}, None
     if task.kind == "finetune":
-        start = str(out / "SIGMA-MLP" / f"seed{task.seed}") if task.row == "SIGMA-MLP" else None
+        sigma = task.row == "SIGMA-MLP"
+        start = str(out / "SIGMA-MLP" / f"seed{task.seed}") if sigma else "random:demo"
         folder = out / "finetune" / f"{task.row}{task.seed}"
-        top1 = finetuned(start or "random:demo", folder, task.seed, "motion", [])
+        top1 = finetuned(start, folder, task.seed, "motion", [])
         return task, {"finetune_motion": top1}, None
-    config = demo_config(settings, task)
+    config = row_config(settings, task)
     seconds = None
     if task.kind == "random":  # this seed's shared starting point
         encoder, clip = encoder_for(config, task.seed).eval(), ClipSpec.of(config.data)
@@ -239,8 +241,11 @@ def run_all(tasks: list[Task], settings: Settings, jobs: int) -> list[tuple]:
             report(run_task(task, settings))
     else:
         context = multiprocessing.get_context("spawn")
+        # the trainings first, the short evaluations of random inits last: no core idles
+        # through a last long run
+        ordered = sorted(tasks, key=lambda task: task.kind == "random")
         with ProcessPoolExecutor(jobs, mp_context=context) as pool:
-            for future in as_completed([pool.submit(run_task, t, settings) for t in tasks]):
+            for future in as_completed([pool.submit(run_task, t, settings) for t in ordered]):
                 report(future.result())
     return [results[task] for task in tasks]
 
@@ -263,12 +268,12 @@ def collect(results: list[tuple]) -> tuple[dict, dict]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--epochs", type=int, default=None, help="default: the demo preset's")
+    parser.add_argument("--epochs", type=int, default=None, help="default: the preset's")
     parser.add_argument("--output", default="runs/reproduce_small")
     parser.add_argument(
         "--preset",
         default="demo",
-        help="pretraining preset of every row (demo; small: 16 frames of 112², 16-pixel tubes)",
+        help="pretraining preset (or .toml file) of every row, e.g. benchmarks/small_16x112.toml",
     )
     parser.add_argument(
         "--jobs",

@@ -25,6 +25,14 @@ def test_every_preset_loads_and_the_recipe_is_right():
         0.03,
     )
     assert dino.model.dino_weights is None  # the user points it at the official file
+    # the demo's measured small-scale recipe; the paper presets keep the reference values
+    demo = load_config("demo")
+    assert (demo.model.projection, demo.model.freeze_target_epochs) == ("paper", 1)
+    assert (demo.model.patch, demo.optim.base_lr, demo.optim.warmup_epochs) == (8, 4.8e-3, 1)
+    paper = [load_config(name).model for name in presets if name.startswith("vit_")]
+    assert len(paper) >= 8 and all(
+        m.freeze_target_epochs == m.freeze_target_steps == 0 for m in paper
+    )
 
 
 def test_overrides_are_typed():
