@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing
-import os
 import statistics
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -38,7 +37,7 @@ from pathlib import Path
 import torch
 
 from sigma_video.config import load_config
-from sigma_video.data.synth import default_dataset
+from sigma_video.data.synth import default_dataset, usable_cores
 from sigma_video.engine.trainer import pretrain
 from sigma_video.evaluation.report import embedded_metrics
 from sigma_video.io.load import ClipSpec, encoder_for, load_model
@@ -320,7 +319,6 @@ def main() -> None:
                 f"--only: unknown rows {unknown}; rows: {list({**VARIANTS, **MASK_VARIANTS})}"
             )
         variants = {name: o for name, o in {**VARIANTS, **MASK_VARIANTS}.items() if name in wanted}
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     settings = Settings(
         output=out,
         preset=args.preset,
@@ -328,7 +326,7 @@ def main() -> None:
         workers=args.workers if args.workers is not None else (2 if args.jobs == 1 else 0),
         max_sequences=args.max_sequences,
         eval_only=args.eval_only,
-        threads=None if args.jobs == 1 else max(1, (cores or 1) // args.jobs),
+        threads=None if args.jobs == 1 else max(1, usable_cores() // args.jobs),
     )
     first, then = plan_tasks(args, variants)
     results = run_all(first, settings, args.jobs) + run_all(then, settings, args.jobs)

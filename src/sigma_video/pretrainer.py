@@ -117,7 +117,9 @@ class PretrainerConfig:
     ``freeze_prototypes_steps`` / ``freeze_target_steps`` keep the prototypes / φ fixed for
     the first steps (0, the reference, never; small-scale knobs measured in BENCHMARKS.md);
     ``freeze_target_epochs`` adds that many of the run's epochs to φ's (the demo: 1, its
-    warm-up epoch, whatever the size of the data; ``target_freeze_steps``).
+    warm-up epoch, whatever the size of the data): ``pretrain`` sets the model's
+    ``freeze_target_steps`` from ``target_freeze_steps`` once it knows the steps per epoch
+    (a training loop of your own does the same; ``build_pretrainer`` alone counts the steps).
     ``mask``: ``tube`` (reference), ``random``, ``mgm`` (hide the tubes the codec's motion
     vectors say move most) or ``mgmae`` (keep visible the tubes a visibility map carried
     along optical flow reaches, MGMAE); ``flow`` (``dis`` in the loader workers, ``raft`` on

@@ -383,13 +383,17 @@ def map_jobs(function: Callable[..., Any], jobs: list[tuple], workers: int) -> l
         return pool.starmap(function, jobs, chunk)
 
 
+def usable_cores() -> int:
+    """The CPU cores this process may use (its affinity on Linux)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
 def default_workers() -> int:
     """The CPU cores this process may use, at most 8."""
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        cores = os.cpu_count() or 1
-    return max(1, min(8, cores))
+    return min(8, usable_cores())
 
 
 def write_dataset(
