@@ -1,5 +1,8 @@
 """The generated multi-label and repetition-counting videos."""
 
+import itertools
+import random
+
 import numpy as np
 import pytest
 
@@ -7,11 +10,13 @@ from sigma_video.data.annotations import read_list, read_multilabel
 from sigma_video.data.synth import APPEARANCE_CLASSES
 from sigma_video.data.synth_tasks import (
     TaskSynthConfig,
+    blink_ranges,
     render_task_video,
     write_task_dataset,
 )
 
 CONFIG = TaskSynthConfig(num_train=6, num_val=3)
+SWINGS = TaskSynthConfig(num_train=6, num_val=3, repetition="swing")
 
 
 def test_multilabel_videos_show_exactly_their_classes():
@@ -50,10 +55,43 @@ def swings(ids: np.ndarray) -> int:
     return turns
 
 
+def blinks(ids: np.ndarray, stride: int = 1) -> int:
+    """Runs of frames (every ``stride``-th, from frame 0) in which the object is not seen."""
+    seen = (ids[::stride] == 1).any(axis=(1, 2))
+    return int((~seen[1:] & seen[:-1]).sum() + (not seen[0]))
+
+
 @pytest.mark.parametrize("index", range(8))
-def test_counting_videos_swing_their_count(index):
+def test_counting_videos_blink_their_count(index):
     _, ids, (count,) = render_task_video(CONFIG, "count", "val", index)
     assert 1 <= count <= CONFIG.max_count
+    seen = (ids == 1).any(axis=(1, 2))
+    assert seen[0] and seen[-1] and (~seen).sum() == CONFIG.blink_frames * count
+    # a still object, drawn whole whenever it is seen
+    areas = (ids == 1).sum(axis=(1, 2))[seen]
+    assert areas.max() == areas.min() > 100
+    # every blink is seen apart by the fine-tuning clip (16 frames 2 apart)
+    assert blinks(ids) == blinks(ids, stride=2) == count
+
+
+def test_blink_ranges_fit_with_their_gap():
+    for frames, repeats, length, gap in [(32, 4, 4, 2), (32, 1, 4, 2), (30, 3, 4, 2), (7, 1, 5, 1)]:
+        for seed in range(50):
+            ranges = blink_ranges(frames, repeats, length, gap, random.Random(seed))
+            assert len(ranges) == repeats and ranges[0][0] >= 1 and ranges[-1][1] <= frames
+            assert all(end - start == length for start, end in ranges)
+            assert all(b[0] - a[1] >= gap for a, b in itertools.pairwise(ranges))
+    with pytest.raises(ValueError, match="do not fit"):
+        TaskSynthConfig(max_count=6)  # 32 // 6 = 5 frames per blink, 4 + 2 needed
+    TaskSynthConfig(max_count=5)  # 6 frames: fits
+    with pytest.raises(ValueError, match="repetition"):
+        TaskSynthConfig(repetition="hop")
+
+
+@pytest.mark.parametrize("index", range(8))
+def test_swing_counting_videos_swing_their_count(index):
+    _, ids, (count,) = render_task_video(SWINGS, "count", "val", index)
+    assert 1 <= count <= SWINGS.max_count
     # N sine cycles over the video turn 2N times, give or take one at either end
     assert abs(swings(ids) - 2 * count) <= 1
 

@@ -114,6 +114,12 @@ class ShapeSpec:
     # back-and-forth travel added to the linear one: (amplitude x, amplitude y) in pixels,
     # full cycles per frame, phase at frame 0 (radians); the repetitions of ``synth_tasks``
     swing: tuple[float, float, float, float] | None = None
+    # frame ranges ``[start, end)`` in which the shape is not drawn (the blinks of ``synth_tasks``)
+    hidden: tuple[tuple[int, int], ...] = ()
+
+    def visible(self, t: int) -> bool:
+        """Whether the shape is drawn at frame ``t``."""
+        return not any(start <= t < end for start, end in self.hidden)
 
     def centre(self, t: int) -> tuple[float, float]:
         """The centre ``(x, y)`` in pixels at frame ``t``."""
@@ -295,7 +301,8 @@ def render_shapes(
     for t in range(frames):
         rgb[t] = background
         for shape, label in shapes:
-            _draw(rgb[t], ids[t], shape, t, label)
+            if shape.visible(t):
+                _draw(rgb[t], ids[t], shape, t, label)
     return (rgb * 255).round().clip(0, 255).astype(np.uint8), ids
 
 
