@@ -70,8 +70,10 @@ def test_counting_videos_blink_their_count(index):
     # a still object, drawn whole whenever it is seen
     areas = (ids == 1).sum(axis=(1, 2))[seen]
     assert areas.max() == areas.min() > 100
-    # every blink is seen apart by the fine-tuning clip (16 frames 2 apart)
+    # every blink is seen apart by a clip of 16 frames 2 apart, and hides exactly one frame
+    # of the demo's clip (8 frames 4 apart), two of the 16-frame one
     assert blinks(ids) == blinks(ids, stride=2) == count
+    assert (~seen[::4]).sum() == count and (~seen[::2]).sum() == 2 * count
 
 
 def test_blink_ranges_fit_with_their_gap():

@@ -11,13 +11,15 @@ it has seen their look, and both are pure functions of ``(seed, task, split, ind
   offset, with at least ``blink_gap`` frames of it between two blinks; the label is ``N``
   (UCFRep-like repetition counting). ``repetition="swing"`` gives format 2's videos instead:
   the shape swings back and forth ``N`` times with one amplitude (the count alone sets the
-  speed). A clip of 16 frames 2 apart sees the whole 32-frame video and every blink (4
-  frames) in two of its frames; at ``max_count`` 4 the blinks are 2 to 4 frames apart.
+  speed). At the defaults (32 frames, blinks of 4, ``max_count`` 4: 2 to 4 frames between
+  two blinks) a clip of 8 frames 4 apart (the demo's, and the embedded suite's counting clip)
+  loses exactly one of its frames per blink, a clip of 16 frames 2 apart two.
 
-Why blinks (BENCHMARKS.md, "SEVERE on the embedded videos"): supervised from scratch, the demo
-ViT stays at chance on the swing counts (and on hops and bounces) for 600 steps, and learns the
-blink counts to 84 % in 1500; a repetition that changes what a time slot looks like is what a
-model of this size can count.
+Why blinks (BENCHMARKS.md, "SEVERE on the embedded videos" and "... counting by blinks"):
+supervised from scratch, the demo ViT stays at chance on the swing counts (and on hops and
+bounces) for 600 steps and learns the blink counts to 84 % in 1500; a repetition that changes
+what a time slot looks like is what a model of this size can count, and the demo's SIGMA
+checkpoint counts them better than random init on every seed.
 
 ``write_task_dataset(root)`` writes H.264 files and lists (paths relative to ``root``):
 
