@@ -11,7 +11,7 @@ it has seen their look, and both are pure functions of ``(seed, task, split, ind
   offset, with at least ``blink_gap`` frames of it between two blinks; the label is ``N``
   (UCFRep-like repetition counting). ``repetition="swing"`` gives format 2's videos instead:
   the shape swings back and forth ``N`` times with one amplitude (the count alone sets the
-  speed). At the defaults (32 frames, blinks of 4, ``max_count`` 4: 2 to 4 frames between
+  speed). At the defaults (32 frames, blinks of 4, ``max_count`` 4: at least 2 frames between
   two blinks) a clip of 8 frames 4 apart (the demo's, and the embedded suite's counting clip)
   loses exactly one of its frames per blink, a clip of 16 frames 2 apart two.
 
