@@ -29,6 +29,10 @@ def test_every_preset_loads_and_the_recipe_is_right():
     demo = load_config("demo")
     assert (demo.model.projection, demo.model.freeze_target_epochs) == ("paper", 1)
     assert (demo.model.patch, demo.optim.base_lr, demo.optim.warmup_epochs) == (8, 4.8e-3, 1)
+    # the laptop preset: the demo's recipe on 16 frames 2 apart, nothing else changed
+    small = load_config("small")
+    assert (small.data.num_frames, small.data.stride, small.data.size) == (16, 2, 64)
+    assert (small.model, small.optim) == (demo.model, demo.optim)
     paper = [load_config(name).model for name in presets if name.startswith("vit_")]
     assert len(paper) >= 8 and all(
         m.freeze_target_epochs == m.freeze_target_steps == 0 for m in paper
