@@ -154,7 +154,7 @@ def blink_ranges(
     frame, and leaves at least ``gap`` frames before the next (needs
     ``frames // repeats >= length + gap``)."""
     share = frames / repeats
-    slack = int(share) - length - gap
+    slack = frames // repeats - length - gap
     ranges = []
     for k in range(repeats):
         start = math.floor(k * share) + 1 + rng.randint(0, slack)
