@@ -357,8 +357,11 @@ class Loop:
 
 
 def _clip(model: nn.Module, max_norm: float | None) -> torch.Tensor:
-    """Total gradient norm; gradients are clipped to ``max_norm`` when it is set."""
-    grads = [p.grad for p in model.parameters() if p.grad is not None]
+    """The total gradient norm before clipping; the gradients are scaled down in place to
+    a total norm of ``max_norm`` when it is set and exceeded."""
+    params = [p for p in model.parameters() if p.grad is not None]
     if max_norm:
-        return torch.nn.utils.clip_grad_norm_(grads, max_norm)
-    return torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads]))
+        return torch.nn.utils.clip_grad_norm_(params, max_norm)
+    return torch.linalg.vector_norm(
+        torch.stack([torch.linalg.vector_norm(p.grad) for p in params])
+    )
