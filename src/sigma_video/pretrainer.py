@@ -205,12 +205,9 @@ def target_freeze_steps(config: PretrainerConfig, steps_per_epoch: int) -> int:
     return config.freeze_target_steps + round(config.freeze_target_epochs * steps_per_epoch)
 
 
-def build_pretrainer(config: PretrainerConfig, target: nn.Module | None = None) -> SigmaPretrainer:
-    """Build the variant described by ``config``.
-
-    ``target`` replaces the configured target network (e.g. ``FrozenFeatures`` around a DINO
-    model for SIGMA-DINO); the decoder's and prototypes' width follows ``target.out_dim``.
-    """
+def build_encoder(config: PretrainerConfig) -> VideoEncoder:
+    """Ψ alone, as ``build_pretrainer`` makes it (first, so that for a given seed both give
+    the same weights); no target network is built, so no DINO weights file is read."""
     clip = {
         k: v
         for k, v in {
@@ -226,8 +223,18 @@ def build_pretrainer(config: PretrainerConfig, target: nn.Module | None = None) 
         grad_checkpointing=config.grad_checkpointing,
         **clip,
     )
+    return VideoEncoder(enc_cfg)
+
+
+def build_pretrainer(config: PretrainerConfig, target: nn.Module | None = None) -> SigmaPretrainer:
+    """Build the variant described by ``config``.
+
+    ``target`` replaces the configured target network (e.g. ``FrozenFeatures`` around a DINO
+    model for SIGMA-DINO); the decoder's and prototypes' width follows ``target.out_dim``.
+    """
     # The encoder first: for a given seed every variant starts from the same encoder weights.
-    encoder = VideoEncoder(enc_cfg)
+    encoder = build_encoder(config)
+    enc_cfg = encoder.config
     if target is None:
         shape = {"tubelet": enc_cfg.tubelet, "patch": enc_cfg.patch, "in_chans": enc_cfg.in_chans}
         if config.target == "dino":

@@ -1,6 +1,8 @@
 """``load_model``: one loader for every source, ``(model, ClipSpec)`` out; the deprecated
 ``(encoder, TrainConfig)`` wrappers keep working."""
 
+import dataclasses
+
 import pytest
 import torch
 
@@ -49,3 +51,33 @@ def test_the_deprecated_wrappers_keep_their_return_types(run):
     assert torch.equal(encoder.pos_embed, load_model(run)[0].pos_embed)
     _, preset = load_encoder("random:demo")
     assert preset.model.patch == 8  # the preset's config
+
+
+def test_random_weights_are_those_a_pretraining_run_starts_from():
+    from sigma_video.io.load import random_config
+    from sigma_video.pretrainer import build_pretrainer
+
+    config = random_config("demo")
+    model = dataclasses.replace(
+        config.model, num_frames=config.data.num_frames, img_size=config.data.size
+    )
+    torch.manual_seed(3)
+    started = build_pretrainer(model).encoder.state_dict()
+    loaded = load_model("random:demo", seed=3)[0].state_dict()
+    assert loaded.keys() == started.keys()
+    assert all(torch.equal(loaded[k], started[k]) for k in started)
+
+
+def test_a_sigma_dino_encoder_loads_without_the_dino_weights_file(synth_root, tmp_path):
+    from sigma_video.models.dino import DINO_PRESETS, ImageViT
+
+    dino = tmp_path / "dino_vits16.pth"
+    torch.save(ImageViT(DINO_PRESETS["dino_vits16"]).state_dict(), dino)
+    run = tmp_path / "run"
+    options = ["model.target=dino", "model.dino_arch=dino_vits16", f"model.dino_weights={dino}"]
+    pretrain(tiny(synth_root, run, "optim.max_steps=2", *options), log=lambda _: None)
+    dino.unlink()  # the run is probed elsewhere: only its own checkpoints travel
+    encoder, _ = load_model(run)
+    weights, _ = load_checkpoint(list_checkpoints(run)[-1])
+    state = encoder.state_dict()
+    assert all(torch.equal(v, weights[f"encoder.{k}"]) for k, v in state.items())

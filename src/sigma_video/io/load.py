@@ -29,7 +29,7 @@ from sigma_video.io.official import official_classifier, official_encoder, read_
 from sigma_video.models.classifier import VideoClassifier, classifier_from_config
 from sigma_video.models.encoder import EncoderConfig, VideoEncoder
 from sigma_video.models.registry import list_models
-from sigma_video.pretrainer import build_pretrainer
+from sigma_video.pretrainer import build_encoder
 from sigma_video.state_dict import check_fit
 
 if TYPE_CHECKING:  # a run's config is loaded through sigma_video.config at run time
@@ -111,14 +111,15 @@ def random_config(name: str) -> TrainConfig:
 
 
 def encoder_for(config: TrainConfig, seed: int) -> VideoEncoder:
-    """The encoder a pretraining run of ``config`` starts from with ``seed``."""
+    """The encoder a pretraining run of ``config`` starts from with ``seed`` (built alone:
+    a SIGMA-DINO run's DINO weights file need not be there)."""
     model = dataclasses.replace(
         config.model,
         num_frames=config.model.num_frames or config.data.num_frames,
         img_size=config.model.img_size or config.data.size,
     )
     torch.manual_seed(seed)
-    return build_pretrainer(model).encoder
+    return build_encoder(model)
 
 
 def checkpoint_folder(path: Path) -> Path:
