@@ -171,6 +171,40 @@ def test_finetuning_checkpoint_with_fc_norm_and_learned_positions(tmp_path):
         load_model(tmp_path / "headless.pth", "classifier")
 
 
+def test_a_learned_position_table_survives_convert_and_finetuning(synth_root, tmp_path, capsys):
+    from sigma_video.finetuning.trainer import finetune
+    from sigma_video.io.checkpoint import list_checkpoints, load_checkpoint
+    from tests.finetuning.test_trainer import small
+
+    sd = reference_encoder_state(prefix="", final_norm=False)
+    table = torch.randn(1, 8, D, generator=torch.Generator().manual_seed(6))  # grid (2, 2, 2)
+    sd.update({"fc_norm.weight": torch.ones(D), "fc_norm.bias": torch.zeros(D), "pos_embed": table})
+    save_reference(tmp_path / "ft.pth", sd)
+    encoder, _ = load_model(tmp_path / "ft.pth")
+    assert encoder.config.learned_pos and torch.equal(encoder.state_dict()["pos_embed"], table[0])
+
+    convert = ["convert", "--input", str(tmp_path / "ft.pth"), "--output"]
+    assert main([*convert, str(tmp_path / "enc")]) == 0
+    converted, _ = load_model(tmp_path / "enc")
+    assert torch.equal(converted.pos_embed, table[0])
+    with pytest.raises(SystemExit):  # another clip size: the table cannot follow
+        main([*convert, str(tmp_path / "other"), "--num-frames", "8"])
+    assert "learned position table" in capsys.readouterr().err
+    norm = {**reference_encoder_state(), "encoder.pos_embed": table}  # a per-token norm
+    save_reference(tmp_path / "norm.pth", norm)
+    convert = ["convert", "--input", str(tmp_path / "norm.pth"), "--output"]
+    with pytest.raises(SystemExit):  # VideoMAE's table is the fixed sinusoid
+        main([*convert, str(tmp_path / "hf"), "--to", "hf"])
+    assert "learned position table" in capsys.readouterr().err
+
+    run = tmp_path / "finetuned"
+    finetune(small(synth_root, tmp_path / "ft.pth", run, "optim.max_steps=2"), log=lambda _: None)
+    weights, _ = load_checkpoint(list_checkpoints(run)[-1])
+    assert not torch.equal(weights["encoder.pos_embed"], table[0])  # fine-tuned with the rest
+    model, _ = load_model(run, "classifier")
+    assert torch.equal(model.encoder.pos_embed, weights["encoder.pos_embed"])
+
+
 class _Exploit:
     def __reduce__(self):
         return (os.system, ("touch pwned",))

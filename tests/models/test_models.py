@@ -180,6 +180,22 @@ def test_position_tables_at_other_clip_sizes():
     assert "pos_embed" not in encoder.state_dict()
 
 
+def test_a_learned_position_table_is_a_saved_trained_parameter():
+    from sigma_video.engine.optim import parameter_groups
+
+    encoder = create_encoder("vit_tiny", learned_pos=True)  # grid (4, 4, 4)
+    assert encoder.state_dict()["pos_embed"].shape == (64, 192)
+    with torch.no_grad():
+        encoder.pos_embed.add_(torch.randn(64, 192))
+    video = torch.randn(1, 3, 4, 48, 48)  # grid (2, 3, 3): the learned table, resampled
+    expected = resample_table(encoder.pos_embed.detach(), (4, 4, 4), (2, 3, 3))
+    torch.testing.assert_close(encoder.embed(video), encoder.patch_embed(video) + expected)
+    encoder.forward_features(video).sum().backward()
+    assert encoder.pos_embed.grad.abs().sum() > 0
+    no_decay = [p for g in parameter_groups(encoder, 0.05) if not g["decayed"] for p in g["params"]]
+    assert any(p is encoder.pos_embed for p in no_decay)
+
+
 def test_activation_checkpointing_gives_the_same_gradients():
     video = clips()
     grads = []

@@ -319,16 +319,12 @@ def with_clip(encoder: VideoEncoder, num_frames: int, size: int) -> VideoEncoder
     table cannot follow, so a change is refused."""
     import dataclasses
 
-    import torch
-
-    from sigma_video.layers.pos_embed import sinusoid_table
     from sigma_video.models.encoder import VideoEncoder
 
     c = encoder.config
     if (c.num_frames, c.img_size) == (num_frames, size):
         return encoder
-    fixed = sinusoid_table(encoder.pos_embed.shape[0], c.embed_dim)
-    if not torch.equal(encoder.pos_embed.cpu(), fixed):
+    if c.learned_pos:
         raise ValueError("this encoder has a learned position table: its clip size is fixed")
     rebuilt = VideoEncoder(dataclasses.replace(c, num_frames=num_frames, img_size=size))
     rebuilt.load_state_dict(encoder.state_dict())

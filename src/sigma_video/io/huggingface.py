@@ -44,6 +44,11 @@ def hf_config(config: EncoderConfig):
         raise ValueError(
             "only encoders with q/v biases and a per-token final norm export to VideoMAE"
         )
+    if config.learned_pos:
+        raise ValueError(
+            "this encoder has a learned position table; VideoMAE's is the fixed sinusoid: "
+            "convert it to our format instead (--to sigma)"
+        )
     return transformers.VideoMAEConfig(
         image_size=config.img_size,
         patch_size=config.patch,

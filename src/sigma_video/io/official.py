@@ -47,7 +47,7 @@ def infer_encoder_config(
     weights: dict[str, Tensor], num_frames: int = 16, img_size: int = 224
 ) -> EncoderConfig:
     """The ViT shape from the weights: width and tube from the embedding, depth from the
-    blocks, 64-wide heads (true for ViT-S/B/L)."""
+    blocks, 64-wide heads (true for ViT-S/B/L), a learned position table if they hold one."""
     if "patch_embed.proj.weight" not in weights:
         raise ValueError("no encoder weights found (patch_embed.proj.weight is missing)")
     embed = weights["patch_embed.proj.weight"]  # (D, C, tubelet, patch, patch)
@@ -63,6 +63,7 @@ def infer_encoder_config(
         img_size=img_size,
         qkv_bias="blocks.0.attn.q_bias" in weights,
         pooled_norm="fc_norm.weight" in weights and "norm.weight" not in weights,
+        learned_pos="pos_embed" in weights,
     )
 
 
@@ -71,26 +72,30 @@ def official_encoder(path: str | Path, strict: bool = False) -> tuple[VideoEncod
     checkpoint, and the clip settings from its ``args`` (frames, sampling rate, size;
     VideoMAE's defaults where it records none).
 
-    A learned ``pos_embed`` (fine-tuned with learnable positions) replaces the fixed table,
-    resampled if its token count differs.
+    A learned ``pos_embed`` (fine-tuned with learnable positions) becomes the encoder's
+    learned table (``learned_pos``), resampled if its token count differs.
     """
     state, args = read_checkpoint(path)
     weights = encoder_weights(state)
     clip = {**CLIP_DEFAULTS, **recorded_clip(args)}
     config = infer_encoder_config(weights, clip["num_frames"], clip["size"])
     encoder = VideoEncoder(config)
-    table = weights.pop("pos_embed", None)
+    if config.learned_pos:
+        weights["pos_embed"] = learned_table(weights["pos_embed"], config)
     check_fit(encoder.state_dict(), weights, str(path), "this encoder", strict)
     encoder.load_state_dict(weights, strict=False)
-    if table is not None:
-        table = table.reshape(-1, config.embed_dim).float()
-        t, h, w = config.grid
-        if table.shape[0] != t * h * w:
-            side = math.isqrt(table.shape[0] // t)
-            table = resample_table(table, (t, side, side), config.grid)
-        with torch.no_grad():
-            encoder.pos_embed.copy_(table)
     return encoder.eval(), clip
+
+
+def learned_table(table: Tensor, config: EncoderConfig) -> Tensor:
+    """An official ``(1, N, D)`` learned table as ours, ``(T·H·W, D)`` float on the config's
+    grid (resampled from a square grid with as many frames when ``N`` differs)."""
+    table = table.reshape(-1, config.embed_dim).float()
+    t, h, w = config.grid
+    if table.shape[0] != t * h * w:
+        side = math.isqrt(table.shape[0] // t)
+        table = resample_table(table, (t, side, side), config.grid)
+    return table
 
 
 def official_classifier(path: str | Path) -> tuple[VideoClassifier, dict]:

@@ -31,6 +31,10 @@ class EncoderConfig:
     ``"sinusoid"`` recomputes the flattened-index sinusoid table for the actual token count
     (what VideoMAE does when fine-tuning at another size) and ``"interpolate"`` resamples the
     default table trilinearly so each position keeps its space-time meaning.
+    ``learned_pos`` makes the table a trained parameter, saved with the weights (VideoMAE's
+    ``use_learnable_pos_emb``, found in fine-tuned files that carry a ``pos_embed``); it
+    starts as the sinusoid and is always resampled for other grids. The default is the
+    fixed sinusoid, rebuilt rather than saved.
     ``pooled_norm`` is the fine-tuned VideoMAE layout: no per-token final ``norm``, an
     ``fc_norm`` on the mean-pooled tokens instead.
     """
@@ -49,6 +53,7 @@ class EncoderConfig:
     grad_checkpointing: bool = False
     pos_table: str = "sinusoid"
     pooled_norm: bool = False
+    learned_pos: bool = False
 
     def __post_init__(self) -> None:
         if self.pos_table not in POS_TABLE_MODES:
@@ -67,7 +72,7 @@ class EncoderConfig:
 
 
 class VideoEncoder(nn.Module):
-    """Tube embedding + fixed position table + transformer blocks + final norm.
+    """Tube embedding + position table (fixed, or learned) + transformer blocks + final norm.
 
     Input clips are ``(B, C, T, H, W)`` normalised with ImageNet statistics. Only the
     visible tokens go through the blocks when a mask is given.
@@ -82,7 +87,10 @@ class VideoEncoder(nn.Module):
         )
         grid = config.grid
         table = sinusoid_table(grid[0] * grid[1] * grid[2], config.embed_dim)
-        self.register_buffer("pos_embed", table, persistent=False)  # (N, D), not saved
+        if config.learned_pos:
+            self.pos_embed = nn.Parameter(table)  # (N, D), trained and saved
+        else:
+            self.register_buffer("pos_embed", table, persistent=False)  # (N, D), not saved
         rates = torch.linspace(0, config.drop_path, config.depth).tolist()
         self.blocks = nn.ModuleList(
             Block(config.embed_dim, config.num_heads, config.mlp_ratio, config.qkv_bias, rate)
@@ -110,6 +118,8 @@ class VideoEncoder(nn.Module):
         """``(T·H·W, D)`` position table for a token grid, on this module's device."""
         if grid == self.config.grid:
             return self.pos_embed
+        if self.config.learned_pos:  # resampled at each call: the table trains
+            return resample_table(self.pos_embed, self.config.grid, grid)
         key = (grid, self.pos_embed.device)
         if key not in self._tables:
             if self.config.pos_table == "interpolate":
