@@ -196,15 +196,48 @@ def save_config(config: Any, path: str | Path) -> None:
     Path(path).write_text(json.dumps(to_dict(config), indent=2) + "\n", encoding="utf-8")
 
 
-def config_changes(saved: dict[str, Any], new: dict[str, Any]) -> dict[str, tuple[Any, Any]]:
+def config_changes(
+    saved: dict[str, Any], new: dict[str, Any], ignore: frozenset[str] = frozenset()
+) -> dict[str, tuple[Any, Any]]:
     """Dotted keys whose values differ between two resolved configs (``to_dict`` or a
-    saved ``config.json``): ``{"optim.epochs": (60, 600)}``. Tuples and lists compare equal."""
+    saved ``config.json``): ``{"optim.epochs": (60, 600)}``. Tuples and lists compare equal;
+    the dotted keys in ``ignore`` are not compared."""
     changes: dict[str, tuple[Any, Any]] = {}
     for key in sorted(set(saved) | set(new)):
         a, b = saved.get(key), new.get(key)
         if isinstance(a, dict) and isinstance(b, dict):
-            for sub, pair in config_changes(a, b).items():
+            inner = frozenset(k.split(".", 1)[1] for k in ignore if k.startswith(f"{key}."))
+            for sub, pair in config_changes(a, b, inner).items():
                 changes[f"{key}.{sub}"] = pair
-        elif json.loads(json.dumps(a)) != json.loads(json.dumps(b)):
+        elif key not in ignore and json.loads(json.dumps(a)) != json.loads(json.dumps(b)):
             changes[key] = (a, b)
     return changes
+
+
+def session_keys(cls: type, prefix: str = "") -> frozenset[str]:
+    """Dotted keys of ``cls`` that say how one session runs, not what the run trains
+    (loader workers, logging, checkpoint cadence, the closing evaluation): each section
+    dataclass lists its own in ``SESSION_KEYS``. A resume may change them freely."""
+    keys = {f"{prefix}{name}" for name in getattr(cls, "SESSION_KEYS", ())}
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        if dataclasses.is_dataclass(hints[f.name]):
+            keys |= session_keys(hints[f.name], f"{prefix}{f.name}.")
+    return frozenset(keys)
+
+
+def config_keys(cls: type, prefix: str = "") -> list[tuple[str, Any]]:
+    """Every user-facing key of config dataclass ``cls`` as ``(dotted key, default)``, in
+    field order, sections expanded (``("optim.base_lr", 1.5e-4)``); a required key's default
+    is ``dataclasses.MISSING``."""
+    hints = typing.get_type_hints(cls)
+    keys: list[tuple[str, Any]] = []
+    for f in dataclasses.fields(cls):
+        name = f"{prefix}{f.name}"
+        if dataclasses.is_dataclass(hints[f.name]):
+            keys += config_keys(hints[f.name], f"{name}.")
+        elif f.default_factory is not dataclasses.MISSING:
+            keys.append((name, f.default_factory()))
+        else:
+            keys.append((name, f.default))
+    return keys

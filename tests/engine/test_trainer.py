@@ -324,19 +324,21 @@ def test_resume_uses_the_runs_own_settings(synth_root, tmp_path, capsys):
     assert main(["pretrain", "--output", str(run), "--resume", "auto"]) == 0
     assert "already finished at step 4" in capsys.readouterr().out
     assert (run / "summary.json").read_text() == summary
+    lr = json.loads((run / "config.json").read_text())["optim"]["base_lr"]
     with pytest.raises(SystemExit) as exc:
-        main(["pretrain", "--output", str(run), "--resume", "auto", "optim.max_steps=6"])
+        main(["pretrain", "--output", str(run), "--resume", "auto", "optim.base_lr=0.5"])
     err = capsys.readouterr().err
-    assert exc.value.code == 2 and "optim.max_steps: 4 -> 6" in err and "--allow-changes" in err
+    assert exc.value.code == 2 and f"optim.base_lr: {lr} -> 0.5" in err and "--allow-changes" in err
     argv = ["pretrain", "--output", str(run), "--resume", "auto", "--allow-changes"]
-    assert main([*argv, "optim.max_steps=6"]) == 0
+    assert main([*argv, "optim.base_lr=0.5", "optim.max_steps=6"]) == 0
     whole = json.loads((run / "summary.json").read_text())  # covers both sessions
     assert whole["steps"] == 6 and json.loads(summary)["loss_first"] == whole["loss_first"]
     assert [(x["start_step"], x["end_step"]) for x in whole["sessions"]] == [(0, 4), (4, 6)]
     assert whole["seconds_total"] >= whole["seconds"]
     record = json.loads((run / "config_changes.jsonl").read_text().splitlines()[-1])
-    assert record["changes"] == {"optim.max_steps": [4, 6]}
-    assert json.loads((run / "config.json").read_text())["optim"]["max_steps"] == 6
+    assert record["changes"] == {"optim.base_lr": [lr, 0.5]}  # max_steps: where a session ends
+    saved = json.loads((run / "config.json").read_text())["optim"]
+    assert saved["max_steps"] == 6 and saved["base_lr"] == 0.5
 
 
 def test_a_failed_start_leaves_no_run_and_overwrite_clears_old_curves(synth_root, tmp_path):

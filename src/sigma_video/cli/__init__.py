@@ -69,9 +69,23 @@ def _stdout_closed() -> bool:
     return False
 
 
+def parse(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> argparse.Namespace:
+    """The parsed command line; ``key=value`` overrides may also come after flags
+    (``... optim.epochs=8 --resume auto run.probe_after=false``), as a requeue script
+    appends them."""
+    args, extra = parser.parse_known_args(argv)
+    overrides = [x for x in extra if "=" in x and not x.startswith("-")]
+    unknown = [x for x in extra if x not in overrides]
+    if unknown or (overrides and not hasattr(args, "overrides")):
+        parser.error(f"unrecognized arguments: {' '.join(unknown or overrides)}")
+    if overrides:
+        args.overrides = [*args.overrides, *overrides]
+    return args
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)  # --help and usage errors end here, before torch loads
+    args = parse(parser, argv)  # --help and usage errors end here, before torch loads
     from sigma_video.data.dataset import DataError
     from sigma_video.data.decode import DecodeError
     from sigma_video.engine.loop import TrainingError

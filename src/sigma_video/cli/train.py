@@ -48,11 +48,21 @@ def pretrain_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run_pretrain)
 
 
+def base_config(args: argparse.Namespace, output: str | None) -> str | None:
+    """The config a command starts from: ``--config``; at a resume without one, the run's
+    own ``config.json``; else None (the command's default preset)."""
+    from pathlib import Path
+
+    if args.config is not None or args.resume is None or output is None:
+        return args.config
+    saved = Path(output) / "config.json"
+    return str(saved) if saved.exists() else None
+
+
 def run_pretrain(args: argparse.Namespace) -> None:
     from pathlib import Path
 
     from sigma_video.config import load_config
-    from sigma_video.engine.run import resume_config
     from sigma_video.engine.trainer import pretrain
 
     flags = {
@@ -62,14 +72,17 @@ def run_pretrain(args: argparse.Namespace) -> None:
         "run.init": args.init,
     }
     overrides = with_flags(args.overrides, flags)
-    config = load_config(args.config or "demo", overrides)
-    saved = Path(config.run.output) / "config.json"
-    if args.resume is not None and saved.exists():
-        config = resume_config(
-            saved, load_config(args.config or str(saved), overrides), args.allow_changes
-        )
-    summary = pretrain(config, resume=args.resume, overwrite=args.overwrite)
-    if config.run.probe_after and config.data.train is None and not summary.get("stopped_by"):
+    output = load_config(args.config or "demo", overrides).run.output
+    config = load_config(base_config(args, output) or "demo", overrides)
+    summary = pretrain(
+        config, resume=args.resume, overwrite=args.overwrite, allow_changes=args.allow_changes
+    )
+    probes = config.run.probe_after and config.data.train is None and not summary["stopped_by"]
+    # a finished run that is resumed keeps its report (written unless a kill came first)
+    reported = (
+        summary["steps_this_session"] == 0 and (Path(summary["run_dir"]) / "report.json").exists()
+    )
+    if probes and not reported:
         from sigma_video.evaluation.report import probe_report
 
         probe_report(summary["run_dir"])
@@ -78,13 +91,16 @@ def run_pretrain(args: argparse.Namespace) -> None:
 def finetune_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "finetune",
-        help="fine-tune an encoder end to end (VideoMAE recipe); last line is JSON",
+        help="fine-tune an encoder end to end (VideoMAE recipe); last line is JSON (scores in %%)",
         description="Full fine-tuning: layer-wise lr decay, drop path, mixup/cutmix, label "
         "smoothing, warm-up + cosine; multi-clip × multi-crop test at the end. Settings: "
         "defaults, then --config, then key=value overrides (e.g. optim.epochs=50).",
     )
     p.add_argument(
-        "--config", default="demo", help="fine-tuning preset or .toml/.json (default: demo)"
+        "--config",
+        default=None,
+        help="fine-tuning preset or .toml/.json (default: demo; with --resume: the run's own "
+        "config.json)",
     )
     p.add_argument(
         "--checkpoint",
@@ -99,6 +115,11 @@ def finetune_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--output", default=None, help="run directory (default: the preset's)")
     p.add_argument("--resume", default=None, help="'auto' or a checkpoint folder")
     p.add_argument("--overwrite", action="store_true", help="replace a previous run in --output")
+    p.add_argument(
+        "--allow-changes",
+        action="store_true",
+        help="resume with settings that differ from the run's saved config (recorded)",
+    )
     p.add_argument("overrides", nargs="*", metavar="key=value", help="dotted config overrides")
     p.set_defaults(func=run_finetune)
 
@@ -106,7 +127,7 @@ def finetune_parser(sub: argparse._SubParsersAction) -> None:
 def test_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "test",
-        help="multi-clip × multi-crop test of a fine-tuned model; last line is JSON",
+        help="multi-clip × multi-crop test of a fine-tuned model; last line is JSON (scores in %%)",
         description="Score a fine-tuning run (or one of its checkpoints) or a reference "
         "SIGMA/VideoMAE fine-tuned .pth on a labelled list: softmax averaged over "
         "clips × crops per video (SSv2 2×3, K400 5×3); a multi-label run is scored by mAP "
@@ -148,8 +169,10 @@ def run_test(args: argparse.Namespace) -> None:
     with torch.no_grad():
         model = model.to(device)
         result = evaluate(model, data, device, args.batch_size, args.workers, task=task)
+    scores = {k: v for k, v in result.items() if k not in ("num", "unreadable")}
+    tested = {"num_videos": result["num"], "unreadable": result["unreadable"]}
     views = f"{args.clips}x{args.crops}"
-    print(json.dumps({"checkpoint": args.checkpoint, **result, "views": views}))
+    print(json.dumps({"checkpoint": args.checkpoint, **scores, **tested, "views": views}))
 
 
 def run_finetune(args: argparse.Namespace) -> None:
@@ -164,8 +187,12 @@ def run_finetune(args: argparse.Namespace) -> None:
         "data.data_root": args.data_root,
         "run.output": args.output,
     }
-    config = load_finetune_config(args.config, with_flags(args.overrides, flags))
-    summary = finetune(config, resume=args.resume, overwrite=args.overwrite)
+    overrides = with_flags(args.overrides, flags)
+    output = load_finetune_config(args.config or "demo", overrides).run.output
+    config = load_finetune_config(base_config(args, output) or "demo", overrides)
+    summary = finetune(
+        config, resume=args.resume, overwrite=args.overwrite, allow_changes=args.allow_changes
+    )
     test = summary["test"]
     if test is None:  # stopped by a signal before the test
         print(json.dumps({"stopped_by": summary["stopped_by"], "run_dir": summary["run_dir"]}))
@@ -175,7 +202,7 @@ def run_finetune(args: argparse.Namespace) -> None:
         "checkpoint": config.model.checkpoint,
         "task": config.model.task,
         **scores,
-        "num_test": test["num"],
+        "num_videos": test["num"],
         "unreadable": test["unreadable"],
         "views": f"{test['clips']}x{test['crops']}",
         "run_dir": summary["run_dir"],

@@ -25,6 +25,8 @@ class LoaderSettings:
     time_limit: float = 30.0
     max_bad_fraction: float = 0.05
 
+    SESSION_KEYS = ("workers",)  # the samples are pure functions of (seed, epoch, index)
+
     def __post_init__(self) -> None:
         if self.crop not in CROPS:
             raise ValueError(f"data.crop must be one of {CROPS}, got {self.crop!r}")

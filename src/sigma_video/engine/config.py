@@ -3,6 +3,7 @@ the model's and the data's."""
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -44,6 +45,9 @@ class OptimConfig:
     clip_grad: float | None = None
     max_steps: int | None = None
 
+    # where a session stops, not what a step computes: a resume may move it
+    SESSION_KEYS = ("max_steps",)
+
     def __post_init__(self) -> None:
         _at_least_one(self, "optim", ("epochs", "batch_size", "accum_steps"))
         if not 0 <= self.warmup_epochs <= self.epochs:
@@ -81,6 +85,16 @@ class BaseRunConfig:
     tensorboard: bool = True
     progress: bool = True
 
+    # how a session logs and saves, not what it trains: a resume may change them
+    SESSION_KEYS = (
+        "log_every",
+        "save_every",
+        "save_every_minutes",
+        "keep_last",
+        "tensorboard",
+        "progress",
+    )
+
     def __post_init__(self) -> None:
         if self.precision not in PRECISIONS:
             raise ValueError(f"run.precision must be one of {PRECISIONS}, got {self.precision!r}")
@@ -100,6 +114,8 @@ class RunConfig(BaseRunConfig):
     probe_after: bool = False
     init: str | None = None
 
+    SESSION_KEYS = (*BaseRunConfig.SESSION_KEYS, "probe_after")
+
 
 @dataclass
 class TrainConfig:
@@ -111,3 +127,15 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if self.data.decode_in == "step":  # before anything runs, not in a loader worker
             check_step_decode(self.model.mask, self.model.flow_options.on_device)
+
+    def resolved(self) -> TrainConfig:
+        """This config with the values it leaves to be derived filled in: the model's
+        ``num_frames``/``img_size`` (None) are the data's clip. A run saves and compares
+        its resolved config, so a request that resolves to the run's own is no change."""
+        m = self.model
+        model = dataclasses.replace(
+            m,
+            num_frames=self.data.num_frames if m.num_frames is None else m.num_frames,
+            img_size=self.data.size if m.img_size is None else m.img_size,
+        )
+        return dataclasses.replace(self, model=model)

@@ -31,7 +31,7 @@ from sigma_video.engine.collapse import CollapseMonitor
 from sigma_video.engine.config import BaseRunConfig, OptimConfig
 from sigma_video.engine.distributed import DistInfo, all_sum
 from sigma_video.engine.logger import RunLogger
-from sigma_video.engine.metrics import MetricsWindow, run_summary
+from sigma_video.engine.metrics import MetricsWindow, history_at_resume, run_history, run_summary
 from sigma_video.engine.plan import AUTOCAST, Plan, make_plan, set_schedule
 from sigma_video.engine.run import ranks_in_sync, restore, seed_ranks, write_json
 from sigma_video.engine.sampler import RunSampler
@@ -72,9 +72,12 @@ def open_loop(
     logger (main rank) and bad-sample counter."""
     precision = resolve_precision(run.precision, device)
     scaler = torch.amp.GradScaler(device.type, enabled=precision == "fp16")
-    step, nonfinite = 0, 0
+    step, nonfinite, history = 0, 0, {}
     if resume_from is not None:
-        step, nonfinite = restore(resume_from, model, optimizer, scaler)
+        step, nonfinite, saved = restore(resume_from, model, optimizer, scaler)
+        summary = Path(run.output) / "summary.json"
+        known = json.loads(summary.read_text()) if summary.exists() else None
+        history = history_at_resume(saved, known, step)
         if info.is_main:
             log(f"resuming from {resume_from} (step {step})")
     seed_ranks(run.seed, info, step)  # drop path differs between ranks
@@ -107,6 +110,7 @@ def open_loop(
         step=step,
         start_step=step,
         nonfinite_total=nonfinite,
+        previous=history,
     )
 
 
@@ -140,6 +144,7 @@ class Loop:
     losses: list[float] = dataclasses.field(default_factory=list)
     started: float = dataclasses.field(default_factory=time.perf_counter)
     window: MetricsWindow = dataclasses.field(default_factory=MetricsWindow)
+    previous: dict = dataclasses.field(default_factory=dict)  # the run's earlier sessions
 
     def loader(self, dataset: Dataset, workers: int) -> DataLoader:
         """One loader for the rest of the run (workers persist across epochs), resuming
@@ -299,17 +304,48 @@ class Loop:
         if self.info.is_main and (step % run.save_every == 0 or step == self.last_step or overdue):
             self.save()
 
+    def session(self) -> dict:
+        """This session's record so far: steps, seconds, the signal that stopped it."""
+        return {
+            "start_step": self.start_step,
+            "end_step": self.step,
+            "seconds": round(time.perf_counter() - self.started, 1),
+            "stopped_by": self.stopped_by,
+        }
+
     def save(self) -> Path:
+        warning = self.monitor.warning if self.monitor is not None else None
+        history = run_history(
+            [*self.previous.get("sessions", []), self.session()],
+            self.losses,
+            self.previous,
+            collapse_warning=warning or self.previous.get("collapse_warning"),
+        )
         state = {
             "optimizer": self.optimizer.state_dict(),
             "scaler": self.scaler.state_dict(),
             "nonfinite_total": self.nonfinite_total,
+            "history": history,
         }
         path = save_checkpoint(
             self.run_dir, self.step, self.model, state, self.run_config.keep_last
         )
         self.saved_step, self.saved_at = self.step, time.perf_counter()
         return path
+
+    def finished_summary(self, log: Callable[[str], None] = print) -> dict | None:
+        """For a run resumed after its last step: its saved summary (``steps_this_session``
+        0; the file stays as it is), after one line saying so; else None (there is work)."""
+        path = self.run_dir / "summary.json"
+        if self.start_step < self.last_step or not path.exists():
+            return None
+        saved = json.loads(path.read_text())
+        if saved.get("steps") != self.step:  # the last session ended before its summary
+            return None
+        self.close()
+        if self.info.is_main:
+            log(f"{self.run_dir} already finished at step {self.step}; nothing to do")
+        return {**saved, "steps_this_session": 0}
 
     def close(self) -> None:
         if self.logger is not None:
@@ -318,19 +354,11 @@ class Loop:
     def finish(self, **extra: object) -> dict:
         """The end-of-run summary (``extra`` entries added), written to ``summary.json``
         on the main rank; checks that all ranks hold the same weights."""
-        before = self.run_dir / "summary.json"
-        previous = json.loads(before.read_text()) if self.start_step and before.exists() else {}
-        session = {
-            "start_step": self.start_step,
-            "end_step": self.step,
-            "seconds": round(time.perf_counter() - self.started, 1),
-            "stopped_by": self.stopped_by,
-        }
         saved = list_checkpoints(self.run_dir) if self.info.is_main else []
         summary = run_summary(
             run_dir=str(self.run_dir),
-            session=session,
-            previous=previous,
+            session=self.session(),
+            previous=self.previous,
             global_batch=self.plan.global_batch,
             world_size=self.info.world_size,
             losses=self.losses,
@@ -362,6 +390,4 @@ def _clip(model: nn.Module, max_norm: float | None) -> torch.Tensor:
     params = [p for p in model.parameters() if p.grad is not None]
     if max_norm:
         return torch.nn.utils.clip_grad_norm_(params, max_norm)
-    return torch.linalg.vector_norm(
-        torch.stack([torch.linalg.vector_norm(p.grad) for p in params])
-    )
+    return torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(p.grad) for p in params]))

@@ -49,6 +49,34 @@ class MetricsWindow:
         return scalars
 
 
+def run_history(
+    sessions: list[dict[str, Any]], losses: list[float], previous: dict[str, Any], **extra: Any
+) -> dict[str, Any]:
+    """What a checkpoint records of the run so far, for the summary of a later session:
+    ``sessions`` (earlier ones, then this one up to the checkpoint), ``loss_first`` (the
+    run's first logged loss) and the ``extra`` entries (e.g. a collapse warning)."""
+    first = previous.get("loss_first", losses[0] if losses else None)
+    return {"sessions": sessions, "loss_first": first, **extra}
+
+
+def history_at_resume(
+    history: dict[str, Any], saved_summary: dict[str, Any] | None, step: int
+) -> dict[str, Any]:
+    """The history of a run resumed at ``step`` from a checkpoint's ``history``: the last
+    session is the one that wrote the checkpoint. If the run's ``summary.json`` ends at that
+    step, that session ended there cleanly and its summary's record (time, signal) is taken;
+    otherwise it went on after the checkpoint and was killed (or failed): its record ends at
+    the checkpoint, ``stopped_by`` ``"killed"``. A checkpoint without a history (written
+    before one was kept) falls back to the summary's."""
+    sessions = [dict(s) for s in history.get("sessions", [])]
+    if saved_summary is not None and saved_summary.get("steps") == step:
+        return saved_summary
+    if not sessions:
+        return saved_summary or {}
+    sessions[-1]["stopped_by"] = "killed"
+    return {**history, "sessions": sessions}
+
+
 def run_summary(
     *,
     run_dir: str,

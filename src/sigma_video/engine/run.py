@@ -15,7 +15,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from sigma_video.config import config_changes, load_config, save_config, to_dict
+from sigma_video.config import config_changes, load_config, save_config, session_keys, to_dict
 from sigma_video.engine.checkpoint import (
     list_checkpoints,
     load_checkpoint,
@@ -149,13 +149,14 @@ def prepare_run_dir(config: Any, resume: str | None, overwrite: bool) -> Path:
 
 
 def resume_config(saved: Path, config: Any, allow_changes: bool) -> Any:
-    """The config to resume a run with: ``config`` (the run's saved ``config.json`` plus the
-    overrides given at resume) when it matches the saved one; settings that differ are
-    refused in one line unless ``allow_changes``, and then recorded in
-    ``RUN/config_changes.jsonl`` with the time."""
+    """The config to resume a run with: ``config`` (resolved: values derived at run time
+    filled in) when it matches the run's saved one, leaving aside the session keys
+    (``config.session_keys``: workers, logging, checkpoint cadence), which may change.
+    Settings that differ are refused in one line unless ``allow_changes``, and then
+    recorded in ``RUN/config_changes.jsonl`` with the time."""
     # the saved file read through the same loader (earlier key names mapped to today's)
     own = load_config(str(saved), cls=type(config))
-    changes = config_changes(to_dict(own), to_dict(config))
+    changes = config_changes(to_dict(own), to_dict(config), session_keys(type(config)))
     if not changes:
         return config
     listed = "; ".join(f"{k}: {a!r} -> {b!r}" for k, (a, b) in changes.items())
@@ -168,6 +169,18 @@ def resume_config(saved: Path, config: Any, allow_changes: bool) -> Any:
         record = {"time": time.strftime("%Y-%m-%dT%H:%M:%S"), "changes": changes}
         handle.write(json.dumps(record) + "\n")
     return config
+
+
+def checked_resume(config: Any, resume: str | None, allow_changes: bool) -> tuple[Any, Path | None]:
+    """``(config, checkpoint to resume from or None)`` for a run that may be resumed:
+    with a checkpoint to resume from, ``config`` (resolved) must match the run's own
+    (``resume_config``)."""
+    run_dir = Path(config.run.output)
+    start = resume_point(run_dir, resume)
+    saved = run_dir / "config.json"
+    if start is not None and saved.exists():
+        config = resume_config(saved, config, allow_changes)
+    return config, start
 
 
 def ranks_in_sync(model: nn.Module, info: DistInfo) -> bool:
@@ -196,8 +209,10 @@ def resume_point(run_dir: Path, resume: str | None) -> Path | None:
 
 def restore(
     path: Path, model: nn.Module, optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler
-) -> tuple[int, int]:
-    """Load a checkpoint into the model, optimizer, scaler and RNGs; ``(step, nonfinite)``."""
+) -> tuple[int, int, dict[str, Any]]:
+    """Load a checkpoint into the model, optimizer, scaler and RNGs; ``(step, nonfinite,
+    history)`` (``history``: the run's sessions up to this checkpoint, ``{}`` for
+    checkpoints written before it was kept)."""
     weights, state = load_checkpoint(path)
     try:
         load_weights_into(model, weights)
@@ -207,4 +222,4 @@ def restore(
     if "scaler" in state:
         scaler.load_state_dict(state["scaler"])
     set_rng_state(state["rng"])
-    return int(state["step"]), int(state["nonfinite_total"])
+    return int(state["step"]), int(state["nonfinite_total"]), state.get("history", {})

@@ -3,10 +3,7 @@ live elsewhere and the step loop is ``engine.loop``; this file wires them."""
 
 from __future__ import annotations
 
-import dataclasses
-import json
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -24,7 +21,7 @@ from sigma_video.engine.config import TrainConfig
 from sigma_video.engine.init import load_init
 from sigma_video.engine.loop import Loop, TrainingError, make_plan, open_loop
 from sigma_video.engine.optim import build_optimizer
-from sigma_video.engine.run import main_rank_first, resume_point, start_device, write_run_files
+from sigma_video.engine.run import checked_resume, main_rank_first, start_device, write_run_files
 from sigma_video.flow.sources import check_flow_source
 from sigma_video.masking import make_mask
 from sigma_video.pretrainer import build_pretrainer, target_freeze_steps
@@ -62,23 +59,22 @@ def pretrain(
     resume: str | None = None,
     overwrite: bool = False,
     log: Callable[[str], None] = print,
+    allow_changes: bool = False,
 ) -> dict[str, Any]:
-    """Run (or continue) a pretraining run; returns the end-of-run summary."""
+    """Run (or continue) a pretraining run; returns the end-of-run summary (of a run that
+    was already finished: its saved summary, with ``steps_this_session`` 0).
+
+    ``resume``: ``"auto"`` (the latest checkpoint of ``run.output``, if any) or a
+    checkpoint folder; the resolved ``config`` must then be the run's own, apart from
+    session settings (``engine.run.resume_config``), unless ``allow_changes``."""
+    config, start = checked_resume(config.resolved(), resume, allow_changes)
     device, info = start_device(config.run)
     if config.model.mask == "mgmae":  # RAFT weights or OpenCV missing: say so before anything
         check_flow_source(config.model.flow_options)
-    model_cfg = config.model
-    if model_cfg.num_frames is None:
-        model_cfg = dataclasses.replace(model_cfg, num_frames=config.data.num_frames)
-    if model_cfg.img_size is None:
-        model_cfg = dataclasses.replace(model_cfg, img_size=config.data.size)
-    config = dataclasses.replace(config, model=model_cfg)
     records = main_rank_first(info, lambda say: load_records(config, say), log)
 
     torch.manual_seed(config.run.seed)
     model = build_pretrainer(config.model)
-    run_dir = Path(config.run.output)
-    start = resume_point(run_dir, resume)
     if config.run.init is not None and start is None:
         ignored = load_init(model, config.run.init)
         if info.is_main:
@@ -123,12 +119,9 @@ def pretrain(
         resume_from=start,
         log=log,
     )
-    finished = run_dir / "summary.json"
-    if resume is not None and loop.step >= loop.last_step and finished.exists():
-        loop.close()  # nothing to train: the summary of the finished run stays as it is
-        if info.is_main:
-            log(f"{run_dir} already finished at step {loop.step}; nothing to do")
-        return json.loads(finished.read_text())
+    done = loop.finished_summary(log)
+    if done is not None:
+        return done
     loop.monitor = collapse_monitor(model, dataset.mask, config.optim.batch_size * info.world_size)
 
     device_masks = None

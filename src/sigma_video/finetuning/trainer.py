@@ -29,7 +29,13 @@ from sigma_video.data.synth_tasks import default_task_dataset
 from sigma_video.data.transforms import normalize
 from sigma_video.engine.loop import Forward, Loop, make_plan, open_loop
 from sigma_video.engine.optim import build_optimizer
-from sigma_video.engine.run import main_rank_first, resume_point, start_device, write_run_files
+from sigma_video.engine.run import (
+    checked_resume,
+    main_rank_first,
+    resume_point,
+    start_device,
+    write_run_files,
+)
 from sigma_video.finetuning.config import FinetuneConfig, FinetuneOptimConfig
 from sigma_video.finetuning.erasing import random_erase
 from sigma_video.finetuning.evaluate import evaluate
@@ -201,16 +207,23 @@ def finetune(
     resume: str | None = None,
     overwrite: bool = False,
     log: Callable[[str], None] = print,
+    allow_changes: bool = False,
 ) -> dict[str, Any]:
     """Fine-tune (or continue fine-tuning) an encoder; returns the summary, whose ``test``
     entry holds the multi-view scores of the task (``top1``/``top5`` %, ``map`` %, or
-    ``mae``/``obo``)."""
+    ``mae``/``obo``). A resume (``resume``: ``"auto"`` or a checkpoint folder) takes the
+    clip settings left unset from the run's own and must otherwise match its config, apart
+    from session settings, unless ``allow_changes`` (``engine.run.resume_config``); a run
+    already finished returns its saved summary (``steps_this_session`` 0)."""
+    run_dir = Path(config.run.output)
+    start = resume_point(run_dir, resume)
+    if start is not None:  # the clip settings the run resolved when it started
+        config = resolve_clip(config, ClipSpec.of(load_classifier_meta(run_dir)["clip"]))
+        config, start = checked_resume(config, resume, allow_changes)
     device, info = start_device(config.run)
     task = make_task(config.model.task, config.data.view_pool)
     splits = main_rank_first(info, lambda say: load_splits(config, task, say), log)
     outputs = task.num_outputs(vars(splits), config.model.num_classes)
-    run_dir = Path(config.run.output)
-    start = resume_point(run_dir, resume)
     config, encoder = starting_encoder(config, run_dir, start)
     data, m, o = config.data, config.model, config.optim
     token_grid(data.num_frames, data.size, data.size, encoder.config.tubelet, encoder.config.patch)
@@ -247,6 +260,9 @@ def finetune(
         resume_from=start,
         log=log,
     )
+    done = loop.finished_summary(log)
+    if done is not None:
+        return done
     every = config.run.eval_every * plan.steps_per_epoch
     history: list[dict[str, float]] = []
 
