@@ -35,7 +35,7 @@ from sigma_video.engine.metrics import MetricsWindow, history_at_resume, run_his
 from sigma_video.engine.plan import AUTOCAST, Plan, make_plan, set_schedule
 from sigma_video.engine.run import ranks_in_sync, restore, seed_ranks, write_json
 from sigma_video.engine.sampler import RunSampler
-from sigma_video.engine.stop import StopRequest, ignore_stop_signals
+from sigma_video.engine.stop import StopRequest, detach_worker
 
 Forward = Callable[[dict, int], tuple[torch.Tensor, dict[str, torch.Tensor]]]
 
@@ -170,7 +170,7 @@ class Loop:
             pin_memory=self.device.type == "cuda",
             drop_last=True,
             timeout=600 if workers else 0,
-            worker_init_fn=ignore_stop_signals,
+            worker_init_fn=detach_worker,
             generator=torch.Generator().manual_seed(0),
         )
 
@@ -189,6 +189,21 @@ class Loop:
             return
         batches = iter(loader)
         self.window.reset()
+        try:
+            self._steps(batches, forward, after_step)
+        except RuntimeError as err:
+            if not is_worker_death(err):
+                raise
+            raise TrainingError(self.worker_death_line(err)) from None
+        finally:
+            shut_down(batches)  # the workers end now, on every path out
+
+    def _steps(
+        self,
+        batches: Iterator[dict],
+        forward: Forward,
+        after_step: Callable[[int], None] | None,
+    ) -> None:
         with StopRequest() as stop:
             while self.step < self.last_step:
                 micro_batches = itertools.islice(batches, self.optim.accum_steps)
@@ -374,6 +389,17 @@ class Loop:
             write_json(self.run_dir / "summary.json", summary)
         return summary
 
+    def worker_death_line(self, err: RuntimeError) -> str:
+        """One line for a loader worker that died (the OOM killer's usual victim)."""
+        saved = list_checkpoints(self.run_dir)
+        where = f"{saved[-1].name} is intact" if saved else "no checkpoint was written yet"
+        detail = str(err).strip().splitlines()[0].rstrip(". ")
+        return (
+            f"a data loader worker died at step {self.step} ({detail}); the usual cause is "
+            f"memory: lower data.workers or data.num_sample; {where}, continue with "
+            "--resume auto"
+        )
+
     def stopped_line(self) -> str:
         """What a run stopped by a signal tells its user (one line)."""
         saved = list_checkpoints(self.run_dir)
@@ -382,6 +408,22 @@ class Loop:
             f"stopped by {self.stopped_by} after step {self.step}: {where}; "
             "continue with --resume auto"
         )
+
+
+def is_worker_death(err: RuntimeError) -> bool:
+    """PyTorch's error for a loader worker that was killed or exited unexpectedly."""
+    return str(err).startswith("DataLoader worker") and (
+        "killed by signal" in str(err) or "exited unexpectedly" in str(err)
+    )
+
+
+def shut_down(batches: Iterator[dict]) -> None:
+    """End the loader behind ``batches`` now: a DataLoader iterator's workers (told to
+    stop, then ended by SIGTERM), or a generator wrapping one (closed)."""
+    if hasattr(batches, "_shutdown_workers"):
+        batches._shutdown_workers()
+    elif hasattr(batches, "close"):
+        batches.close()
 
 
 def _clip(model: nn.Module, max_norm: float | None) -> torch.Tensor:

@@ -1,0 +1,71 @@
+"""Faults caused on purpose while a run trains, as the environment causes them: a loader
+worker killed (the OOM killer), bad data, a full disk. Each ends in one line and a non-zero
+exit within seconds, leaves the last checkpoint intact, and the same command plus
+``--resume auto`` then ends with the weights of a run left alone."""
+
+import os
+import signal
+import time
+
+import pytest
+
+from sigma_video.engine.checkpoint import list_checkpoints
+from tests.workflows.conftest import (
+    assert_same_weights,
+    children,
+    final_weights,
+    pretrain_cmd,
+    run,
+    start,
+    steps_logged,
+    wait_for,
+)
+
+
+def one_error_line(stderr: str) -> str:
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    assert "Traceback" not in stderr, stderr
+    assert lines and lines[-1].startswith("sigma-video: error: "), stderr
+    return lines[-1]
+
+
+@pytest.mark.slow
+def test_a_killed_loader_worker_ends_the_run_in_one_line(synth_root, straight_run, tmp_path):
+    out = tmp_path / "run"
+    cmd = pretrain_cmd(synth_root, out, "data.workers=2")
+    proc = start(cmd)
+    wait_for(proc, lambda: steps_logged(out) >= 5)  # a checkpoint at step 4
+    workers = children(proc.pid)
+    assert len(workers) == 2, workers
+    os.kill(workers[0], signal.SIGKILL)
+    started = time.monotonic()
+    _, stderr = proc.communicate(timeout=60)
+    assert time.monotonic() - started < 30
+    assert proc.returncode != 0
+    line = one_error_line(stderr)
+    assert "data loader worker died" in line and "data.workers" in line, line
+    assert "is intact" in line and "--resume auto" in line
+    assert list_checkpoints(out)
+    time.sleep(0.5)
+    assert all(not os.path.exists(f"/proc/{pid}") for pid in workers[1:])  # no orphan left
+    again = run([*cmd, "--resume", "auto"])
+    assert again.returncode == 0, again.stderr
+    assert_same_weights(final_weights(straight_run), final_weights(out))
+
+
+def test_a_stop_on_bad_data_exits(tmp_path):
+    """A list of files that are not videos: one line, exit 2, in seconds (the loader
+    workers are shut down on the error path)."""
+    lines = []
+    for i in range(32):
+        path = tmp_path / f"v{i}.mp4"
+        path.write_text(f"not a video {i}")
+        lines.append(f"{path} {i % 3}")
+    (tmp_path / "list.txt").write_text("\n".join(lines) + "\n")
+    out = tmp_path / "run"
+    data = ["--data", str(tmp_path / "list.txt")]
+    started = time.monotonic()
+    done = run(["pretrain", "--config", "demo", *data, "--output", str(out), "data.workers=2"], 60)
+    assert time.monotonic() - started < 45
+    assert done.returncode == 2
+    assert "could not be decoded" in one_error_line(done.stderr)
