@@ -23,6 +23,7 @@ def test_check_records_sorts_each_problem(synth_root, tmp_path):
     assert report.counts() == {
         "total": 3,
         "ok": 1,
+        "malformed": 0,
         "missing": 1,
         "undecodable": 1,
         "too_short": 0,
@@ -47,6 +48,38 @@ def test_data_check_command(synth_root, tmp_path, capsys):
     assert json.loads(out[-1])["ok"] == 1
     listing.write_text(f"{synth_root}/videos/train/00000.mp4 0\n")
     assert main(["data", "check", str(listing), "--size", "64", "--num-frames", "8"]) == 0
+
+
+def test_data_check_reads_the_clip_settings_of_the_config(synth_root, tmp_path, capsys):
+    listing = tmp_path / "list.csv"
+    listing.write_text(f"{synth_root}/videos/train/00000.mp4 0\n")  # 32 frames of 96²
+    assert main(["data", "check", str(listing)]) == 0  # demo: 8 frames, stride 4, 64 px
+    assert json.loads(capsys.readouterr().out.splitlines()[-1])["ok"] == 1
+    assert main(["data", "check", str(listing), "--config", "vit_b_k400_mlp"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("1 smaller than 224 px") and json.loads(out[-1])["too_small"] == 1
+    main(["data", "check", str(listing), "data.size=128", "data.num_frames=16"])
+    report = json.loads(capsys.readouterr().out.splitlines()[-1])
+    assert report["too_small"] == 1  # 96 < 128: too small is reported before too short
+    main(["data", "check", str(listing), "data.size=128", "--size", "96", "--num-frames", "16"])
+    report = json.loads(capsys.readouterr().out.splitlines()[-1])
+    assert report["too_small"] == 0 and report["too_short"] == 1  # the flags win: 61 > 32
+    with pytest.raises(SystemExit) as exc:
+        main(["data", "check", str(listing), "--stride", "0"])
+    assert exc.value.code == 2 and "data.stride must be >= 1" in capsys.readouterr().err
+
+
+def test_data_check_counts_malformed_lines(synth_root, tmp_path, capsys):
+    good = f"{synth_root}/videos/train/00000.mp4 0"
+    listing = tmp_path / "list.txt"
+    listing.write_text(f"{good}\n{good}\nvideo.mp4 cat\nclip.mp4 1 2 3\n")
+    with pytest.raises(SystemExit) as exc:
+        main(["data", "check", str(listing)])
+    out = capsys.readouterr().out.splitlines()
+    report = json.loads(out[-1])
+    assert exc.value.code == 1  # a run would leave these lines out
+    assert (report["total"], report["ok"], report["malformed"]) == (4, 2, 2)
+    assert out[0].startswith("2 malformed lines (left out): line 3 (last field 'cat'")
 
 
 def test_a_run_refuses_a_list_of_missing_files_before_training(synth_root, tmp_path):

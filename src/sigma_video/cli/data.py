@@ -14,16 +14,23 @@ def data_parser(sub: argparse._SubParsersAction) -> None:
     which = data.add_subparsers(dest="data", required=True, metavar="{check,synth}")
     check = which.add_parser(
         "check",
-        help="report missing, undecodable, too-short and too-small videos of a list; last "
-        "line is JSON; exit 1 when a file cannot be read",
+        help="report malformed lines and missing, undecodable, too-short and too-small "
+        "videos of a list; last line is JSON; exit 1 when a line or file cannot be used",
+        description="Check a list against a run's clips: data.num_frames, data.stride, "
+        "data.size, data.backend and data.data_root of --config (default: demo) and its "
+        "key=value overrides; the flags, when given, override those.",
     )
     check.add_argument("list", help="annotation list, SSv2 JSON or folder")
+    check.add_argument(
+        "--config", default="demo", help="pretraining preset or .toml/.json (default: demo)"
+    )
     check.add_argument("--data-root", default=None, help="prefix for relative paths")
-    check.add_argument("--num-frames", type=int, default=16)
-    check.add_argument("--stride", type=int, default=4)
-    check.add_argument("--size", type=int, default=224, help="crop size the clips need")
-    check.add_argument("--workers", type=int, default=4)
-    check.add_argument("--backend", default="pyav")
+    check.add_argument("--num-frames", type=int, default=None, help="default: data.num_frames")
+    check.add_argument("--stride", type=int, default=None, help="default: data.stride")
+    check.add_argument("--size", type=int, default=None, help="crop size (default: data.size)")
+    check.add_argument("--workers", type=int, default=4, help="decoding threads")
+    check.add_argument("--backend", default=None, help="default: data.backend")
+    check.add_argument("overrides", nargs="*", metavar="key=value", help="dotted config overrides")
     check.set_defaults(func=run_data_check)
     synth = which.add_parser("synth", help="write the procedural video dataset")
     synth.add_argument("--output", required=True, help="folder to create")
@@ -44,19 +51,30 @@ def data_parser(sub: argparse._SubParsersAction) -> None:
 def run_data_check(args: argparse.Namespace) -> None:
     import sys
 
-    from sigma_video.data.annotations import read_records
+    from sigma_video.cli.train import with_flags
+    from sigma_video.config import load_config
+    from sigma_video.data.annotations import read_source
     from sigma_video.data.check import check_records, clip_span
 
-    if args.num_frames < 1 or args.stride < 1 or args.size < 1 or args.workers < 1:
-        raise ValueError("--num-frames, --stride, --size and --workers must be >= 1")
-    records = read_records(args.list, args.data_root)
-    span = clip_span(args.num_frames, args.stride)
-    report = check_records(records, span, args.size, args.backend, args.workers)
+    if args.workers < 1:
+        raise ValueError(f"--workers must be >= 1, got {args.workers}")
+    flags = {
+        "data.num_frames": args.num_frames,
+        "data.stride": args.stride,
+        "data.size": args.size,
+        "data.backend": args.backend,
+        "data.data_root": args.data_root,
+    }
+    data = load_config(args.config, with_flags(args.overrides, flags)).data
+    records, malformed = read_source(args.list, data.data_root)
+    span = clip_span(data.num_frames, data.stride)
+    report = check_records(records, span, data.size, data.backend, args.workers, malformed)
     labels = {
+        "malformed": "malformed lines (left out)",
         "missing": "missing",
         "undecodable": "cannot be decoded",
         "too_short": f"shorter than one clip ({span} frames; padded by repeating the last)",
-        "too_small": f"smaller than {args.size} px (upscaled)",
+        "too_small": f"smaller than {data.size} px (upscaled)",
     }
     for kind, found in report.problems.items():
         if found:

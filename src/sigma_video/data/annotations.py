@@ -208,9 +208,16 @@ SSV2_LABELS = ("something-something-v2-labels.json", "labels.json")
 def read_records(path: str | os.PathLike, root: str | None = None) -> list[VideoRecord]:
     """Records of an annotation list, a folder (``read_list`` / ``read_folder``), or an SSv2
     JSON file (``read_ssv2``; its labels file beside it, the videos in ``root``)."""
+    return read_source(path, root)[0]
+
+
+def read_source(
+    path: str | os.PathLike, root: str | None = None
+) -> tuple[list[VideoRecord], list[ListProblem]]:
+    """``read_records`` with the lines it left out (logged too; none for a folder)."""
     path = Path(path)
     if path.is_dir():
-        return read_folder(path)[0]
+        return read_folder(path)[0], []
     if not path.exists():
         raise ValueError(f"data list {path} does not exist")
     if path.suffix.lower() == ".json":
@@ -221,8 +228,8 @@ def read_records(path: str | os.PathLike, root: str | None = None) -> list[Video
             )
         if root is None:
             raise ValueError(f"SSv2 list {path} needs --data-root: the folder of the .webm videos")
-        return read_ssv2(path, labels, root)[0]
-    return read_list(path, root=root)[0]
+        return read_ssv2(path, labels, root)
+    return read_list(path, root=root)
 
 
 def read_ssv2(

@@ -1,5 +1,6 @@
-"""Pre-flight checks of a list before any GPU time is spent: files that are missing, that
-cannot be decoded, that are shorter than a clip or smaller than the crop.
+"""Pre-flight checks of a list before any GPU time is spent: lines that cannot be read,
+files that are missing, that cannot be decoded, that are shorter than a clip or smaller
+than the crop.
 
 ``missing_files`` is the fast existence check every run does when it starts;
 ``check_records`` (``sigma-video data check LIST``) opens every file and decodes its first
@@ -13,15 +14,16 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from sigma_video.data.annotations import VideoRecord
+from sigma_video.data.annotations import ListProblem, VideoRecord
 from sigma_video.data.decode import Backend, DecodeError, FrameFolder, ImageFile, get_backend
 
-PROBLEMS = ("missing", "undecodable", "too_short", "too_small")
+PROBLEMS = ("malformed", "missing", "undecodable", "too_short", "too_small")
 
 
 @dataclass
 class CheckReport:
-    """Files with each problem, as ``(path, detail)``; ``ok`` counts the rest."""
+    """Entries with each problem, as ``(path, detail)`` (a malformed list line: ``("line
+    N", reason and text)``); ``ok`` counts the rest of the ``total`` entries."""
 
     total: int
     ok: int = 0
@@ -34,8 +36,9 @@ class CheckReport:
 
     @property
     def unusable(self) -> int:
-        """Files a run cannot read at all (short and small ones are padded / upscaled)."""
-        return len(self.problems["missing"]) + len(self.problems["undecodable"])
+        """Entries a run cannot use at all: lines it leaves out, files it cannot read (short
+        and small ones are padded / upscaled)."""
+        return sum(len(self.problems[k]) for k in ("malformed", "missing", "undecodable"))
 
 
 def missing_files(records: Sequence[VideoRecord]) -> list[str]:
@@ -75,9 +78,14 @@ def check_records(
     min_size: int,
     backend: str = "pyav",
     workers: int = 4,
+    malformed: Sequence[ListProblem] = (),
 ) -> CheckReport:
-    """Check every record (``workers`` threads: decoding releases the GIL)."""
-    report = CheckReport(total=len(records))
+    """Check every record (``workers`` threads: decoding releases the GIL); ``malformed``:
+    the lines of the list the records were read from that were left out."""
+    report = CheckReport(total=len(records) + len(malformed))
+    report.problems["malformed"] = [
+        (f"line {p.line}", f"{p.reason}: {p.text!r}") for p in malformed
+    ]
     videos = get_backend(backend)
 
     def one(record: VideoRecord) -> tuple[str, str | None, str]:
