@@ -56,7 +56,7 @@ def test_bench_pipeline_probe_and_segment_print_json(capsys, synth_root):
         assert row["data_wait_ms"] <= row["step_ms"] and row["clips_per_s"] > 0
     code, out, _ = run_cli(capsys, "bench", "probe", "--num-train", "200", "--classes", "4")
     result = json.loads(out.strip().splitlines()[-1])
-    assert code == 0 and result["num_train"] == 200 and result["probe_top1"] > 0.9
+    assert code == 0 and result["num_train"] == 200 and result["probe_top1"] > 90
     code, out, _ = run_cli(capsys, "bench", "segment")
     result = json.loads(out.strip().splitlines()[-1])
     assert code == 0 and result["tubes"] == 1568 and result["per_clip_cpu_s"] > 0
@@ -186,7 +186,7 @@ def test_extract_probe_and_knn(capsys, synth_root, tmp_path):
     assert len(list((tmp_path / "cache").glob("*.safetensors"))) == 2  # train + val cached
     code, out, _ = run_cli(capsys, "knn", *common, *lists, *cache)
     result = json.loads(out.strip().splitlines()[-1])
-    assert code == 0 and {"top1_k20", "top1_k200"} <= result.keys()
+    assert code == 0 and {"top1_k20", "top1_k200"} <= result.keys() and "top1" not in result
     target = tmp_path / "feats.safetensors"
     code, out, _ = run_cli(
         capsys, "extract", *common, "--data", str(synth_root / "val.csv"), "--output", str(target)
@@ -229,28 +229,38 @@ def test_extract_probe_and_knn(capsys, synth_root, tmp_path):
         main(["extract", *common, "--data", str(synth_root / "val.csv"), "--output", "f.txt"])
 
 
-def test_probe_refuses_mismatched_lists(capsys, synth_root, tmp_path):
+@pytest.mark.parametrize("argv", [["probe"], ["knn"], ["probe", "augment=true"]])
+def test_mismatched_lists_are_refused_before_any_extraction(
+    capsys, synth_root, tmp_path, monkeypatch, argv
+):
+    from sigma_video.evaluation import cache
+
+    def no_extraction(*args, **kwargs):
+        raise AssertionError("features extracted before the labels were checked")
+
+    monkeypatch.setattr(cache, "features_for", no_extraction)
     val = tmp_path / "val.csv"
     val.write_text(f"{synth_root / 'videos/val/00000.mp4'} 99\n")
+    lists = ["--train", str(synth_root / "train.csv"), "--val", str(val)]
     with pytest.raises(SystemExit) as exc:
-        main(
-            [
-                "probe",
-                "--checkpoint",
-                "random:demo",
-                "--train",
-                str(synth_root / "train.csv"),
-                "--val",
-                str(val),
-                "--data-root",
-                str(synth_root),
-                "--workers",
-                "0",
-                "--cache-dir",
-                str(tmp_path / "c"),
-            ]
-        )
-    assert exc.value.code == 2 and "never occur in train" in capsys.readouterr().err
+        main([argv[0], "--checkpoint", "random:demo", *lists, "--workers", "0", *argv[1:]])
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and "val labels [99] never occur in train" in err
+    assert err.count("\n") == 1
+
+
+@pytest.mark.parametrize("command", ["probe", "knn", "segment", "extract"])
+def test_a_checkpoint_that_does_not_exist_is_one_line(capsys, synth_root, tmp_path, command):
+    data = {
+        "probe": ["--train", str(synth_root / "train.csv"), "--val", str(synth_root / "val.csv")],
+        "segment": ["--data", str(synth_root / "davis")],
+        "extract": ["--data", str(synth_root / "val.csv"), "--output", str(tmp_path / "f.npz")],
+    }
+    checkpoint = tmp_path / "nowhere"
+    with pytest.raises(SystemExit) as exc:
+        main([command, "--checkpoint", str(checkpoint), *data.get(command, data["probe"])])
+    assert exc.value.code == 2
+    assert capsys.readouterr().err == f"sigma-video: error: {checkpoint} does not exist\n"
 
 
 def test_one_line_unwraps_errors_from_loader_workers():
@@ -269,7 +279,7 @@ def test_one_line_unwraps_errors_from_loader_workers():
 def test_help_does_not_load_torch():
     """``sigma-video --help`` answers at once: parsing imports no torch."""
     code = (
-        "import sys; from sigma_video.cli import build_parser; build_parser(); "
+        "import sys; from sigma_video.cli import build_parser; build_parser().format_help(); "
         "print('torch' in sys.modules)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -82,6 +82,10 @@ def test_demo_report_compares_the_run_with_its_initialisation(synth_root, tmp_pa
     assert set(results) == {"SIGMA (this run)", "random init"}
     assert {"probe_motion", "knn20_appearance", "vos_clustering"} <= set(results["random init"])
     assert results["SIGMA (this run)"] != results["random init"]
+    initial = results["random init"]
+    assert 1 < initial["vos_clustering"] <= 100  # percent, as the commands print scores
+    shown = f"{initial['probe_motion']:>7.1f}% {initial['probe_appearance']:>10.1f}%"
+    assert any(line.startswith("random init") and shown in line for line in lines)
     assert any("VOS mIoU" in line for line in lines)
     assert any(line.startswith("chance") for line in lines)
     assert any(line.startswith("Reading: ") for line in lines)

@@ -63,11 +63,16 @@ def test_segmentation_on_the_generated_davis_layout(synth_root, tmp_path, capsys
             "--davis",
             str(synth_root / "davis"),
             "--max-sequences",
-            "1",
+            "2",
         ]
     )
     last = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    assert code == 0 and {"miou_clustering", "miou_overclustering"} <= last.keys()
+    assert code == 0 and last["clips"] == 4  # the command prints mIoU in percent
+    for key in ("miou_clustering", "miou_overclustering"):
+        assert last[key] == pytest.approx(100 * result[key], abs=0.005)
+    assert last["per_sequence"]["val00001"]["clustering"] == pytest.approx(
+        100 * per["val00001"]["clustering"], abs=0.005
+    )
 
 
 def test_missing_annotations_and_bad_folders(synth_root, tmp_path):

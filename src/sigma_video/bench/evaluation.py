@@ -50,7 +50,7 @@ def bench_probe(
         "classes": classes,
         "probe_s": round(probe_s, 3),
         "probe_cpu_s": round(probe_cpu, 3),
-        "probe_top1": probe["top1"],
+        "probe_top1": round(100 * probe["top1"], 2),  # %, as the evaluation commands print
         "knn_s": round(time.perf_counter() - wall, 3),
     }
 

@@ -16,8 +16,12 @@ if TYPE_CHECKING:
 
 def eval_parsers(sub: argparse._SubParsersAction) -> None:
     for name, text in (
-        ("probe", "linear probe on frozen, cached features; last line is JSON"),
-        ("knn", "weighted kNN (k = 20, 200; T = 0.07) on frozen features; last line is JSON"),
+        ("probe", "linear probe on frozen, cached features; last line is JSON (top1/top5 in %%)"),
+        (
+            "knn",
+            "weighted kNN (k = 20, 200; T = 0.07) on frozen features; last line is JSON "
+            "(top1_k20, top1_k200 in %%)",
+        ),
     ):
         p = sub.add_parser(name, help=text)
         p.add_argument("--checkpoint", required=True, help="run dir, checkpoint, or random:PRESET")
@@ -60,6 +64,7 @@ def eval_parsers(sub: argparse._SubParsersAction) -> None:
 def run_eval(args: argparse.Namespace) -> None:
     import torch
 
+    from sigma_video.data.annotations import read_records
     from sigma_video.engine.run import resolve_device
     from sigma_video.evaluation.cache import check_labels, features_for
 
@@ -82,18 +87,16 @@ def run_eval(args: argparse.Namespace) -> None:
         from sigma_video.config import load_config
 
         settings = load_config(None, args.settings, cls=ProbeSettings)
+    records = read_records(args.train, args.data_root)
+    val_labels = [r.label for r in read_records(args.val, args.data_root)]
+    check_labels(torch.tensor([r.label for r in records]), torch.tensor(val_labels))  # first
     if settings is not None and settings.augment:  # training clips are encoded on the fly
-        from sigma_video.data.annotations import read_records
-
-        records = read_records(args.train, args.data_root)
         val_x, val_y = features_for(args.checkpoint, args.val, **common, **cache)
-        check_labels(torch.tensor([r.label for r in records]), val_y)
         result = _augmented_probe(args, settings, records, val_x, val_y)
         _report(args, result)
         return
     train_x, train_y = features_for(args.checkpoint, args.train, **common, **cache)
     val_x, val_y = features_for(args.checkpoint, args.val, **common, **cache)
-    check_labels(train_y, val_y)
     if settings is not None:
         from sigma_video.evaluation.probe import linear_probe
 
@@ -109,18 +112,22 @@ def run_eval(args: argparse.Namespace) -> None:
         for k in (20, 200):
             scores = knn_scores(train_x, train_y, val_x, k=k, temperature=0.07, num_classes=classes)
             result[f"top1_k{k}"] = topk_accuracy(scores, val_y, 1)
-        result["top1"] = result["top1_k200"]
     _report(args, result)
+
+
+def percent(fraction: float) -> float:
+    """A score in [0, 1] as the commands print every score: in percent, 2 decimals."""
+    return round(100 * fraction, 2)
 
 
 def _report(args: argparse.Namespace, result: dict) -> None:
     """Print the result as the last JSON line (and write ``--output/result.json``); top-k
-    accuracies in percent, as ``finetune`` and ``test`` print them."""
-    percent = {
-        k: round(100 * v, 2) if k.startswith("top") and isinstance(v, float) else v
+    accuracies in percent, as ``finetune``, ``test`` and ``segment`` print their scores."""
+    scores = {
+        k: percent(v) if k.startswith("top") and isinstance(v, float) else v
         for k, v in result.items()
     }
-    line = json.dumps({"checkpoint": args.checkpoint, **percent})
+    line = json.dumps({"checkpoint": args.checkpoint, **scores})
     if args.output:
         from pathlib import Path
 
@@ -238,7 +245,8 @@ def _augmented_probe(
 def segment_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "segment",
-        help="unsupervised video object segmentation (DAVIS / YouTube-VOS); last line is JSON",
+        help="unsupervised video object segmentation (DAVIS / YouTube-VOS); last line is JSON "
+        "(mIoU in %%)",
     )
     p.add_argument("--checkpoint", required=True, help="run dir, checkpoint, file or random:PRESET")
     p.add_argument(
@@ -290,7 +298,14 @@ def run_segment(args: argparse.Namespace) -> None:
         Path(args.output) if args.output else None,
         args.max_sequences,
     )
-    print(json.dumps({"checkpoint": args.checkpoint, **result}))
+    miou = {k: percent(v) for k, v in result.items() if k.startswith("miou_")}
+    per_sequence = {
+        name: {k: percent(v) for k, v in scores.items()}
+        for name, scores in result["per_sequence"].items()
+    }
+    print(
+        json.dumps({"checkpoint": args.checkpoint, **result, **miou, "per_sequence": per_sequence})
+    )
 
 
 def convert_parser(sub: argparse._SubParsersAction) -> None:

@@ -31,8 +31,9 @@ def embedded_metrics(
     device: str = "auto",
     workers: int = 2,
 ) -> dict[str, float]:
-    """``probe_*`` and ``knn20_*`` top-1 for both label sets, ``vos_*`` mIoU, in [0, 1],
-    of clips ``spec`` (centre views), on ``device`` (auto: CUDA when there is one)."""
+    """``probe_*`` and ``knn20_*`` top-1 for both label sets, ``vos_*`` mIoU, in [0, 1]
+    (``probe_report`` writes them in percent), of clips ``spec`` (centre views), on
+    ``device`` (auto: CUDA when there is one)."""
     device = resolve_device(device)
     encoder = encoder.to(device)
     clip = spec.view()
@@ -67,8 +68,8 @@ def probe_report(
     root: Path | None = None,
     max_sequences: int = 32,
 ) -> dict[str, dict[str, float]]:
-    """``embedded_metrics`` of the run's encoder and of its own random initialisation,
-    printed as a table with a short reading and written to ``RUN/report.md`` and
+    """``embedded_metrics`` of the run's encoder and of its own random initialisation, in
+    percent, printed as a table with a short reading and written to ``RUN/report.md`` and
     ``RUN/report.json``; the run must have trained on the embedded dataset."""
     trained, clip = load_model(run_dir)
     config = load_config(str(Path(run_dir) / "config.json"))
@@ -85,7 +86,10 @@ def probe_report(
     )
     options = {"device": config.run.device, "workers": config.data.workers}
     results = {
-        name: embedded_metrics(e, clip, root, max_sequences, **options)
+        name: {
+            metric: 100 * value
+            for metric, value in embedded_metrics(e, clip, root, max_sequences, **options).items()
+        }
         for name, e in encoders.items()
     }
     classes = {
@@ -105,20 +109,20 @@ def probe_report(
 def report_lines(
     results: dict[str, dict[str, float]], classes: dict[str, int], max_sequences: int
 ) -> list[str]:
-    """The demo's closing table (percent) and a reading of it for a newcomer."""
+    """The demo's closing table and a reading of it for a newcomer (``results`` in %)."""
     lines = [
         "frozen encoders on the embedded dataset's val split: linear-probe top-1, and video",
         f"object segmentation mIoU (clustering / over-clustering, first {max_sequences} videos)",
         f"{'encoder':<18} {'motion':>8} {'appearance':>11} {'VOS mIoU':>14}",
     ]
     for name, r in results.items():
-        vos = f"{100 * r['vos_clustering']:.1f} / {100 * r['vos_overclustering']:.1f}"
-        motion, appearance = 100 * r["probe_motion"], 100 * r["probe_appearance"]
+        vos = f"{r['vos_clustering']:.1f} / {r['vos_overclustering']:.1f}"
+        motion, appearance = r["probe_motion"], r["probe_appearance"]
         lines.append(f"{name:<18} {motion:>7.1f}% {appearance:>10.1f}% {vos:>14}")
     chance = {t: 100 / n for t, n in classes.items()}
     lines.append(f"{'chance':<18} {chance['motion']:>7.1f}% {chance['appearance']:>10.1f}%")
     trained, initial = results["SIGMA (this run)"], results["random init"]
-    gain = {k: 100 * (trained[k] - initial[k]) for k in trained}
+    gain = {k: trained[k] - initial[k] for k in trained}
     lines += [
         "",
         f"Reading: against the same encoder before pretraining (its random initialisation), "

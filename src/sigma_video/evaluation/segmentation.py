@@ -270,7 +270,8 @@ def evaluate_segmentation(
     max_sequences: int | None = None,
 ) -> dict:
     """Mean over clips of both mIoUs on a DAVIS or YouTube-VOS folder, and each sequence's
-    mean over its clips (``per_sequence``); overlays optional.
+    mean over its clips (``per_sequence``), in [0, 1] (``sigma-video segment`` prints them
+    in percent, as every command prints scores); overlays optional.
 
     Each sequence is cut into consecutive clips of ``clip_len`` (annotated) frames;
     sequences shorter than one clip are skipped and counted.

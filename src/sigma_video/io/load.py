@@ -76,9 +76,11 @@ def load_model(
     """
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
+    text = str(source)
+    if not text.startswith("random:") and not Path(text).exists():
+        raise ValueError(f"{text} does not exist")
     if kind == "classifier":
         return _classifier(Path(source))
-    text = str(source)
     if text.startswith("random:"):
         config = random_config(text.split(":", 1)[1])
         return encoder_for(config, seed).eval(), ClipSpec.of(config.data)
