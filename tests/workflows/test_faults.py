@@ -5,6 +5,7 @@ exit within seconds, leaves the last checkpoint intact, and the same command plu
 
 import os
 import signal
+import subprocess
 import time
 
 import pytest
@@ -69,3 +70,53 @@ def test_a_stop_on_bad_data_exits(tmp_path):
     assert time.monotonic() - started < 45
     assert done.returncode == 2
     assert "could not be decoded" in one_error_line(done.stderr)
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 50 MB file system (tmpfs): one checkpoint of the tiny run fits, two do not."""
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=50m", "tmpfs", str(mount)], capture_output=True
+    )
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode().strip()}")
+    yield mount
+    subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+@pytest.mark.slow
+def test_a_full_disk_while_saving_ends_in_one_line(synth_root, straight_run, small_disk):
+    out = small_disk / "run"
+    cmd = pretrain_cmd(synth_root, out, "data.workers=1")
+    done = run(cmd)
+    assert done.returncode == 2
+    line = one_error_line(done.stderr)
+    assert "no space left on device while writing checkpoint step_00000008" in line, line
+    assert "step_00000004 is intact" in line
+    assert [p.name for p in (out / "checkpoints").iterdir()] == ["step_00000004"]  # no leftover
+    remount = ["mount", "-o", "remount,size=200m", str(small_disk)]
+    subprocess.run(remount, check=True)  # room again
+    again = run([*cmd, "--resume", "auto"])
+    assert again.returncode == 0, again.stderr
+    assert_same_weights(final_weights(straight_run), final_weights(out))
+
+
+@pytest.mark.slow
+def test_a_damaged_latest_checkpoint_is_passed_over(synth_root, straight_run, tmp_path):
+    """A requeued job cannot answer a question: `--resume auto` warns about a damaged
+    newest checkpoint and resumes from the one before, exactly."""
+    out = tmp_path / "run"
+    cmd = pretrain_cmd(synth_root, out, "data.workers=0", "run.keep_last=10")
+    proc = start(cmd)
+    wait_for(proc, lambda: len(list_checkpoints(out)) >= 2)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    newest = list_checkpoints(out)[-1]
+    weights = newest / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])  # cut short
+    again = run([*cmd, "--resume", "auto"])
+    assert again.returncode == 0, again.stderr
+    assert f"warning: checkpoint {newest} is damaged" in again.stdout
+    assert_same_weights(final_weights(straight_run), final_weights(out))

@@ -24,6 +24,7 @@ from sigma_video.engine.checkpoint import (
     unwrap,
 )
 from sigma_video.engine.distributed import DistInfo, init_distributed
+from sigma_video.io.checkpoint import damage
 
 T = TypeVar("T")
 
@@ -171,16 +172,13 @@ def resume_config(saved: Path, config: Any, allow_changes: bool) -> Any:
     return config
 
 
-def checked_resume(config: Any, resume: str | None, allow_changes: bool) -> tuple[Any, Path | None]:
-    """``(config, checkpoint to resume from or None)`` for a run that may be resumed:
-    with a checkpoint to resume from, ``config`` (resolved) must match the run's own
-    (``resume_config``)."""
-    run_dir = Path(config.run.output)
-    start = resume_point(run_dir, resume)
-    saved = run_dir / "config.json"
+def checked_resume(config: Any, start: Path | None, allow_changes: bool) -> Any:
+    """``config`` for a run that resumes from checkpoint ``start`` (None: it starts
+    afresh, nothing to check): resolved, it must match the run's own (``resume_config``)."""
+    saved = Path(config.run.output) / "config.json"
     if start is not None and saved.exists():
-        config = resume_config(saved, config, allow_changes)
-    return config, start
+        return resume_config(saved, config, allow_changes)
+    return config
 
 
 def ranks_in_sync(model: nn.Module, info: DistInfo) -> bool:
@@ -195,12 +193,27 @@ def ranks_in_sync(model: nn.Module, info: DistInfo) -> bool:
     return bool(high == low)
 
 
-def resume_point(run_dir: Path, resume: str | None) -> Path | None:
+def resume_point(
+    run_dir: Path, resume: str | None, log: Callable[[str], None] = print
+) -> Path | None:
+    """The checkpoint to resume from: ``--resume auto`` takes the newest whole checkpoint
+    of ``run_dir`` (None if there is none): one found damaged (``io.checkpoint.damage``) is
+    passed over with a warning line, as a requeued job cannot be asked; a named folder is
+    taken as it is (a damaged one is refused when loaded)."""
     if resume is None:
         return None
     if resume == "auto":
-        found = list_checkpoints(run_dir)
-        return found[-1] if found else None
+        for path in reversed(list_checkpoints(run_dir)):
+            problem = damage(path)
+            if problem is None:
+                return path
+            log(f"warning: checkpoint {path} is damaged ({problem}); trying the one before")
+        if list_checkpoints(run_dir):
+            raise ValueError(
+                f"every checkpoint of {run_dir} is damaged (above); pass --overwrite to start "
+                "the run again"
+            )
+        return None
     path = Path(resume)
     if not path.is_dir():
         raise ValueError(f"--resume {resume}: not a checkpoint folder (or use --resume auto)")

@@ -4,6 +4,7 @@ live elsewhere and the step loop is ``engine.loop``; this file wires them."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -21,7 +22,13 @@ from sigma_video.engine.config import TrainConfig
 from sigma_video.engine.init import load_init
 from sigma_video.engine.loop import Loop, TrainingError, make_plan, open_loop
 from sigma_video.engine.optim import build_optimizer
-from sigma_video.engine.run import checked_resume, main_rank_first, start_device, write_run_files
+from sigma_video.engine.run import (
+    checked_resume,
+    main_rank_first,
+    resume_point,
+    start_device,
+    write_run_files,
+)
 from sigma_video.flow.sources import check_flow_source
 from sigma_video.masking import make_mask
 from sigma_video.pretrainer import build_pretrainer, target_freeze_steps
@@ -67,7 +74,8 @@ def pretrain(
     ``resume``: ``"auto"`` (the latest checkpoint of ``run.output``, if any) or a
     checkpoint folder; the resolved ``config`` must then be the run's own, apart from
     session settings (``engine.run.resume_config``), unless ``allow_changes``."""
-    config, start = checked_resume(config.resolved(), resume, allow_changes)
+    start = resume_point(Path(config.run.output), resume, log)
+    config = checked_resume(config.resolved(), start, allow_changes)
     device, info = start_device(config.run)
     if config.model.mask == "mgmae":  # RAFT weights or OpenCV missing: say so before anything
         check_flow_source(config.model.flow_options)

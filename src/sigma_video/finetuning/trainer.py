@@ -216,10 +216,10 @@ def finetune(
     from session settings, unless ``allow_changes`` (``engine.run.resume_config``); a run
     already finished returns its saved summary (``steps_this_session`` 0)."""
     run_dir = Path(config.run.output)
-    start = resume_point(run_dir, resume)
+    start = resume_point(run_dir, resume, log)
     if start is not None:  # the clip settings the run resolved when it started
         config = resolve_clip(config, ClipSpec.of(load_classifier_meta(run_dir)["clip"]))
-        config, start = checked_resume(config, resume, allow_changes)
+        config = checked_resume(config, start, allow_changes)
     device, info = start_device(config.run)
     task = make_task(config.model.task, config.data.view_pool)
     splits = main_rank_first(info, lambda say: load_splits(config, task, say), log)

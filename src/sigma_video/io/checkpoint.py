@@ -11,8 +11,12 @@ either the whole checkpoint or none.
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import json
 import os
 import shutil
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -34,22 +38,63 @@ def write_checkpoint(
     """Write ``checkpoints/step_<step>`` atomically (``tensors`` to ``model.safetensors``,
     ``state`` to ``state.pt``, both fsynced) and keep the newest ``keep_last``."""
     root = Path(run_dir) / "checkpoints"
-    root.mkdir(parents=True, exist_ok=True)
     final = root / f"{PREFIX}{step:08d}"
     tmp = root / f".tmp-{final.name}-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
-    save_tensors(tensors, tmp / "model.safetensors", metadata={"step": str(step)})
-    torch.save(state, tmp / "state.pt")
-    for path in (tmp / "model.safetensors", tmp / "state.pt"):
-        with open(path, "rb") as handle:
-            os.fsync(handle.fileno())
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir()
+        save_tensors(tensors, tmp / "model.safetensors", metadata={"step": str(step)})
+        torch.save(state, tmp / "state.pt")
+        for path in (tmp / "model.safetensors", tmp / "state.pt"):
+            with open(path, "rb") as handle:
+                os.fsync(handle.fileno())
+    except (OSError, RuntimeError) as err:  # torch.save reports a full disk as RuntimeError
+        line = write_failure(root, final.name, err)  # while the disk is still full
+        shutil.rmtree(tmp, ignore_errors=True)  # nothing half-written stays behind
+        raise CheckpointWriteError(line) from None
     if final.exists():
         shutil.rmtree(final)
     os.replace(tmp, final)
     for old in list_checkpoints(run_dir)[:-keep_last]:
         shutil.rmtree(old, ignore_errors=True)
     return final
+
+
+class CheckpointWriteError(OSError):
+    """A checkpoint could not be written (a full disk, a quota); the earlier ones are
+    intact."""
+
+
+def write_failure(root: Path, name: str, err: BaseException) -> str:
+    """One line for a checkpoint that could not be written, naming the one a resume uses."""
+    full = getattr(err, "errno", None) in (errno.ENOSPC, errno.EDQUOT)
+    with contextlib.suppress(OSError):
+        full = full or shutil.disk_usage(root).free < 1 << 20
+    why = "no space left on device" if full else f"an error ({first_line(err)})"
+    kept = list_checkpoints(root.parent)
+    intact = f"{kept[-1].name} is intact" if kept else "no earlier checkpoint exists"
+    return f"{why} while writing checkpoint {name}; {intact}"
+
+
+def damage(path: str | Path) -> str | None:
+    """Why a checkpoint folder cannot be whole, found from its files' headers and sizes
+    without reading the tensors; None when it looks whole (``load_checkpoint`` still
+    reports anything else)."""
+    path = Path(path)
+    weights = path / "model.safetensors"
+    try:
+        with open(weights, "rb") as handle:
+            size = int.from_bytes(handle.read(8), "little")
+            header = json.loads(handle.read(size))
+        ends = [v["data_offsets"][1] for k, v in header.items() if k != "__metadata__"]
+        if os.path.getsize(weights) != 8 + size + max(ends, default=0):
+            return "model.safetensors is cut short"
+        with zipfile.ZipFile(path / "state.pt") as archive:
+            archive.infolist()
+    except (OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile) as err:
+        return first_line(err)
+    return None
 
 
 def list_checkpoints(run_dir: str | Path) -> list[Path]:
