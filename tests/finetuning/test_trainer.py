@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -86,11 +87,13 @@ def test_finetune_trains_validates_tests_and_reloads(synth_root, pretrained, tmp
 
 def test_resume_continues_exactly(synth_root, pretrained, tmp_path):
     straight, split = tmp_path / "straight", tmp_path / "split"
-    finetune(small(synth_root, pretrained, straight, "optim.max_steps=7"), log=quiet)
-    finetune(small(synth_root, pretrained, split, "optim.max_steps=5"), log=quiet)
-    # the pretrained source is no longer needed to resume
-    gone = tmp_path / "moved"
-    finetune(small(synth_root, gone, split, "optim.max_steps=7"), resume="auto", log=quiet)
+    source = tmp_path / "source"
+    shutil.copytree(pretrained, source)
+    finetune(small(synth_root, source, straight, "optim.max_steps=7"), log=quiet)
+    finetune(small(synth_root, source, split, "optim.max_steps=5"), log=quiet)
+    # the same command resumes; the pretrained source is no longer needed
+    shutil.rmtree(source)
+    finetune(small(synth_root, source, split, "optim.max_steps=7"), resume="auto", log=quiet)
     a, b = losses(straight), losses(split)
     assert [b[s] for s in (6, 7)] == [a[s] for s in (6, 7)]  # bit for bit, mixup included
     assert_same_weights(final_weights(straight), final_weights(split))
