@@ -53,3 +53,27 @@ def test_clipped_run_logs_the_norm_before_clipping(synth_root, tmp_path):
     assert clip[0]["grad_norm"] > 1e-3
     assert abs(clip[0]["grad_norm"] - plain[0]["grad_norm"]) <= 1e-5 * plain[0]["grad_norm"]
     assert clip[1]["loss"] != plain[1]["loss"]  # the clipped update moved the weights less
+
+
+def test_clips_per_s_counts_all_ranks():
+    """One meaning of ``clips_per_s`` (all ranks' clips per second) in the summary and in
+    each log window, with the world size beside it."""
+    from sigma_video.engine.distributed import DistInfo
+    from sigma_video.engine.metrics import MetricsWindow, run_summary
+
+    session = {"start_step": 0, "end_step": 10, "seconds": 5.0, "stopped_by": None}
+    summary = run_summary(
+        run_dir="r",
+        session=session,
+        previous={},
+        global_batch=8,  # 4 per rank × 2 ranks
+        world_size=2,
+        losses=[1.0],
+        collapse_warning=None,
+    )
+    assert summary["clips_per_s"] == 16.0 and summary["world_size"] == 2
+    window = MetricsWindow()
+    window.add({}, 4)  # this rank's clips
+    window.started -= 1.0  # one second ago
+    scalars = window.flush(0.1, DistInfo(rank=0, world_size=1))
+    assert abs(scalars["clips_per_s"] - 4.0) < 0.1 and scalars["world_size"] == 1.0

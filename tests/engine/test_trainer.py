@@ -202,6 +202,10 @@ def test_torchrun_two_processes_match_one_process(synth_root, tmp_path):
     assert result.returncode == 0, result.stderr[:3000] + "\n…\n" + result.stderr[-1000:]
     summary = json.loads((tmp_path / "two" / "summary.json").read_text())
     assert summary["world_size"] == 2 and summary["ranks_in_sync"] and summary["global_batch"] == 4
+    # clips_per_s counts both ranks' clips, in summary.json as in metrics.jsonl
+    assert summary["clips_per_s"] == pytest.approx(6 * 4 / summary["seconds"], rel=0.02)
+    rows = [json.loads(x) for x in (tmp_path / "two" / "metrics.jsonl").read_text().splitlines()]
+    assert all(row["world_size"] == 2 for row in rows)
     pretrain(one, log=lambda _: None)
     a, b = losses(tmp_path / "one"), losses(tmp_path / "two")
     assert a.keys() == b.keys()

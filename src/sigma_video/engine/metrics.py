@@ -38,7 +38,8 @@ class MetricsWindow:
         scalars = {k: float(all_mean(v / max(self.count, 1), info)) for k, v in self.sums.items()}
         scalars.update(
             lr=lr,
-            clips_per_s=self.clips * info.world_size / elapsed,
+            clips_per_s=self.clips * info.world_size / elapsed,  # all ranks together
+            world_size=float(info.world_size),
             data_wait_s=self.wait,
             skipped_samples=float(self.skipped),
             nonfinite_steps=float(self.nonfinite),
@@ -91,7 +92,9 @@ def run_summary(
     """The end-of-run summary. ``session`` is this start (``start_step``, ``end_step``,
     ``seconds``, ``stopped_by``); ``previous`` the summary of the run's earlier sessions
     (resumed runs: ``sessions`` lists every start, ``seconds_total`` adds them up and
-    ``loss_first`` is the run's first); ``entries`` are added as they are."""
+    ``loss_first`` is the run's first); ``entries`` are added as they are. ``clips_per_s``
+    counts the clips of all ranks together (as in ``metrics.jsonl``), ``world_size`` beside
+    it."""
     sessions = [*previous.get("sessions", []), session]
     done, elapsed = session["end_step"] - session["start_step"], session["seconds"]
     return {
@@ -99,7 +102,7 @@ def run_summary(
         "steps": session["end_step"],
         "steps_this_session": done,
         "seconds": elapsed,
-        "clips_per_s": round(done * global_batch / world_size / max(elapsed, 1e-9), 2),
+        "clips_per_s": round(done * global_batch / max(elapsed, 1e-9), 2),  # all ranks
         "global_batch": global_batch,
         "loss_first": previous.get("loss_first", losses[0] if losses else None),
         "loss_last": losses[-1] if losses else None,
