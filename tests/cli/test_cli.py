@@ -286,6 +286,29 @@ def test_help_does_not_load_torch():
     assert out.stdout.strip() == "False"
 
 
+def test_version():
+    import sigma_video
+
+    out = subprocess.run(
+        [sys.executable, "-m", "sigma_video", "--version"], capture_output=True, text=True
+    )
+    assert out.returncode == 0 and out.stdout.strip() == f"sigma-video {sigma_video.__version__}"
+
+
+def test_overrides_may_follow_flags(tmp_path, capsys):
+    """A requeue script appends ``--resume auto`` or a session override after the rest."""
+    from sigma_video.cli import main
+
+    assert main(["config", "optim.epochs=3", "--config", "demo", "run.seed=4"]) == 0
+    out = capsys.readouterr().out
+    assert "epochs = 3" in out and "seed = 4" in out
+    with pytest.raises(SystemExit) as exc:
+        main(["models", "optim.epochs=3"])  # a command without overrides
+    assert (
+        exc.value.code == 2 and "unrecognized arguments: optim.epochs=3" in capsys.readouterr().err
+    )
+
+
 @pytest.mark.parametrize("finetune", [False, True])
 def test_config_command_prints_a_documented_preset_that_loads_back(capsys, tmp_path, finetune):
     from sigma_video.config import load_config

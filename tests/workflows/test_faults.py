@@ -120,3 +120,23 @@ def test_a_damaged_latest_checkpoint_is_passed_over(synth_root, straight_run, tm
     assert again.returncode == 0, again.stderr
     assert f"warning: checkpoint {newest} is damaged" in again.stdout
     assert_same_weights(final_weights(straight_run), final_weights(out))
+
+
+@pytest.mark.slow
+def test_a_second_ctrl_c_stops_at_once_in_one_line(synth_root, tmp_path):
+    """Ctrl-C twice (the terminal signals the whole group) while a step runs: no
+    traceback, exit 130. (Steps of 16 clips of 8 × 64², so that the second one comes
+    while the first is still being finished.)"""
+    out = tmp_path / "run"
+    slower = ["data.size=64", "data.num_frames=8", "optim.batch_size=16"]
+    proc = start(pretrain_cmd(synth_root, out, "data.workers=1", "run.save_every=1000", *slower))
+    wait_for(proc, lambda: steps_logged(out) >= 1)
+    os.killpg(proc.pid, signal.SIGINT)
+    time.sleep(0.1)  # two at once would reach Python as one
+    os.killpg(proc.pid, signal.SIGINT)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr
+    assert "Traceback" not in stderr
+    assert stderr.strip().splitlines()[-1] == (
+        "sigma-video: interrupted by a second Ctrl-C, without a checkpoint"
+    )

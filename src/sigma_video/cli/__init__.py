@@ -16,9 +16,12 @@ from sigma_video.cli import data, evaluate, masks, severe, train
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from sigma_video import __version__
+
     parser = argparse.ArgumentParser(
         prog="sigma-video", description="SIGMA video pretraining and evaluation"
     )
+    parser.add_argument("--version", action="version", version=f"sigma-video {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     train.pretrain_parser(sub)
     train.finetune_parser(sub)
@@ -72,14 +75,15 @@ def _stdout_closed() -> bool:
 def parse(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> argparse.Namespace:
     """The parsed command line; ``key=value`` overrides may also come after flags
     (``... optim.epochs=8 --resume auto run.probe_after=false``), as a requeue script
-    appends them."""
+    appends them; so may ``probe``'s settings (``... --workers 0 epochs=1``)."""
     args, extra = parser.parse_known_args(argv)
     overrides = [x for x in extra if "=" in x and not x.startswith("-")]
     unknown = [x for x in extra if x not in overrides]
-    if unknown or (overrides and not hasattr(args, "overrides")):
+    dest = next((d for d in ("overrides", "settings") if hasattr(args, d)), None)
+    if unknown or (overrides and dest is None):
         parser.error(f"unrecognized arguments: {' '.join(unknown or overrides)}")
     if overrides:
-        args.overrides = [*args.overrides, *overrides]
+        setattr(args, dest, [*getattr(args, dest), *overrides])
     return args
 
 
@@ -102,6 +106,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ValueError, DataError, DecodeError, TrainingError, OSError) as err:
         # user mistakes (incl. paths that cannot be read or written), bad data, divergence
         parser.exit(2, f"sigma-video: error: {one_line(err)}\n")
+    except KeyboardInterrupt as err:  # Ctrl-C outside training, or a second one inside it
+        parser.exit(130, f"sigma-video: {str(err) or 'interrupted'}\n")
     finally:
         leave_process_group(wait=False)  # no-op when already left (or never joined)
     return 0

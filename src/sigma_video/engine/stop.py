@@ -48,7 +48,7 @@ class StopRequest:
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
         if self.signal_name is not None and signum == signal.SIGINT:
-            raise Interrupted("interrupted by a second Ctrl-C")  # stop now
+            raise Interrupted("interrupted by a second Ctrl-C, without a checkpoint")
         self.signal_name = self.signal_name or signal.Signals(signum).name
 
     def __enter__(self) -> StopRequest:
