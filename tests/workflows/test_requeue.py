@@ -20,6 +20,7 @@ from tests.workflows.conftest import (
     wait_for,
 )
 
+
 @pytest.mark.slow
 def test_same_command_resumes_after_sigterm(synth_root, straight_run, tmp_path):
     out = tmp_path / "run"

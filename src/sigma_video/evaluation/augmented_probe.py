@@ -18,6 +18,7 @@ from sigma_video.data.collate import collate
 from sigma_video.data.dataset import ClipConfig, VideoClips
 from sigma_video.data.transforms import normalize
 from sigma_video.engine.sampler import epoch_order
+from sigma_video.engine.stop import detach_worker
 from sigma_video.evaluation.inference import eval_autocast
 from sigma_video.evaluation.metrics import topk_accuracy
 from sigma_video.models.encoder import VideoEncoder
@@ -73,6 +74,7 @@ def augmented_probe(
             collate_fn=collate,
             drop_last=True,
             generator=torch.Generator(),
+            worker_init_fn=detach_worker,  # signals to the group reach the main process only
         )
         total, count = 0.0, 0
         for batch in loader:

@@ -18,6 +18,7 @@ from tqdm import tqdm
 
 from sigma_video.data.collate import collate
 from sigma_video.data.transforms import normalize
+from sigma_video.engine.stop import detach_worker
 
 
 def eval_autocast(device: torch.device) -> torch.autocast:
@@ -43,6 +44,7 @@ def view_batches(
         num_workers=workers,
         collate_fn=collate,
         generator=torch.Generator(),
+        worker_init_fn=detach_worker,  # signals to the group reach the main process only
     )
     for batch in with_progress(loader, progress):
         video = normalize(batch["video"].to(device, non_blocking=True))
