@@ -149,12 +149,12 @@ def prepare_run_dir(config: Any, resume: str | None, overwrite: bool) -> Path:
     return run_dir
 
 
-def resume_config(saved: Path, config: Any, allow_changes: bool) -> Any:
+def resume_config(saved: Path, config: Any, allow_changes: bool, record: bool = True) -> Any:
     """The config to resume a run with: ``config`` (resolved: values derived at run time
     filled in) when it matches the run's saved one, leaving aside the session keys
-    (``config.session_keys``: workers, logging, checkpoint cadence), which may change.
-    Settings that differ are refused in one line unless ``allow_changes``, and then
-    recorded in ``RUN/config_changes.jsonl`` with the time."""
+    (``sigma_video.config.session_keys``: workers, logging, checkpoint cadence), which may
+    change. Settings that differ are refused in one line unless ``allow_changes``, and then
+    (``record``: on the main rank) appended to ``RUN/config_changes.jsonl`` with the time."""
     # the saved file read through the same loader (earlier key names mapped to today's)
     own = load_config(str(saved), cls=type(config))
     changes = config_changes(to_dict(own), to_dict(config), session_keys(type(config)))
@@ -166,18 +166,19 @@ def resume_config(saved: Path, config: Any, allow_changes: bool) -> Any:
             f"resuming {saved.parent} with settings that differ from the run's own ({listed}); "
             "drop them, or pass --allow-changes to resume with them"
         )
-    with open(saved.parent / "config_changes.jsonl", "a", encoding="utf-8") as handle:
-        record = {"time": time.strftime("%Y-%m-%dT%H:%M:%S"), "changes": changes}
-        handle.write(json.dumps(record) + "\n")
+    if record:
+        with open(saved.parent / "config_changes.jsonl", "a", encoding="utf-8") as handle:
+            entry = {"time": time.strftime("%Y-%m-%dT%H:%M:%S"), "changes": changes}
+            handle.write(json.dumps(entry) + "\n")
     return config
 
 
-def checked_resume(config: Any, start: Path | None, allow_changes: bool) -> Any:
+def checked_resume(config: Any, start: Path | None, allow_changes: bool, info: DistInfo) -> Any:
     """``config`` for a run that resumes from checkpoint ``start`` (None: it starts
     afresh, nothing to check): resolved, it must match the run's own (``resume_config``)."""
     saved = Path(config.run.output) / "config.json"
     if start is not None and saved.exists():
-        return resume_config(saved, config, allow_changes)
+        return resume_config(saved, config, allow_changes, record=info.is_main)
     return config
 
 

@@ -74,9 +74,9 @@ def pretrain(
     ``resume``: ``"auto"`` (the latest checkpoint of ``run.output``, if any) or a
     checkpoint folder; the resolved ``config`` must then be the run's own, apart from
     session settings (``engine.run.resume_config``), unless ``allow_changes``."""
-    start = resume_point(Path(config.run.output), resume, log)
-    config = checked_resume(config.resolved(), start, allow_changes)
     device, info = start_device(config.run)
+    start = resume_point(Path(config.run.output), resume, log if info.is_main else _quiet)
+    config = checked_resume(config.resolved(), start, allow_changes, info)
     if config.model.mask == "mgmae":  # RAFT weights or OpenCV missing: say so before anything
         check_flow_source(config.model.flow_options)
     records = main_rank_first(info, lambda say: load_records(config, say), log)
@@ -158,6 +158,10 @@ def pretrain(
     if info.is_main:
         log(loop.stopped_line() if loop.stopped_by else done_line(summary, loop))
     return summary
+
+
+def _quiet(line: str) -> None:
+    """The log of ranks other than the main one."""
 
 
 def done_line(summary: dict[str, Any], loop: Loop) -> str:

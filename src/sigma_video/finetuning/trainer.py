@@ -215,12 +215,12 @@ def finetune(
     clip settings left unset from the run's own and must otherwise match its config, apart
     from session settings, unless ``allow_changes`` (``engine.run.resume_config``); a run
     already finished returns its saved summary (``steps_this_session`` 0)."""
+    device, info = start_device(config.run)
     run_dir = Path(config.run.output)
-    start = resume_point(run_dir, resume, log)
+    start = resume_point(run_dir, resume, log if info.is_main else lambda _: None)
     if start is not None:  # the clip settings the run resolved when it started
         config = resolve_clip(config, ClipSpec.of(load_classifier_meta(run_dir)["clip"]))
-        config = checked_resume(config, start, allow_changes)
-    device, info = start_device(config.run)
+        config = checked_resume(config, start, allow_changes, info)
     task = make_task(config.model.task, config.data.view_pool)
     splits = main_rank_first(info, lambda say: load_splits(config, task, say), log)
     outputs = task.num_outputs(vars(splits), config.model.num_classes)
