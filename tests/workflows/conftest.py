@@ -37,7 +37,7 @@ def pretrain_cmd(root: Path, output: Path, *extra: str) -> list[str]:
 def start(args: list[str], **kwargs) -> subprocess.Popen:
     """``sigma-video ARGS`` in its own process group (as a terminal or Slurm job step)."""
     cmd = [sys.executable, "-m", "sigma_video", *args]
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"}
     return subprocess.Popen(
         cmd,
         stdout=subprocess.PIPE,
@@ -67,7 +67,7 @@ def wait_for(proc: subprocess.Popen, ready, timeout: float = 120) -> None:
     deadline = time.monotonic() + timeout
     while not ready():
         if proc.poll() is not None:
-            out, err = proc.communicate()
+            _, err = proc.communicate()
             pytest.fail(f"the run ended before the fault (rc {proc.returncode}): {err[-2000:]}")
         assert time.monotonic() < deadline, "timed out waiting for the run"
         time.sleep(0.05)
