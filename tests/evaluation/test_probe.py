@@ -46,6 +46,28 @@ def test_fit_linear_matches_scikit_learn_logistic_regression():
     torch.testing.assert_close(centred, torch.from_numpy(ref.coef_), atol=1e-4, rtol=0)
 
 
+def test_probe_weights_do_not_depend_on_the_thread_count():
+    # L-BFGS stops after max_iter iterations, short of the optimum on correlated features;
+    # in float32 the rounding of 1 vs 2 threads moved these weights by 1e-2 (relative; 7e-2
+    # on the demo's random-init features, 2 points of probe), in float64 not at all
+    g = torch.Generator().manual_seed(0)
+    y = torch.arange(960) % 6
+    z = torch.randn(960, 16, generator=g) + 0.5 * torch.randn(6, 16, generator=g)[y]
+    x = z @ torch.randn(16, 192, generator=g) + 0.01 * torch.randn(960, 192, generator=g)
+    x = (x - x.mean(0)) / x.std(0)  # float32, as extracted features are
+    threads = torch.get_num_threads()
+    try:
+        fits = []
+        for count in (1, 2):
+            torch.set_num_threads(count)
+            fits.append(fit_linear(x, y, 6))
+    finally:
+        torch.set_num_threads(threads)
+    for one, two in zip(*fits, strict=True):
+        assert one.dtype == torch.float64
+        torch.testing.assert_close(one, two, rtol=0, atol=1e-9 * one.abs().max().item())
+
+
 def test_knn_hand_case():
     from sigma_video.evaluation.knn import knn_scores
 
