@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Callable
+from typing import Any
 
 
 def with_flags(overrides: list[str], flags: dict[str, str | None]) -> list[str]:
@@ -48,15 +50,16 @@ def pretrain_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run_pretrain)
 
 
-def base_config(args: argparse.Namespace, output: str | None) -> str | None:
-    """The config a command starts from: ``--config``; at a resume without one, the run's
-    own ``config.json``; else None (the command's default preset)."""
+def command_config(args: argparse.Namespace, overrides: list[str], load: Callable[..., Any]) -> Any:
+    """The config a command runs with: ``load(--config or "demo", overrides)``; at a resume
+    without ``--config``, the run's own ``config.json`` with the overrides."""
     from pathlib import Path
 
-    if args.config is not None or args.resume is None or output is None:
-        return args.config
-    saved = Path(output) / "config.json"
-    return str(saved) if saved.exists() else None
+    config = load(args.config or "demo", overrides)
+    saved = Path(config.run.output) / "config.json"
+    if args.config is None and args.resume is not None and saved.exists():
+        return load(str(saved), overrides)
+    return config
 
 
 def run_pretrain(args: argparse.Namespace) -> None:
@@ -72,8 +75,7 @@ def run_pretrain(args: argparse.Namespace) -> None:
         "run.init": args.init,
     }
     overrides = with_flags(args.overrides, flags)
-    output = load_config(args.config or "demo", overrides).run.output
-    config = load_config(base_config(args, output) or "demo", overrides)
+    config = command_config(args, overrides, load_config)
     summary = pretrain(
         config, resume=args.resume, overwrite=args.overwrite, allow_changes=args.allow_changes
     )
@@ -188,8 +190,7 @@ def run_finetune(args: argparse.Namespace) -> None:
         "run.output": args.output,
     }
     overrides = with_flags(args.overrides, flags)
-    output = load_finetune_config(args.config or "demo", overrides).run.output
-    config = load_finetune_config(base_config(args, output) or "demo", overrides)
+    config = command_config(args, overrides, load_finetune_config)
     summary = finetune(
         config, resume=args.resume, overwrite=args.overwrite, allow_changes=args.allow_changes
     )

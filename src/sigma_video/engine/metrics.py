@@ -69,13 +69,12 @@ def history_at_resume(
     otherwise it went on after the checkpoint and was killed (or failed): its record ends at
     the checkpoint, ``stopped_by`` ``"killed"``. A checkpoint without a history (written
     before one was kept) falls back to the summary's."""
-    sessions = [dict(s) for s in history.get("sessions", [])]
     if saved_summary is not None and saved_summary.get("steps") == step:
         return saved_summary
+    sessions = history.get("sessions", [])
     if not sessions:
         return saved_summary or {}
-    sessions[-1]["stopped_by"] = "killed"
-    return {**history, "sessions": sessions}
+    return {**history, "sessions": [*sessions[:-1], {**sessions[-1], "stopped_by": "killed"}]}
 
 
 def run_summary(
