@@ -1,6 +1,6 @@
 # Set-up is automatic: the first `make demo` / `make test` creates .venv and installs the
-# project with its dev extras. TORCH_SPEC pins the CPU build of PyTorch that lies on this
-# workplace's disk (fast install); GPU users run `make TORCH_SPEC= test` to keep their own torch.
+# project with its dev extras. TORCH_SPEC pins PyTorch's CPU build (a small, fast install);
+# GPU users run `make TORCH_SPEC= test` to keep their own torch.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin

@@ -38,9 +38,9 @@ import torch
 
 from sigma_video.config import load_config
 from sigma_video.data.synth import default_dataset, usable_cores
-from sigma_video.engine.trainer import pretrain
 from sigma_video.evaluation.report import embedded_metrics
 from sigma_video.io.load import ClipSpec, encoder_for, load_model
+from sigma_video.pretraining.trainer import pretrain
 
 VARIANTS = {
     "SIGMA-MLP": [],

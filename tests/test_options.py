@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from sigma_video.config import config_keys, load_config
-from sigma_video.engine.config import TrainConfig
 from sigma_video.finetuning.config import FinetuneConfig
+from sigma_video.pretraining.config import PretrainConfig
 from sigma_video.severe.suite import SevereTask
 
 if sys.version_info >= (3, 11):
@@ -121,9 +121,9 @@ SUITE_KEYS = [("suite.name", None), *config_keys(SevereTask, "task.")]  # [suite
     ("marker", "keys", "defaults"),
     [
         (
-            "`TrainConfig`",
-            config_keys(TrainConfig),
-            lambda rows: check_config_defaults(TrainConfig, rows),
+            "`PretrainConfig`",
+            config_keys(PretrainConfig),
+            lambda rows: check_config_defaults(PretrainConfig, rows),
         ),
         (
             "`FinetuneConfig`",
@@ -140,11 +140,11 @@ def test_the_options_table_matches_the_code(marker, keys, defaults):
 
 
 def test_config_keys_lists_dotted_keys_with_their_defaults():
-    keys = dict(config_keys(TrainConfig))
+    keys = dict(config_keys(PretrainConfig))
     assert keys["optim.base_lr"] == 1.5e-4 and keys["model.model"] == "vit_base"
     assert keys["optim.betas"] == (0.9, 0.95) and keys["run.init"] is None
     assert "model" not in keys and "optim" not in keys  # sections are expanded
-    assert len(keys) == len(config_keys(TrainConfig))  # no key twice
+    assert len(keys) == len(config_keys(PretrainConfig))  # no key twice
     task = dict(config_keys(SevereTask))
     assert task["name"] is dataclasses.MISSING and task["overrides"] == ()
 
@@ -159,7 +159,7 @@ def test_the_checks_find_each_kind_of_mistake():
         },
         "optim.gone": {"default": "`1`", "what": "x", "tests": "`tests/nowhere.py::test_x`"},
     }
-    problems = check_rows(keys, rows) + check_config_defaults(TrainConfig, rows)
+    problems = check_rows(keys, rows) + check_config_defaults(PretrainConfig, rows)
     assert problems == [
         "optim.base_lr: no row",
         "optim.gone: listed, but not a key",

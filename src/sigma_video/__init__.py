@@ -22,7 +22,7 @@ _LAZY = {  # imported on first use, so that `sigma-video --help` does not load t
     "load_encoder": "sigma_video.evaluation.loading",
     "load_model": "sigma_video.io.load",
     "load_config": "sigma_video.config",
-    "pretrain": "sigma_video.engine.trainer",
+    "pretrain": "sigma_video.pretraining.trainer",
     "finetune": "sigma_video.finetuning.trainer",
     "load_finetune_config": "sigma_video.finetuning.config",
 }

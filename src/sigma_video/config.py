@@ -2,13 +2,14 @@
 
 Generic: it knows no component. Each component defines its settings as a dataclass beside
 its code and validates them there (``PretrainerConfig`` in ``pretrainer``, ``DataConfig`` in
-``data.config``, ``OptimConfig``/``RunConfig``/``TrainConfig`` in ``engine.config``, the
+``data.config``, ``OptimConfig``/``RunConfig``/``PretrainConfig`` in ``engine.config``, the
 fine-tuning ones in ``finetuning.config``). Presets are TOML files in
 ``sigma_video/configs`` (by name, e.g. ``demo``, ``vit_b_k400_mlp``) or any
 ``.toml``/``.json`` path (a run directory's ``config.json`` included). Overrides use dotted
 keys (``optim.base_lr=3e-4``); an unknown key or a value of the wrong type raises
-``ValueError`` naming the closest valid key. A dataclass may list earlier names of its keys
-in ``RENAMED_KEYS``; they still read.
+``ValueError`` naming the closest valid key. A run's saved ``config.json`` written with
+keys that have since been renamed still reads: its class lists them (``EARLIER_KEYS``,
+dotted old name -> new name) and ``upgrade_saved`` renames them, for saved files only.
 """
 
 from __future__ import annotations
@@ -23,28 +24,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sigma_video.lazy import lazy_getattr
-
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
     import tomli as tomllib
 
 PRESET_DIR = Path(__file__).parent / "configs"
-# moved to the components; still importable from here
-_MOVED = {
-    "DataConfig": "sigma_video.data.config",
-    "OptimConfig": "sigma_video.engine.config",
-    "BaseRunConfig": "sigma_video.engine.config",
-    "RunConfig": "sigma_video.engine.config",
-    "TrainConfig": "sigma_video.engine.config",
-    "PRECISIONS": "sigma_video.engine.config",
-    "PretrainerConfig": "sigma_video.pretrainer",
-    "CROPS": "sigma_video.data.dataset",
-}
-
-
-__getattr__ = lazy_getattr(__name__, _MOVED)
 
 
 def list_presets(folder: Path = PRESET_DIR) -> list[str]:
@@ -58,15 +43,17 @@ def load_config(
     cls: type | None = None,
     folder: Path = PRESET_DIR,
 ) -> Any:
-    """Defaults of ``cls`` (a pretraining ``TrainConfig`` unless given), then the preset (a
+    """Defaults of ``cls`` (a pretraining ``PretrainConfig`` unless given), then the preset (a
     name in ``folder`` or a .toml/.json path), then dotted overrides."""
     if cls is None:
-        from sigma_video.engine.config import TrainConfig
+        from sigma_video.pretraining.config import PretrainConfig
 
-        cls = TrainConfig
+        cls = PretrainConfig
     values: dict[str, Any] = {}
     if preset is not None:
         values = read_preset(preset, folder)
+        if Path(preset).suffix == ".json":  # a run's saved config, maybe an earlier version's
+            values = upgrade_saved(values, getattr(cls, "EARLIER_KEYS", {}))
     for item in overrides or []:
         key, sep, text = item.partition("=")
         if not sep or not key:
@@ -93,6 +80,19 @@ def read_preset(preset: str, folder: Path = PRESET_DIR) -> dict[str, Any]:
         raise ValueError(f"config {path} is not valid: {err}") from None
 
 
+def upgrade_saved(values: dict[str, Any], earlier: dict[str, str]) -> dict[str, Any]:
+    """``values`` (nested) with each dotted key of ``earlier`` renamed to its new name."""
+    values = json.loads(json.dumps(values))  # a copy
+    for old, new in earlier.items():
+        *path, name = old.split(".")
+        node = values
+        for part in path:
+            node = node.get(part) if isinstance(node, dict) else None
+        if isinstance(node, dict) and name in node:
+            _set(values, new, node.pop(name))
+    return values
+
+
 def _set(values: dict[str, Any], key: str, value: Any, raw: bool = False) -> None:
     head, _, rest = key.partition(".")
     if rest:
@@ -115,10 +115,8 @@ def build(cls: type, values: dict[str, Any], prefix: str) -> Any:
     """Make dataclass ``cls`` from nested ``values``, checking keys and types."""
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls)}
-    renamed = getattr(cls, "RENAMED_KEYS", {})  # earlier names still read (old run configs)
     kwargs = {}
     for key, value in values.items():
-        key = renamed.get(key, key)
         name = f"{prefix}{key}"
         if key not in fields:
             valid = [f"{prefix}{k}" for k in fields]

@@ -10,7 +10,6 @@ them from a ``PretrainerConfig``.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
 
 import torch
 from torch import Tensor, nn
@@ -111,7 +110,7 @@ class PretrainerConfig:
     official code, ``"bf16"`` under it — faster on GPU, a few % of the hard codes differ);
     ``objective``: ``sigma`` or ``l2``.
     ``codes`` picks the hard (argmax of the Sinkhorn codes, released recipe, default) or the
-    soft (paper Eq. 5) codes as the prediction targets (``targets`` in earlier versions).
+    soft (paper Eq. 5) codes as the prediction targets.
     ``num_frames``/``img_size``/``patch``/``decoder_depth`` override the model preset when set
     (``patch`` is the tube's side in pixels: 16 in the paper, 8 in the CPU demo).
     ``freeze_prototypes_steps`` / ``freeze_target_steps`` keep the prototypes / φ fixed for
@@ -126,8 +125,6 @@ class PretrainerConfig:
     the device from ``flow_weights``), ``flow_init``, ``flow_base``, ``flow_holes`` and
     ``flow_exposure`` are MGMAE's settings (``flow.guided``).
     """
-
-    RENAMED_KEYS: ClassVar[dict[str, str]] = {"targets": "codes"}
 
     model: str = "vit_base"
     target: str = "mlp"

@@ -3,8 +3,8 @@
 
 import pytest
 
-import sigma_video.engine.trainer as trainer
 import sigma_video.evaluation.report as report
+import sigma_video.pretraining.trainer as trainer
 from sigma_video.cli import main
 
 

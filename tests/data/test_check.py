@@ -84,7 +84,7 @@ def test_data_check_counts_malformed_lines(synth_root, tmp_path, capsys):
 
 def test_a_run_refuses_a_list_of_missing_files_before_training(synth_root, tmp_path):
     from sigma_video.config import load_config
-    from sigma_video.engine.trainer import pretrain
+    from sigma_video.pretraining.trainer import pretrain
 
     listing = tmp_path / "train.csv"
     good = [f"{synth_root}/videos/train/{i:05d}.mp4 0" for i in range(4)]

@@ -143,8 +143,8 @@ def test_the_loader_makes_motion_guided_masks_per_view(synth_root, caplog):
 
 
 def test_pretraining_with_motion_guided_masks(synth_root, tmp_path):
-    from sigma_video.engine.trainer import pretrain
-    from tests.engine.test_trainer import tiny
+    from sigma_video.pretraining.trainer import pretrain
+    from tests.pretraining.test_trainer import tiny
 
     config = tiny(synth_root, tmp_path / "run", "model.mask=mgm", "optim.max_steps=3")
     summary = pretrain(config, log=lambda _: None)

@@ -12,8 +12,8 @@ from sigma_video.data import ClipConfig, DataError, MaskConfig, VideoClips, Vide
 from sigma_video.data.decode import FrameFolder, ImageFile, PyAVBackend
 from sigma_video.data.randaugment import RandAugment
 from sigma_video.data.step_decode import StepDecoder, decoded_in_step
-from sigma_video.engine.trainer import pretrain
-from tests.engine.test_trainer import losses, tiny
+from sigma_video.pretraining.trainer import pretrain
+from tests.pretraining.test_trainer import losses, tiny
 
 CLIP = ClipConfig(num_frames=4, stride=3, size=48, num_sample=2, flip=True)
 MASK = MaskConfig(grid=(2, 6, 6))

@@ -1,13 +1,14 @@
 import pytest
 
-from sigma_video.config import TrainConfig, list_presets, load_config, save_config
+from sigma_video.config import list_presets, load_config, save_config
+from sigma_video.pretraining.config import PretrainConfig
 
 
 def test_every_preset_loads_and_the_recipe_is_right():
     presets = list_presets()
     assert "demo" in presets and len(presets) >= 9
     for name in presets:
-        assert isinstance(load_config(name), TrainConfig)
+        assert isinstance(load_config(name), PretrainConfig)
     b_ssv2 = load_config("vit_b_ssv2_mlp")
     assert (b_ssv2.model.model, b_ssv2.model.epsilon, b_ssv2.data.stride) == ("vit_base", 0.03, 2)
     assert (b_ssv2.model.num_prototypes, b_ssv2.model.temperature, b_ssv2.model.codes) == (
@@ -93,16 +94,17 @@ def test_config_changes_lists_dotted_keys():
     assert config_changes(saved, saved) == {}
 
 
-def test_the_earlier_name_of_codes_still_reads(tmp_path):
-    """``model.targets`` (hard|soft) was renamed ``model.codes`` (it sat beside ``target``);
-    presets, overrides and old runs' config.json files with the old name still load, and a
-    resume does not see a change."""
+def test_a_saved_config_with_an_earlier_key_name_still_resumes(tmp_path):
+    """``model.targets`` (hard|soft) was renamed ``model.codes`` (it sat beside ``target``):
+    an old run's config.json with the old name loads, and a resume sees no change; a preset
+    or an override with the old name is an unknown key."""
     import json
 
     from sigma_video.config import save_config, to_dict
     from sigma_video.engine.run import resume_config
 
-    assert load_config("demo", ["model.targets=soft"]).model.codes == "soft"
+    with pytest.raises(ValueError, match=r"unknown config key 'model\.targets'"):
+        load_config("demo", ["model.targets=soft"])
     config = load_config("demo")
     old = to_dict(config)
     old["model"]["targets"] = old["model"].pop("codes")

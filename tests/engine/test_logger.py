@@ -8,7 +8,7 @@ import pytest
 
 from sigma_video.config import save_config
 from sigma_video.engine.logger import plain_line
-from tests.engine.test_trainer import tiny
+from tests.pretraining.test_trainer import tiny
 
 
 def test_plain_line():

@@ -6,8 +6,8 @@ import torch
 from torch import nn
 
 from sigma_video.engine.loop import _clip
-from sigma_video.engine.trainer import pretrain
-from tests.engine.test_trainer import tiny
+from sigma_video.pretraining.trainer import pretrain
+from tests.pretraining.test_trainer import tiny
 
 
 def _model_with_grads() -> nn.Module:

@@ -90,9 +90,9 @@ def test_knn_hand_case():
 def test_demo_report_compares_the_run_with_its_initialisation(synth_root, tmp_path):
     import json
 
-    from sigma_video.engine.trainer import pretrain
     from sigma_video.evaluation.report import probe_report
-    from tests.engine.test_trainer import tiny
+    from sigma_video.pretraining.trainer import pretrain
+    from tests.pretraining.test_trainer import tiny
 
     run = tmp_path / "run"
     pretrain(tiny(synth_root, run, "optim.max_steps=4", "optim.warmup_epochs=0"), log=print)

@@ -12,11 +12,11 @@ import torch
 from sigma_video.cli import main
 from sigma_video.config import save_config
 from sigma_video.engine.checkpoint import list_checkpoints
-from sigma_video.engine.trainer import pretrain
 from sigma_video.finetuning.config import load_finetune_config
 from sigma_video.finetuning.trainer import finetune
 from sigma_video.io import load_model
-from tests.engine.test_trainer import assert_same_weights, final_weights, losses, tiny
+from sigma_video.pretraining.trainer import pretrain
+from tests.pretraining.test_trainer import assert_same_weights, final_weights, losses, tiny
 
 quiet = lambda _: None  # noqa: E731
 

@@ -72,8 +72,8 @@ def test_flow_sources_fail_early_with_one_line(synth_root, tmp_path, capsys):
 
 
 def test_pretraining_with_flow_guided_masks(synth_root, tmp_path):
-    from sigma_video.engine.trainer import pretrain
-    from tests.engine.test_trainer import tiny
+    from sigma_video.pretraining.trainer import pretrain
+    from tests.pretraining.test_trainer import tiny
 
     config = tiny(synth_root, tmp_path / "run", "model.mask=mgmae", "optim.max_steps=3")
     summary = pretrain(config, log=lambda _: None)

@@ -1,5 +1,5 @@
 """``load_model``: one loader for every source, ``(model, ClipSpec)`` out; the deprecated
-``(encoder, TrainConfig)`` wrappers keep working."""
+``(encoder, PretrainConfig)`` wrappers keep working."""
 
 import dataclasses
 
@@ -7,9 +7,9 @@ import pytest
 import torch
 
 from sigma_video.engine.checkpoint import list_checkpoints, load_checkpoint
-from sigma_video.engine.trainer import pretrain
 from sigma_video.io import ClipSpec, load_model
-from tests.engine.test_trainer import tiny
+from sigma_video.pretraining.trainer import pretrain
+from tests.pretraining.test_trainer import tiny
 
 
 @pytest.fixture(scope="module")

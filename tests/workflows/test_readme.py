@@ -94,8 +94,8 @@ def check(words: list[str], folder: Path, monkeypatch) -> None:
     config, the real resolution (preset, flags, overrides) up to where the work would start.
     A usage error fails the test with the parser's message."""
     import sigma_video.data.annotations as annotations
-    import sigma_video.engine.trainer as pretraining
     import sigma_video.finetuning.trainer as finetuning
+    import sigma_video.pretraining.trainer as pretraining
 
     monkeypatch.chdir(folder)  # none of the README's run folders exists here
     try:

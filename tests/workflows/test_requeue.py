@@ -60,8 +60,8 @@ def test_a_finished_run_resumed_keeps_its_report(synth_root, tmp_path, monkeypat
     """The demo's closing evaluation runs once: a finished run resumed says "nothing to
     do" and leaves report and summary as they are; `run.probe_after=false` is no change;
     a run killed during its closing evaluation gets it at the next start."""
-    import sigma_video.engine.trainer as trainer
     import sigma_video.evaluation.report as report
+    import sigma_video.pretraining.trainer as trainer
     from sigma_video.cli import main
 
     monkeypatch.setattr(trainer, "default_dataset", lambda log: synth_root)  # the embedded set

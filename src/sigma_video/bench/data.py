@@ -145,7 +145,7 @@ def bench_pipeline(
 
     from sigma_video.config import load_config
     from sigma_video.engine.run import resolve_device
-    from sigma_video.engine.trainer import pretrain
+    from sigma_video.pretraining.trainer import pretrain
 
     if steps <= warmup:
         raise ValueError(f"steps must be larger than warmup ({warmup}), got {steps}")

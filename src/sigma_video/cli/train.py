@@ -66,7 +66,7 @@ def run_pretrain(args: argparse.Namespace) -> None:
     from pathlib import Path
 
     from sigma_video.config import load_config
-    from sigma_video.engine.trainer import pretrain
+    from sigma_video.pretraining.trainer import pretrain
 
     flags = {
         "data.train": args.data,

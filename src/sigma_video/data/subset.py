@@ -45,7 +45,6 @@ def label_range_records(records: Sequence[VideoRecord], first: int, last: int) -
     return kept
 
 
-def write_subset(records: Sequence[VideoRecord], path: str) -> None:
+def subset_text(records: Sequence[VideoRecord]) -> str:
     """``path label`` lines (absolute paths as read), a list any command reads back."""
-    with open(path, "w", encoding="utf-8") as out:
-        out.writelines(f"{r.path} {r.label}\n" for r in records)
+    return "".join(f"{r.path} {r.label}\n" for r in records)

@@ -1,15 +1,10 @@
-"""Engine settings (``[optim]``, ``[run]``) and the pretraining config that holds them with
-the model's and the data's."""
+"""Engine settings every training recipe shares: the optimizer and its schedule
+(``[optim]``) and how a run is kept (``[run]``)."""
 
 from __future__ import annotations
 
-import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
-
-from sigma_video.data.config import DataConfig
-from sigma_video.data.dataset import check_step_decode
-from sigma_video.pretrainer import PretrainerConfig
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 
@@ -101,41 +96,3 @@ class BaseRunConfig:
         _at_least_one(self, "run", ("log_every", "save_every", "keep_last", "max_nonfinite"))
         if not self.save_every_minutes >= 0:
             raise ValueError(f"run.save_every_minutes must be >= 0, got {self.save_every_minutes}")
-
-
-@dataclass
-class RunConfig(BaseRunConfig):
-    """Pretraining run settings; ``probe_after`` (the demo) ends the run with a linear
-    probe of the encoder against its random initialisation. ``init``: start from the
-    weights of an official pretraining ``.pth``, one of our checkpoint folders or runs
-    (weights only: optimizer, step and schedule start fresh; ``--resume`` continues a run
-    exactly)."""
-
-    probe_after: bool = False
-    init: str | None = None
-
-    SESSION_KEYS = (*BaseRunConfig.SESSION_KEYS, "probe_after")
-
-
-@dataclass
-class TrainConfig:
-    model: PretrainerConfig = field(default_factory=PretrainerConfig)
-    data: DataConfig = field(default_factory=DataConfig)
-    optim: OptimConfig = field(default_factory=OptimConfig)
-    run: RunConfig = field(default_factory=RunConfig)
-
-    def __post_init__(self) -> None:
-        if self.data.decode_in == "step":  # before anything runs, not in a loader worker
-            check_step_decode(self.model.mask, self.model.flow_options.on_device)
-
-    def resolved(self) -> TrainConfig:
-        """This config with the values it leaves to be derived filled in: the model's
-        ``num_frames``/``img_size`` (None) are the data's clip. A run saves and compares
-        its resolved config, so a request that resolves to the run's own is no change."""
-        m = self.model
-        model = dataclasses.replace(
-            m,
-            num_frames=self.data.num_frames if m.num_frames is None else m.num_frames,
-            img_size=self.data.size if m.img_size is None else m.img_size,
-        )
-        return dataclasses.replace(self, model=model)

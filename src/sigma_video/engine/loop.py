@@ -18,6 +18,7 @@ import json
 import time
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
+from typing import Protocol
 
 import torch
 import torch.distributed as dist
@@ -27,7 +28,6 @@ from torch.utils.data import DataLoader, Dataset
 from sigma_video.data.collate import collate
 from sigma_video.data.dataset import SkipCounter
 from sigma_video.engine.checkpoint import list_checkpoints, save_checkpoint, unwrap
-from sigma_video.engine.collapse import CollapseMonitor
 from sigma_video.engine.config import BaseRunConfig, OptimConfig
 from sigma_video.engine.distributed import DistInfo, all_sum
 from sigma_video.engine.logger import RunLogger
@@ -38,6 +38,16 @@ from sigma_video.engine.sampler import RunSampler
 from sigma_video.engine.stop import StopRequest, detach_worker
 
 Forward = Callable[[dict, int], tuple[torch.Tensor, dict[str, torch.Tensor]]]
+
+
+class Monitor(Protocol):
+    """Watches the logged scalars of a run: ``update`` returns a warning line the first
+    time something is wrong (written to the log, ``collapse_warning`` in the summary)."""
+
+    warning: str | None
+
+    def update(self, step: int, scalars: dict[str, float]) -> str | None: ...
+
 
 __all__ = ["Forward", "Loop", "Plan", "TrainingError", "make_plan", "open_loop"]
 
@@ -132,7 +142,7 @@ class Loop:
     skips: SkipCounter
     autocast_dtype: torch.dtype | None = None
     logger: RunLogger | None = None
-    monitor: CollapseMonitor | None = None  # pretraining: warns once on a collapse
+    monitor: Monitor | None = None  # e.g. pretraining's collapse monitor
     stopped_by: str | None = None  # the signal that stopped the run early
     saved_step: int = -1
     saved_at: float = dataclasses.field(default_factory=time.perf_counter)

@@ -50,13 +50,16 @@ def write_run_files(
     files: dict[str, Any] | None = None,
 ) -> None:
     """On the main rank, once everything is checked: the run folder (``prepare_run_dir``),
-    ``config.json`` and each of ``files`` (file name -> JSON value)."""
+    ``config.json`` and each of ``files`` (file name -> JSON value, or the text of the file)."""
     if not info.is_main:
         return
     run_dir = prepare_run_dir(config, resume, overwrite)
     save_config(config, run_dir / "config.json")
     for name, value in (files or {}).items():
-        write_json(run_dir / name, value)
+        if isinstance(value, str):
+            (run_dir / name).write_text(value, encoding="utf-8")
+        else:
+            write_json(run_dir / name, value)
 
 
 def seed_ranks(seed: int, info: DistInfo, step: int) -> None:

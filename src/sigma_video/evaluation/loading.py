@@ -1,5 +1,5 @@
 """Deprecated: ``sigma_video.io.load_model`` returns ``(model, ClipSpec)``; these wrappers
-keep the earlier ``(encoder, TrainConfig)`` form working."""
+keep the earlier ``(encoder, PretrainConfig)`` form working."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ from pathlib import Path
 
 from sigma_video.config import load_config
 from sigma_video.data.config import DataConfig
-from sigma_video.engine.config import TrainConfig
 from sigma_video.io.load import (
     CLASSIFIER_FILE,
     ClipSpec,
@@ -21,6 +20,7 @@ from sigma_video.io.load import (
 from sigma_video.io.official import official_classifier as reference_classifier
 from sigma_video.models.classifier import VideoClassifier
 from sigma_video.models.encoder import VideoEncoder
+from sigma_video.pretraining.config import PretrainConfig
 
 __all__ = [
     "clip_config",
@@ -35,7 +35,7 @@ __all__ = [
 
 def load_encoder(
     source: str | Path, seed: int = 0, strict: bool = False
-) -> tuple[VideoEncoder, TrainConfig]:
+) -> tuple[VideoEncoder, PretrainConfig]:
     """``(encoder in eval mode, config)``: a pretraining run's own config, a preset's for
     ``random:``, otherwise a config carrying only the clip settings."""
     encoder, clip = load_model(source, "encoder", seed, strict)
@@ -58,7 +58,7 @@ def load_classifier(path: str | Path) -> tuple[VideoClassifier, dict]:
     return model, clip.as_dict()
 
 
-def clip_config(clip: ClipSpec | dict) -> TrainConfig:
+def clip_config(clip: ClipSpec | dict) -> PretrainConfig:
     """A config carrying only the clip settings an encoder was trained with."""
     clip = clip if isinstance(clip, ClipSpec) else ClipSpec.of(clip)
-    return TrainConfig(data=DataConfig(**clip.as_dict()))
+    return PretrainConfig(data=DataConfig(**clip.as_dict()))

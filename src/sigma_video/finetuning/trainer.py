@@ -1,7 +1,8 @@
 """Full fine-tuning: ``finetune(config)`` -> summary with the multi-view test scores.
 
-Same machinery as pretraining (``engine.loop``: accumulation, precision, non-finite
-handling, logging, atomic checkpoints, ``--resume auto``, torchrun); what differs is the
+The ``FinetuneRecipe`` that ``engine.train`` runs, with the machinery pretraining has
+(``engine.loop``: accumulation, precision, non-finite handling, logging, atomic
+checkpoints, ``--resume auto``, torchrun); what differs is the
 model (encoder + ``fc_norm`` + head), the layer-wise lr decay, mixup/cutmix with label
 smoothing (single-label classification; the multi-label and counting heads of
 ``finetuning.tasks`` train on their own losses), and the evaluation: one centre view per
@@ -23,19 +24,13 @@ from sigma_video.data.annotations import VideoRecord
 from sigma_video.data.check import refuse_missing
 from sigma_video.data.dataset import EvalClips, VideoClips
 from sigma_video.data.randaugment import RandAugment
-from sigma_video.data.subset import label_range_records, subset_records, write_subset
+from sigma_video.data.subset import label_range_records, subset_records, subset_text
 from sigma_video.data.synth import default_dataset
 from sigma_video.data.synth_tasks import default_task_dataset
 from sigma_video.data.transforms import normalize
-from sigma_video.engine.loop import Forward, Loop, make_plan, open_loop
+from sigma_video.engine.loop import Forward, Loop
 from sigma_video.engine.optim import build_optimizer
-from sigma_video.engine.run import (
-    checked_resume,
-    main_rank_first,
-    resume_point,
-    start_device,
-    write_run_files,
-)
+from sigma_video.engine.train import Built, Context, Steps, train
 from sigma_video.finetuning.config import FinetuneConfig, FinetuneOptimConfig
 from sigma_video.finetuning.erasing import random_erase
 from sigma_video.finetuning.evaluate import evaluate
@@ -202,6 +197,104 @@ def mixing_forward(loop: Loop, config: FinetuneConfig, num_classes: int) -> Forw
     return forward
 
 
+class FinetuneRecipe:
+    """Fine-tuning as an ``engine.train`` recipe: the encoder + head on augmented clips
+    (mixup/cutmix for single labels, the task's own loss otherwise), a centre-view
+    validation every ``run.eval_every`` epochs and the multi-view test at the end."""
+
+    def resolve(self, config: FinetuneConfig, start: Path | None) -> FinetuneConfig:
+        if start is None:  # the clip is filled from the pretrained encoder when it is built
+            return config
+        saved = load_classifier_meta(Path(config.run.output))  # the clip the run resolved
+        return resolve_clip(config, ClipSpec.of(saved["clip"]))
+
+    def build(self, config: FinetuneConfig, context: Context) -> Built:
+        task = make_task(config.model.task, config.data.view_pool)
+        splits = context.main_rank_first(lambda say: load_splits(config, task, say))
+        outputs = task.num_outputs(vars(splits), config.model.num_classes)
+        run_dir = Path(config.run.output)
+        config, encoder = starting_encoder(config, run_dir, context.start)
+        data, m, o = config.data, config.model, config.optim
+        token_grid(
+            data.num_frames, data.size, data.size, encoder.config.tubelet, encoder.config.patch
+        )
+        model = VideoClassifier(encoder, outputs, m.head_dropout, m.head_init_scale, task.name)
+        self.targets = task.targets(splits.train, outputs)  # (N, ...) per training record
+        task.prepare_head(model.head, self.targets)  # a resume overwrites it
+        self.model = model.to(context.device)
+        self.train, self.val, self.test = clip_datasets(config, splits)
+        self.config, self.task, self.outputs, self.history = config, task, outputs, []
+        files: dict[str, Any] = {
+            CLASSIFIER_FILE: {
+                "encoder": dataclasses.asdict(encoder.config),
+                "num_classes": outputs,
+                "task": task.name,
+                "head_dropout": m.head_dropout,
+                "clip": ClipSpec.of(data).as_dict(),
+            }
+        }
+        if data.subset is not None:
+            files[SUBSET_FILE] = subset_text(splits.train)
+        if task.name != "classification" and (o.mixup or o.cutmix or o.label_smoothing):
+            context.say(
+                f"{task.name}: mixup, cutmix and label smoothing are single-label; not applied"
+            )
+        # VideoMAE scales the fine-tuning lr by videos per step, not by the num_sample views
+        return Built(
+            config,
+            self.model,
+            self.train,
+            lambda lr: layer_decay_optimizer(model, lr, o),
+            files=files,
+        )
+
+    def steps(self, loop: Loop) -> Steps:
+        config = self.config
+        every = config.run.eval_every * loop.plan.steps_per_epoch
+
+        def validate(at: int) -> None:
+            if every and at % every == 0 and at < loop.last_step:
+                result = self.score(loop, self.val)
+                self.history.append({"step": at, **result})
+                if loop.logger is not None:
+                    scalars = {f"val_{k}": v for k, v in result.items() if k in SCORES}
+                    loop.logger.log(at, scalars)
+
+        if self.task.name == "classification":
+            forward = mixing_forward(loop, config, self.outputs)
+        else:
+            forward = task_forward(loop, config, self.task, self.targets)
+        return Steps(loop.loader(self.train, config.data.workers), forward, validate)
+
+    def score(self, loop: Loop, dataset: EvalClips) -> dict[str, float]:
+        o, data = self.config.optim, self.config.data
+        return evaluate(
+            self.model, dataset, loop.device, o.batch_size, data.workers, loop.info, self.task
+        )
+
+    def results(self, loop: Loop) -> dict[str, Any]:
+        data = self.config.data
+        self.tested = None if loop.stopped_by is not None else self.score(loop, self.test)
+        views = {"clips": data.test_clips, "crops": data.test_crops}
+        return {
+            "task": self.task.name,
+            "num_classes": self.outputs,
+            "num_train": len(self.train),
+            "val": self.history,
+            "test": None if self.tested is None else {**self.tested, **views},
+        }
+
+    def done_line(self, summary: dict[str, Any], loop: Loop) -> str:
+        tested, data = self.tested, self.config.data
+        return (
+            f"done: {loop.step} steps in {summary['seconds']:.0f} s; "
+            f"loss {summary['loss_first']} -> {summary['loss_last']}; "
+            f"test {score_text(tested)} on "
+            f"{tested['num']} videos × {data.test_clips} clips × {data.test_crops} crops "
+            f"({tested['unreadable']} unreadable, left out); {loop.skips.summary()}"
+        )
+
+
 def finetune(
     config: FinetuneConfig,
     resume: str | None = None,
@@ -215,98 +308,7 @@ def finetune(
     clip settings left unset from the run's own and must otherwise match its config, apart
     from session settings, unless ``allow_changes`` (``engine.run.resume_config``); a run
     already finished returns its saved summary (``steps_this_session`` 0)."""
-    device, info = start_device(config.run)
-    run_dir = Path(config.run.output)
-    start = resume_point(run_dir, resume, log if info.is_main else lambda _: None)
-    if start is not None:  # the clip settings the run resolved when it started
-        config = resolve_clip(config, ClipSpec.of(load_classifier_meta(run_dir)["clip"]))
-        config = checked_resume(config, start, allow_changes, info)
-    task = make_task(config.model.task, config.data.view_pool)
-    splits = main_rank_first(info, lambda say: load_splits(config, task, say), log)
-    outputs = task.num_outputs(vars(splits), config.model.num_classes)
-    config, encoder = starting_encoder(config, run_dir, start)
-    data, m, o = config.data, config.model, config.optim
-    token_grid(data.num_frames, data.size, data.size, encoder.config.tubelet, encoder.config.patch)
-    model = VideoClassifier(encoder, outputs, m.head_dropout, m.head_init_scale, task.name)
-    targets = task.targets(splits.train, outputs)  # (N, ...) per training record
-    task.prepare_head(model.head, targets)  # a resume overwrites it
-    model = model.to(device)
-    train, val, test = clip_datasets(config, splits)
-    # VideoMAE scales the fine-tuning lr by videos per step, not by the num_sample views
-    plan = make_plan(o, len(train), info.world_size)
-    optimizer = layer_decay_optimizer(model, plan.lr, o)
-    classifier = {
-        "encoder": dataclasses.asdict(encoder.config),
-        "num_classes": outputs,
-        "task": task.name,
-        "head_dropout": m.head_dropout,
-        "clip": ClipSpec.of(data).as_dict(),
-    }
-    write_run_files(config, info, resume, overwrite, {CLASSIFIER_FILE: classifier})
-    if info.is_main and data.subset is not None:
-        write_subset(splits.train, str(run_dir / SUBSET_FILE))
-    if task.name != "classification" and (o.mixup or o.cutmix or o.label_smoothing):
-        log(f"{task.name}: mixup, cutmix and label smoothing are single-label; not applied")
-    loop = open_loop(
-        model,
-        optimizer,
-        plan,
-        device,
-        info,
-        optim=o,
-        run=config.run,
-        num_samples=len(train),
-        max_bad_fraction=data.max_bad_fraction,
-        resume_from=start,
-        log=log,
-    )
-    done = loop.finished_summary(log)
-    if done is not None:
-        return done
-    every = config.run.eval_every * plan.steps_per_epoch
-    history: list[dict[str, float]] = []
-
-    def score(dataset: EvalClips) -> dict[str, float]:
-        return evaluate(model, dataset, device, o.batch_size, data.workers, info, task)
-
-    def validate(at: int) -> None:
-        if every and at % every == 0 and at < loop.last_step:
-            result = score(val)
-            history.append({"step": at, **result})
-            if loop.logger is not None:
-                loop.logger.log(at, {f"val_{k}": v for k, v in result.items() if k in SCORES})
-
-    if task.name == "classification":
-        forward = mixing_forward(loop, config, outputs)
-    else:
-        forward = task_forward(loop, config, task, targets)
-    try:
-        loop.run(loop.loader(train, data.workers), forward, validate)
-        stopped = loop.stopped_by is not None
-        tested = None if stopped else score(test)
-    finally:
-        loop.close()
-    views = {"clips": data.test_clips, "crops": data.test_crops}
-    summary = loop.finish(
-        task=task.name,
-        num_classes=outputs,
-        num_train=len(train),
-        val=history,
-        test=None if stopped else {**tested, **views},
-    )
-    if info.is_main:
-        log(loop.stopped_line() if stopped else done_line(summary, loop, tested, views))
-    return summary
-
-
-def done_line(summary: dict[str, Any], loop: Loop, tested: dict, views: dict) -> str:
-    return (
-        f"done: {loop.step} steps in {summary['seconds']:.0f} s; "
-        f"loss {summary['loss_first']} -> {summary['loss_last']}; "
-        f"test {score_text(tested)} on "
-        f"{tested['num']} videos × {views['clips']} clips × {views['crops']} crops "
-        f"({tested['unreadable']} unreadable, left out); {loop.skips.summary()}"
-    )
+    return train(FinetuneRecipe(), config, resume, overwrite, log, allow_changes)
 
 
 SCORES = ("top1", "top5", "map", "mae", "obo")

@@ -33,7 +33,7 @@ from sigma_video.pretrainer import build_encoder
 from sigma_video.state_dict import check_fit
 
 if TYPE_CHECKING:  # a run's config is loaded through sigma_video.config at run time
-    from sigma_video.engine.config import TrainConfig
+    from sigma_video.pretraining.config import PretrainConfig
 
 KINDS = ("encoder", "classifier")
 CLASSIFIER_FILE = "classifier.json"  # in a fine-tuning run: architecture, classes, clip
@@ -106,13 +106,13 @@ def load_model(
     return encoder.eval(), ClipSpec.of(config.data)
 
 
-def random_config(name: str) -> TrainConfig:
+def random_config(name: str) -> PretrainConfig:
     """A preset's config, or (for a model name that is no preset) the defaults with it."""
     model = name in list_models() and name not in list_presets()
     return load_config(None, [f"model.model={name}"]) if model else load_config(name)
 
 
-def encoder_for(config: TrainConfig, seed: int) -> VideoEncoder:
+def encoder_for(config: PretrainConfig, seed: int) -> VideoEncoder:
     """The encoder a pretraining run of ``config`` starts from with ``seed`` (built alone:
     a SIGMA-DINO run's DINO weights file need not be there)."""
     model = dataclasses.replace(
@@ -131,7 +131,7 @@ def checkpoint_folder(path: Path) -> Path:
     return path
 
 
-def pretraining_checkpoint(path: Path) -> tuple[TrainConfig, Path]:
+def pretraining_checkpoint(path: Path) -> tuple[PretrainConfig, Path]:
     """``(the run's config, the checkpoint folder)`` of a pretraining run (its latest
     checkpoint) or of one of its checkpoint folders."""
     if (path / "config.json").exists():

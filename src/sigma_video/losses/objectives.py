@@ -43,10 +43,8 @@ class SigmaObjective(nn.Module):
         iterations: int = 10,
         codes: str = "hard",
         distributed: bool | None = None,
-        targets: str | None = None,
     ) -> None:
         super().__init__()
-        codes = targets if targets is not None else codes  # ``targets``: the earlier name
         self.prototypes = prototypes
         self.temperature, self.epsilon, self.iterations = temperature, epsilon, iterations
         self.codes, self.distributed = codes, distributed

@@ -12,7 +12,6 @@ from sigma_video.losses.diagnostics import prototype_usage
 from sigma_video.losses.sinkhorn import sinkhorn_knopp
 
 CODE_KINDS = ("hard", "soft")
-TARGET_KINDS = CODE_KINDS  # deprecated name
 
 
 @dataclass(frozen=True)
@@ -82,7 +81,6 @@ def sigma_loss(
     iterations: int = 10,
     codes: str = "hard",
     distributed: bool | None = None,
-    targets: str | None = None,
 ) -> SigmaLossOutput:
     """SIGMA's symmetric loss over all masked tubes of the batch (Eq. 7).
 
@@ -94,7 +92,7 @@ def sigma_loss(
         epsilon, iterations: Sinkhorn regularisation and rounds; the codes of each branch
             are an equipartition over all masked tubes of the (global) batch.
         codes: ``"hard"`` (the argmax of the Sinkhorn codes, the released recipe) or
-            ``"soft"`` (the codes themselves, Eq. 5). ``targets`` is its deprecated name.
+            ``"soft"`` (the codes themselves, Eq. 5).
         distributed: passed to ``sinkhorn_knopp``; False solves on this rank's tubes only
             (e.g. an evaluation pass on one rank), None uses all ranks when initialised.
 
@@ -103,7 +101,6 @@ def sigma_loss(
         Gradients: codes carry none; ``loss_phi`` reaches φ and C; ``loss_psi`` reaches Ψ
         but not C (the prototypes are detached in the Ψ-prediction term).
     """
-    codes = targets if targets is not None else codes  # the deprecated name wins if given
     check_sigma_options(temperature, codes)  # ε and iterations: sinkhorn_knopp
     if predicted.shape != projected.shape:
         raise ValueError(

@@ -1,5 +1,5 @@
 """The ``data``, ``optim`` and ``run`` keys of pretraining, each changed in a tiny run
-(``tests.engine.test_trainer.tiny``) and compared with the same run without the change."""
+(``tests.pretraining.test_trainer.tiny``) and compared with the same run without the change."""
 
 import random
 import types
@@ -9,12 +9,12 @@ import pytest
 import torch
 
 import sigma_video.engine.loop as loop_module
-import sigma_video.engine.trainer as trainer
+import sigma_video.pretraining.trainer as trainer
 from sigma_video.data.decode import available_backends
 from sigma_video.engine.checkpoint import list_checkpoints, load_checkpoint
-from sigma_video.engine.trainer import load_records, pretrain
 from sigma_video.pretrainer import SigmaPretrainer
-from tests.engine.test_trainer import losses, tiny
+from sigma_video.pretraining.trainer import load_records, pretrain
+from tests.pretraining.test_trainer import losses, tiny
 
 quiet = lambda _: None  # noqa: E731
 STEPS = ("optim.max_steps=2", "run.save_every=1")  # checkpoints at steps 1 and 2
@@ -87,9 +87,10 @@ def test_run_precision_sets_the_steps_autocast(tmp_path, precision, autocast, sc
     """``run.precision``: the dtype ``Loop.train_step`` autocasts to, and fp16's grad scaler."""
     from torch import nn
 
-    from sigma_video.engine.config import OptimConfig, RunConfig
+    from sigma_video.engine.config import OptimConfig
     from sigma_video.engine.distributed import DistInfo
     from sigma_video.engine.loop import make_plan, open_loop
+    from sigma_video.pretraining.config import RunConfig
 
     model = nn.Linear(2, 2)
     optim = OptimConfig(batch_size=1, epochs=1, warmup_epochs=0)

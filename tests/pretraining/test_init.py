@@ -9,10 +9,10 @@ import torch
 from sigma_video.cli import main
 from sigma_video.config import save_config
 from sigma_video.engine.checkpoint import list_checkpoints
-from sigma_video.engine.init import load_init
-from sigma_video.engine.trainer import pretrain
 from sigma_video.pretrainer import build_pretrainer
-from tests.engine.test_trainer import assert_same_weights, final_weights, tiny
+from sigma_video.pretraining.init import load_init
+from sigma_video.pretraining.trainer import pretrain
+from tests.pretraining.test_trainer import assert_same_weights, final_weights, tiny
 from tests.reference import official_pretraining_layout
 
 

@@ -13,7 +13,7 @@ from safetensors.torch import load_file
 
 from sigma_video.config import load_config, save_config
 from sigma_video.engine.checkpoint import list_checkpoints, load_checkpoint
-from sigma_video.engine.trainer import TrainingError, pretrain
+from sigma_video.pretraining.trainer import TrainingError, pretrain
 
 
 def tiny(synth_root, output, *extra):

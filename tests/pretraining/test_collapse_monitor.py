@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from sigma_video.engine.collapse import CollapseMonitor, CollapseThresholds, collapse_signals
+from sigma_video.pretraining.collapse import CollapseMonitor, CollapseThresholds, collapse_signals
 
 HEALTHY = {"feature_spread": 0.05, "prototypes_in_use": 200.0, "score_usage_entropy": 4.0}
 COLLAPSED = {"feature_spread": 0.002, "prototypes_in_use": 36.0, "score_usage_entropy": 0.0}

@@ -1,0 +1,150 @@
+"""``train(recipe, config)``: the skeleton every training run follows, for any recipe.
+
+Start the device and the process group → find the checkpoint to resume from → check the
+resolved config against the run's own → the recipe builds its model and training data →
+plan the steps and the optimizer → write the run's files (only now: everything is checked)
+→ open the loop (restoring the checkpoint) → step with the recipe's forward → the recipe's
+results → the summary. What a recipe is: ``Recipe``; pretraining's is
+``sigma_video.pretraining.trainer.PretrainRecipe``, fine-tuning's
+``sigma_video.finetuning.trainer.FinetuneRecipe``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol, TypeVar
+
+import torch
+from torch import nn
+from torch.utils.data import Dataset
+
+from sigma_video.engine.distributed import DistInfo
+from sigma_video.engine.loop import Forward, Loop, make_plan, open_loop
+from sigma_video.engine.run import (
+    checked_resume,
+    main_rank_first,
+    resume_point,
+    start_device,
+    write_run_files,
+)
+
+T = TypeVar("T")
+
+
+@dataclass
+class Context:
+    """What a recipe may use while it builds: the device, the ranks, the checkpoint the run
+    resumes from (None: a fresh start), the log (every rank's lines reach only the main
+    rank's log)."""
+
+    device: torch.device
+    info: DistInfo
+    start: Path | None
+    log: Callable[[str], None]
+
+    def say(self, line: str) -> None:
+        """A line in the log, from the main rank only."""
+        if self.info.is_main:
+            self.log(line)
+
+    def main_rank_first(self, load: Callable[[Callable[[str], None]], T]) -> T:
+        """``load(log)`` on the main rank first (it may generate data), then the others."""
+        return main_rank_first(self.info, load, self.log)
+
+
+@dataclass
+class Built:
+    """What a recipe builds for a run: its (resolved) ``config``, the ``model`` on the
+    device, the training ``dataset``, ``optimizer(lr)`` for the planned base lr, the
+    ``views`` of each sample that count in the global batch, and extra run ``files``
+    (name -> JSON value, or text)."""
+
+    config: Any
+    model: nn.Module
+    dataset: Dataset
+    optimizer: Callable[[float], torch.optim.Optimizer]
+    views: int = 1
+    files: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Steps:
+    """How the loop steps: the batches, the forward (loss, metrics) of one micro-batch, and
+    what runs after each optimizer step (e.g. an evaluation every few epochs)."""
+
+    batches: Iterable[dict]
+    forward: Forward
+    after_step: Callable[[int], None] | None = None
+
+
+class Recipe(Protocol):
+    """A kind of training run, as the engine sees it."""
+
+    def resolve(self, config: Any, start: Path | None) -> Any:
+        """``config`` with the values it leaves to be derived filled in (for a resume, as
+        the run derived them), so that it compares equal to the run's own."""
+
+    def build(self, config: Any, context: Context) -> Built: ...
+
+    def steps(self, loop: Loop) -> Steps:
+        """The batches and forward of the opened loop (its plan and step are known)."""
+
+    def results(self, loop: Loop) -> dict[str, Any]:
+        """Entries the summary adds once the loop has ended (stopped early or not)."""
+
+    def done_line(self, summary: dict[str, Any], loop: Loop) -> str:
+        """The log's last line for a run that reached its last step."""
+
+
+def train(
+    recipe: Recipe,
+    config: Any,
+    resume: str | None = None,
+    overwrite: bool = False,
+    log: Callable[[str], None] = print,
+    allow_changes: bool = False,
+) -> dict[str, Any]:
+    """Run (or continue) a training run of ``recipe``; returns the end-of-run summary (of a
+    run already finished: its saved summary, with ``steps_this_session`` 0).
+
+    ``resume``: ``"auto"`` (the newest whole checkpoint of ``run.output``, if any) or a
+    checkpoint folder; the resolved ``config`` must then be the run's own, apart from
+    session settings (``engine.run.resume_config``), unless ``allow_changes``."""
+    device, info = start_device(config.run)
+    context = Context(device, info, None, log)
+    context.start = resume_point(Path(config.run.output), resume, context.say)
+    config = recipe.resolve(config, context.start)
+    config = checked_resume(config, context.start, allow_changes, info)
+    built = recipe.build(config, context)
+    config = built.config
+    plan = make_plan(config.optim, len(built.dataset), info.world_size, built.views)
+    optimizer = built.optimizer(plan.lr)
+    write_run_files(config, info, resume, overwrite, built.files)
+    loop = open_loop(
+        built.model,
+        optimizer,
+        plan,
+        device,
+        info,
+        optim=config.optim,
+        run=config.run,
+        num_samples=len(built.dataset),
+        max_bad_fraction=config.data.max_bad_fraction,
+        resume_from=context.start,
+        log=log,
+    )
+    done = loop.finished_summary(log)
+    if done is not None:
+        return done
+    steps = recipe.steps(loop)
+    try:
+        loop.run(steps.batches, steps.forward, steps.after_step)
+        extras = recipe.results(loop)
+    finally:
+        loop.close()
+    summary = loop.finish(**extras)
+    if info.is_main:
+        log(loop.stopped_line() if loop.stopped_by else recipe.done_line(summary, loop))
+    return summary

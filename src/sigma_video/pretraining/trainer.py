@@ -1,0 +1,165 @@
+"""Pretraining: ``pretrain(config)`` -> summary, the ``PretrainRecipe`` that
+``engine.train`` runs. Thin by design: the model, data and math live elsewhere; this file
+wires them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from sigma_video.data.annotations import VideoRecord, read_list, read_records
+from sigma_video.data.check import refuse_missing
+from sigma_video.data.dataset import ClipConfig, MaskConfig, VideoClips
+from sigma_video.data.decode import get_backend
+from sigma_video.data.step_decode import StepDecoder, decoded_in_step
+from sigma_video.data.synth import default_dataset
+from sigma_video.data.transforms import normalize
+from sigma_video.engine.loop import Loop, TrainingError
+from sigma_video.engine.optim import build_optimizer
+from sigma_video.engine.train import Built, Context, Steps, train
+from sigma_video.flow.sources import check_flow_source
+from sigma_video.masking import make_mask
+from sigma_video.pretrainer import build_pretrainer, target_freeze_steps
+from sigma_video.pretraining.collapse import CollapseMonitor
+from sigma_video.pretraining.config import PretrainConfig
+from sigma_video.pretraining.init import load_init
+from sigma_video.tubes import token_grid
+
+__all__ = ["PretrainRecipe", "TrainingError", "load_records", "pretrain"]
+
+
+def load_records(config: PretrainConfig, log: Callable[[str], None] = print) -> list[VideoRecord]:
+    """The training records; a list with more missing files than the run may skip stops
+    here, before any training (``data.check.refuse_missing``)."""
+    data = config.data
+    if data.train is None:
+        root = default_dataset(log=log)
+        return read_list(root / "train.csv", root=str(root))[0]
+    records = read_records(data.train, data.data_root)
+    refuse_missing(records, data.train, data.max_bad_fraction, log=log)
+    return records
+
+
+def collapse_monitor(model: nn.Module, mask: MaskConfig, clips_per_batch: int) -> CollapseMonitor:
+    """The monitor for a pretrainer's logged diagnostics (φ's width D, K, masked tubes)."""
+    objective = model.objective
+    prototypes = getattr(objective, "prototypes", None)
+    masked = make_mask(mask.kind, 1, mask.grid, mask.ratio).masked.shape[1]
+    return CollapseMonitor(
+        model.target.out_dim,
+        prototypes.num_prototypes if prototypes is not None else None,
+        masked * clips_per_batch,
+    )
+
+
+class PretrainRecipe:
+    """Pretraining as an ``engine.train`` recipe: SIGMA's pretrainer (or VideoMAE's) on
+    masked clips, the collapse monitor watching its logged diagnostics."""
+
+    def resolve(self, config: PretrainConfig, start: Path | None) -> PretrainConfig:
+        return config.resolved()
+
+    def build(self, config: PretrainConfig, context: Context) -> Built:
+        if config.model.mask == "mgmae":  # RAFT weights or OpenCV missing: say so first
+            check_flow_source(config.model.flow_options)
+        records = context.main_rank_first(lambda say: load_records(config, say))
+        torch.manual_seed(config.run.seed)
+        model = build_pretrainer(config.model)
+        if config.run.init is not None and context.start is None:
+            ignored = load_init(model, config.run.init)
+            context.say(
+                f"initialised from {config.run.init} ({len(ignored)} of its tensors unused)"
+            )
+        self.config, self.device = config, context.device
+        self.model = model.to(context.device)
+        self.dataset = training_clips(config, records, self.model)
+        return Built(
+            config,
+            self.model,
+            self.dataset,
+            lambda lr: build_optimizer(model, lr, config.optim.weight_decay, config.optim.betas),
+            views=config.data.num_sample,
+        )
+
+    def steps(self, loop: Loop) -> Steps:
+        config, device, dataset = self.config, self.device, self.dataset
+        self.model.freeze_target_steps = target_freeze_steps(
+            config.model, loop.plan.steps_per_epoch
+        )
+        clips = config.optim.batch_size * loop.info.world_size
+        loop.monitor = collapse_monitor(self.model, dataset.mask, clips)
+        device_masks = None
+        if dataset.mask.kind == "mgmae" and dataset.mask.flow.on_device:
+            from sigma_video.flow.device import DeviceFlowMasks
+
+            device_masks = DeviceFlowMasks(dataset.mask, device)
+
+        def forward(batch: dict, step: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+            raw = batch["video"].to(device, non_blocking=True)
+            if device_masks is not None:  # MGMAE with RAFT: the masks need the device's flow
+                mask = device_masks(raw, batch["mask_seed"])
+            else:
+                mask = batch["mask"].to(device, non_blocking=True)
+            return loop.net(normalize(raw), mask)
+
+        batches = loop.loader(dataset, config.data.workers)
+        if config.data.decode_in == "step":  # the workers planned the clips: decode them here
+            backend = get_backend(config.data.backend, config.data.time_limit, device)
+            batches = decoded_in_step(batches, StepDecoder(backend, device))
+        return Steps(batches, forward)
+
+    def results(self, loop: Loop) -> dict[str, Any]:
+        return {}
+
+    def done_line(self, summary: dict[str, Any], loop: Loop) -> str:
+        return (
+            f"done: {loop.step} steps ({summary['steps_this_session']} this session) in "
+            f"{summary['seconds']:.0f} s, {summary['clips_per_s']} clips/s; "
+            f"loss {summary['loss_first']} -> {summary['loss_last']}; "
+            f"{loop.nonfinite_total} non-finite step(s) skipped; {loop.skips.summary()}; "
+            f"checkpoint {summary['checkpoint']}"
+        )
+
+
+def training_clips(
+    config: PretrainConfig, records: list[VideoRecord], model: nn.Module
+) -> VideoClips:
+    """The masked training clips of ``records`` for the encoder of ``model``."""
+    enc = model.encoder.config
+    grid = token_grid(
+        config.data.num_frames, config.data.size, config.data.size, enc.tubelet, enc.patch
+    )
+    clip = ClipConfig(
+        num_frames=config.data.num_frames,
+        stride=config.data.stride,
+        size=config.data.size,
+        crop=config.data.crop,
+        num_sample=config.data.num_sample,
+    )
+    return VideoClips(
+        records,
+        clip,
+        backend=config.data.backend,
+        seed=config.run.seed,
+        time_limit=config.data.time_limit,
+        mask=MaskConfig(
+            grid, config.model.mask, config.model.mask_ratio, config.model.flow_options
+        ),
+        decode_in=config.data.decode_in,
+    )
+
+
+def pretrain(
+    config: PretrainConfig,
+    resume: str | None = None,
+    overwrite: bool = False,
+    log: Callable[[str], None] = print,
+    allow_changes: bool = False,
+) -> dict[str, Any]:
+    """Run (or continue) a pretraining run; returns the end-of-run summary
+    (``engine.train.train``: resume, refused changes, a finished run)."""
+    return train(PretrainRecipe(), config, resume, overwrite, log, allow_changes)
