@@ -30,7 +30,7 @@ def log_domain_sinkhorn(scores: Tensor, epsilon: float, iterations: int) -> Tens
 
 def official_pretraining_layout(ours: dict[str, Tensor]) -> dict[str, Tensor]:
     """Our pretrainer state dict written in the official SIGMA code's key names (written
-    from the official ``modeling_pretrain`` layout, independently of ``interop``)."""
+    from the official ``modeling_pretrain`` layout, independently of ``sigma_video.io``)."""
     renamed = {
         "decoder.encoder_to_decoder.weight": "encoder_to_decoder.weight",
         "decoder.mask_token": "mask_token",

@@ -9,9 +9,9 @@ __version__ = "0.1.0"
 _LAZY = {  # imported on first use, so that `sigma-video --help` does not load torch
     "sigma_loss": "sigma_video.losses",
     "sinkhorn_knopp": "sigma_video.losses",
-    "TokenMask": "sigma_video.masking",
-    "random_mask": "sigma_video.masking",
-    "tube_mask": "sigma_video.masking",
+    "TokenMask": "sigma_video.masks.token_mask",
+    "random_mask": "sigma_video.masks.random",
+    "tube_mask": "sigma_video.masks.tube",
     "create_decoder": "sigma_video.models",
     "create_encoder": "sigma_video.models",
     "list_models": "sigma_video.models",
@@ -19,7 +19,6 @@ _LAZY = {  # imported on first use, so that `sigma-video --help` does not load t
     "SigmaPretrainer": "sigma_video.pretrainer",
     "build_pretrainer": "sigma_video.pretrainer",
     "sample_mask": "sigma_video.pretrainer",
-    "load_encoder": "sigma_video.evaluation.loading",
     "load_model": "sigma_video.io.load",
     "load_config": "sigma_video.config",
     "pretrain": "sigma_video.pretraining.trainer",
@@ -30,7 +29,9 @@ _LAZY = {  # imported on first use, so that `sigma-video --help` does not load t
 
 if TYPE_CHECKING:  # for type checkers and IDEs
     from sigma_video.losses import sigma_loss, sinkhorn_knopp
-    from sigma_video.masking import TokenMask, random_mask, tube_mask
+    from sigma_video.masks.random import random_mask
+    from sigma_video.masks.token_mask import TokenMask
+    from sigma_video.masks.tube import tube_mask
     from sigma_video.models import create_decoder, create_encoder, list_models
     from sigma_video.pretrainer import (
         PretrainerConfig,
@@ -53,7 +54,6 @@ __all__ = [
     "finetune",
     "list_models",
     "load_config",
-    "load_encoder",
     "load_finetune_config",
     "load_model",
     "pretrain",

@@ -326,10 +326,10 @@ def test_config_command_prints_a_documented_preset_that_loads_back(capsys, tmp_p
 
 
 def test_random_encoder_of_a_model_name():
-    from sigma_video.evaluation import load_encoder
+    from sigma_video.io import load_model
 
-    encoder, config = load_encoder("random:vit_small")  # a name `sigma-video models` prints
-    assert encoder.config.embed_dim == 384 and config.data.size == 224
+    encoder, clip = load_model("random:vit_small")  # a name `sigma-video models` prints
+    assert encoder.config.embed_dim == 384 and clip.size == 224
 
 
 def test_the_cli_leaves_a_process_group_it_ran_in(tmp_path):

@@ -5,12 +5,7 @@ import pytest
 import torch
 
 from sigma_video import PretrainerConfig, build_pretrainer
-from sigma_video.engine.checkpoint import (
-    list_checkpoints,
-    load_checkpoint,
-    save_checkpoint,
-    weights,
-)
+from sigma_video.engine.checkpoint import Checkpointer, list_checkpoints, load_checkpoint, weights
 
 
 def small_model():
@@ -28,7 +23,7 @@ def test_wrapped_models_save_the_plain_keys():
 def test_atomic_layout_keep_last_and_no_nan(tmp_path):
     model = small_model()
     for step in (1, 2, 3, 4):
-        save_checkpoint(tmp_path, step, model, {"note": step}, keep_last=2)
+        Checkpointer(tmp_path, keep_last=2).save(step, model, {"note": step})
     (tmp_path / "checkpoints" / ".tmp-step_00000005-1").mkdir()  # a write cut short
     assert [p.name for p in list_checkpoints(tmp_path)] == ["step_00000003", "step_00000004"]
     state_dict, state = load_checkpoint(list_checkpoints(tmp_path)[-1])
@@ -37,7 +32,7 @@ def test_atomic_layout_keep_last_and_no_nan(tmp_path):
     with torch.no_grad():
         model.encoder.norm.weight[0] = float("nan")
     with pytest.raises(ValueError, match="NaN or Inf"):
-        save_checkpoint(tmp_path, 5, model, {})
+        Checkpointer(tmp_path).save(5, model, {})
     assert [p.name for p in list_checkpoints(tmp_path)][-1] == "step_00000004"
 
 
@@ -48,7 +43,7 @@ class _Exploit:
 
 def test_a_pickle_that_runs_code_is_refused(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    save_checkpoint(tmp_path, 1, small_model(), {})
+    Checkpointer(tmp_path).save(1, small_model(), {})
     folder = list_checkpoints(tmp_path)[-1]
     with open(folder / "state.pt", "wb") as handle:
         pickle.dump({"optimizer": _Exploit()}, handle)
@@ -69,7 +64,7 @@ def test_frozen_dino_weights_stay_out_of_checkpoints(tmp_path):
     )
     torch.manual_seed(0)
     model = build_pretrainer(config)
-    saved = save_checkpoint(tmp_path, 1, model, {})
+    saved = Checkpointer(tmp_path).save(1, model, {})
     state, _ = load_checkpoint(saved)
     assert not any(k.startswith("target.") for k in state) and "encoder.norm.weight" in state
     torch.manual_seed(1)
@@ -87,8 +82,36 @@ def test_checkpoint_files_honour_the_umask(tmp_path, umask):
     alone creates 0600 files)."""
     old = os.umask(umask)
     try:
-        folder = save_checkpoint(tmp_path, 1, small_model(), {})
+        folder = Checkpointer(tmp_path).save(1, small_model(), {})
     finally:
         os.umask(old)
     for name in ("model.safetensors", "state.pt"):
         assert (folder / name).stat().st_mode & 0o777 == 0o666 & ~umask, name
+
+
+def test_the_checkpointer_restores_what_it_saved(tmp_path):
+    """``save`` then ``load``: the weights, each ``Stateful`` (optimizer moments, scaler),
+    the plain values and the RNG streams come back; the header carries the metadata."""
+    from sigma_video.io.checkpoint import read_metadata
+
+    model = small_model()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    sum((p * p).sum() for p in model.parameters()).backward()
+    optimizer.step()
+    checkpointer = Checkpointer(tmp_path, metadata={"model": "test"})
+    folder = checkpointer.save(7, model, {"optimizer": optimizer, "counter": 3})
+    expected = torch.rand(3)  # the RNG draw right after saving
+    assert read_metadata(folder / "model.safetensors") == {"model": "test", "step": "7"}
+
+    fresh = small_model()
+    torch.manual_seed(99)
+    fresh_optimizer = torch.optim.AdamW(fresh.parameters(), lr=1e-3)
+    state = checkpointer.load(folder, fresh, {"optimizer": fresh_optimizer})
+    assert state["step"] == 7 and state["counter"] == 3
+    assert torch.equal(torch.rand(3), expected)
+    pairs = zip(model.parameters(), fresh.parameters(), strict=True)
+    assert all(torch.equal(a, b) for a, b in pairs)
+    moments = [s["exp_avg"] for s in optimizer.state.values()]
+    restored = [s["exp_avg"] for s in fresh_optimizer.state.values()]
+    assert len(moments) == len(restored) > 0
+    assert all(torch.equal(a, b) for a, b in zip(moments, restored, strict=True))

@@ -6,7 +6,6 @@ import pytest
 from PIL import Image
 
 from sigma_video.cli import main
-from sigma_video.evaluation import load_encoder
 from sigma_video.evaluation.segmentation import (
     SegmentConfig,
     VOSSequence,
@@ -19,6 +18,7 @@ from sigma_video.evaluation.segmentation import (
     segment_clip,
     upsample,
 )
+from sigma_video.io import load_model
 
 
 def test_upsample_by_hand():
@@ -42,7 +42,7 @@ def test_clustering_separates_two_feature_groups():
 
 
 def test_segmentation_on_the_generated_davis_layout(synth_root, tmp_path, capsys):
-    encoder, _ = load_encoder("random:demo")
+    encoder, _ = load_model("random:demo")
     result = evaluate_segmentation(
         encoder, synth_root / "davis", 64, overlays=tmp_path / "ovl", max_sequences=2
     )
@@ -82,7 +82,7 @@ def test_missing_annotations_and_bad_folders(synth_root, tmp_path):
     (davis / "Annotations" / "480p" / name / "00003.png").unlink()
     with pytest.raises(ValueError, match="32 frames but 31 annotations"):
         davis_sequences(davis)
-    encoder, _ = load_encoder("random:demo")
+    encoder, _ = load_model("random:demo")
     with pytest.raises(ValueError, match="not a DAVIS-2017 folder"):
         evaluate_segmentation(encoder, tmp_path / "nowhere", 64)
     with pytest.raises(ValueError, match=r"neither a DAVIS-2017 folder .* nor a YouTube-VOS"):
@@ -117,7 +117,7 @@ def test_youtube_vos_layout_uses_the_annotated_frames(synth_root, tmp_path):
     assert layout == "ytvos" and len(sequences) == 2
     assert len(sequences[0].frames) == 16  # 32 frames, every other one annotated
     assert [f.stem for f in sequences[0].frames] == [m.stem for m in sequences[0].masks]
-    encoder, _ = load_encoder("random:demo")
+    encoder, _ = load_model("random:demo")
     config = SegmentConfig(clip_len=4)
     result = evaluate_segmentation(encoder, root, 64, "train", config)
     assert result["layout"] == "ytvos" and result["clips"] == 8  # 2 videos × 16/4
@@ -134,7 +134,7 @@ def test_youtube_vos_layout_uses_the_annotated_frames(synth_root, tmp_path):
 
 def test_clip_segment_ids_are_made_consecutive(synth_root):
     # object ids 0 and 2 only: the clustering protocol must use K = 2, not 3
-    encoder, _ = load_encoder("random:demo")
+    encoder, _ = load_model("random:demo")
     frames = np.zeros((4, 32, 32, 3), dtype=np.uint8)
     frames[:, 8:24, 8:24] = 255
     ids = np.zeros((4, 32, 32), dtype=np.uint8)

@@ -76,6 +76,11 @@ def test_finetune_trains_validates_tests_and_reloads(synth_root, pretrained, tmp
     # a checkpoint's model.safetensors stands for its folder (not a reference file)
     same, clip_of_file = load_model(list_checkpoints(run)[-1] / "model.safetensors", "classifier")
     assert clip_of_file.size == 32 and torch.equal(same.head.weight, model.head.weight)
+    # ... and, copied away from its run, it still says what it holds (its header)
+    shutil.copy(list_checkpoints(run)[-1] / "model.safetensors", tmp_path / "model.safetensors")
+    lone, lone_clip = load_model(tmp_path / "model.safetensors", "classifier")
+    assert lone_clip == clip_of_file and lone.task == model.task
+    assert all(torch.equal(v, model.state_dict()[k]) for k, v in lone.state_dict().items())
     assert torch.equal(model.head.weight, weights["head.weight"])
     assert torch.equal(encoder.blocks[0].mlp.fc1.weight, weights["encoder.blocks.0.mlp.fc1.weight"])
     # pretrained blocks were the starting point, not a fresh init

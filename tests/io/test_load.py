@@ -1,5 +1,4 @@
-"""``load_model``: one loader for every source, ``(model, ClipSpec)`` out; the deprecated
-``(encoder, PretrainConfig)`` wrappers keep working."""
+"""``load_model``: one loader for every source, ``(model, ClipSpec)`` out."""
 
 import dataclasses
 
@@ -41,16 +40,38 @@ def test_a_run_its_checkpoints_and_random_presets(run, tmp_path):
         load_model(run, "decoder")
 
 
-def test_the_deprecated_wrappers_keep_their_return_types(run):
-    import sigma_video
-    from sigma_video.evaluation.loading import load_encoder
-    from sigma_video.interop import reference_encoder  # noqa: F401 (still importable)
+def test_a_checkpoint_loads_with_nothing_beside_it(run, tmp_path):
+    """A checkpoint folder moved away from its run, or its ``model.safetensors`` alone,
+    builds the run's encoder from the header; a checkpoint whose header predates that
+    loads through its run's config.json as before."""
+    import shutil
 
-    encoder, config = sigma_video.load_encoder(run)
-    assert config.data.size == 32 and config.run.output == str(run)  # the run's own config
-    assert torch.equal(encoder.pos_embed, load_model(run)[0].pos_embed)
-    _, preset = load_encoder("random:demo")
-    assert preset.model.patch == 8  # the preset's config
+    from safetensors.torch import load_file
+
+    from sigma_video.files import save_tensors
+
+    encoder, clip = load_model(run)
+    checkpoint = list_checkpoints(run)[-1]
+    shutil.copytree(checkpoint, tmp_path / "moved")
+    shutil.copy(checkpoint / "model.safetensors", tmp_path / "model.safetensors")
+    for source in (tmp_path / "moved", tmp_path / "model.safetensors"):
+        loaded, loaded_clip = load_model(source)
+        assert loaded_clip == clip and loaded.config == encoder.config
+        assert all(torch.equal(v, encoder.state_dict()[k]) for k, v in loaded.state_dict().items())
+        with pytest.raises(ValueError, match="pretraining checkpoint: it has no classifier"):
+            load_model(source, "classifier")
+
+    old_run = tmp_path / "old"
+    shutil.copytree(run, old_run)
+    weights = old_run / "checkpoints" / checkpoint.name / "model.safetensors"
+    save_tensors(load_file(str(weights)), weights, metadata={"step": "2"})  # an older header
+    loaded, loaded_clip = load_model(weights.parent)
+    assert loaded_clip == clip and torch.equal(loaded.pos_embed, encoder.pos_embed)
+    headerless = tmp_path / "headerless"  # such a file away from its run: nothing says what
+    headerless.mkdir()
+    shutil.copy(weights, headerless / "model.safetensors")
+    with pytest.raises(ValueError, match="neither a run directory"):
+        load_model(headerless)
 
 
 def test_random_weights_are_those_a_pretraining_run_starts_from():

@@ -386,8 +386,8 @@ def test_every_variant_starts_from_the_same_encoder():
 def test_top_level_entry_points():
     import sigma_video
 
-    encoder, config = sigma_video.load_encoder("random:demo")
-    assert encoder.config.embed_dim == 192 and config.data.size == 64
+    encoder, clip = sigma_video.load_model("random:demo")
+    assert encoder.config.embed_dim == 192 and clip.size == 64
     assert callable(sigma_video.finetune) and callable(sigma_video.pretrain)
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
         sigma_video.nope  # noqa: B018

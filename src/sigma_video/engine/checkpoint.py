@@ -1,12 +1,14 @@
-"""The model side of checkpoints: the plain module inside wrappers, its savable weights
-(frozen pretrained parts left out), loading them back, RNG states. The file format itself
-(atomic folders, listing, safe loading) is ``sigma_video.io.checkpoint``."""
+"""Checkpointing as one component (``Checkpointer``) and the model side of it: the plain
+module inside wrappers, its savable weights (frozen pretrained parts left out), loading
+them back, RNG states. The file format itself (atomic folders, listing, safe loading,
+metadata) is ``sigma_video.io.checkpoint``."""
 
 from __future__ import annotations
 
 import random
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 from torch import nn
@@ -16,13 +18,14 @@ from sigma_video.state_dict import check_fit
 
 __all__ = [
     "PREFIX",
+    "Checkpointer",
+    "Stateful",
     "all_finite",
     "frozen_prefixes",
     "list_checkpoints",
     "load_checkpoint",
     "load_weights_into",
     "rng_state",
-    "save_checkpoint",
     "set_rng_state",
     "unwrap",
     "weights",
@@ -86,17 +89,56 @@ def _as_tuple(x: Any) -> Any:
     return tuple(_as_tuple(i) for i in x) if isinstance(x, list | tuple) else x
 
 
-def save_checkpoint(
-    run_dir: str | Path,
-    step: int,
-    model: nn.Module,
-    state: dict[str, Any],
-    keep_last: int = 3,
-) -> Path:
-    """Write ``checkpoints/step_<step>`` atomically (``io.checkpoint``) with the RNG states
-    and keep the newest ``keep_last``. Refuses (ValueError) weights that hold NaN or Inf.
+class Stateful(Protocol):
+    """What a checkpoint saves and restores: an optimizer, a grad scaler, a sampler."""
+
+    def state_dict(self) -> dict[str, Any]: ...
+
+    def load_state_dict(self, state: dict[str, Any]) -> Any: ...
+
+
+@dataclass
+class Checkpointer:
+    """A run's checkpoints, as torchtitan's manager over ``Stateful`` objects: ``save``
+    writes ``run_dir/checkpoints/step_N`` atomically (``io.checkpoint``) and keeps the
+    newest ``keep_last``; ``load`` restores one.
+
+    A checkpoint holds the plain model's weights (frozen pretrained parts left out) in
+    ``model.safetensors``, whose header carries ``metadata`` — what the weights are (the
+    encoder's config, the clip it was trained on: ``io.load`` builds the model from a lone
+    folder or file with it) — and in ``state.pt`` each of the ``states`` (name -> a
+    ``Stateful``'s ``state_dict()``, or a plain value), the step and the RNG states.
     """
-    if not all_finite(model):
-        raise ValueError(f"refusing to save step {step}: the weights hold NaN or Inf")
-    full = {**state, "step": step, "rng": rng_state()}
-    return write_checkpoint(run_dir, step, weights(model), full, keep_last)
+
+    run_dir: Path
+    keep_last: int = 3
+    metadata: dict[str, str] = field(default_factory=dict)
+
+    def save(self, step: int, model: nn.Module, states: dict[str, Any]) -> Path:
+        """Write step ``step``; refuses (ValueError) weights that hold NaN or Inf."""
+        if not all_finite(model):
+            raise ValueError(f"refusing to save step {step}: the weights hold NaN or Inf")
+        state = {name: _saved(value) for name, value in states.items()}
+        state.update(step=step, rng=rng_state())
+        return write_checkpoint(
+            self.run_dir, step, weights(model), state, self.keep_last, self.metadata
+        )
+
+    def load(self, path: Path, model: nn.Module, states: dict[str, Stateful]) -> dict[str, Any]:
+        """Restore checkpoint ``path`` into ``model``, each of ``states`` (those it holds:
+        a checkpoint without a grad scaler leaves it as it is) and the RNGs; returns the
+        whole saved state (``step`` and the plain values among it)."""
+        tensors, state = load_checkpoint(path)
+        try:
+            load_weights_into(model, tensors)
+        except ValueError as err:
+            raise ValueError(f"{path}: {err}") from None
+        for name, target in states.items():
+            if name in state:
+                target.load_state_dict(state[name])
+        set_rng_state(state["rng"])
+        return state
+
+
+def _saved(value: Any) -> Any:
+    return value.state_dict() if hasattr(value, "state_dict") else value

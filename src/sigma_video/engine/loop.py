@@ -26,14 +26,14 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from sigma_video.data.collate import collate
-from sigma_video.data.dataset import SkipCounter
-from sigma_video.engine.checkpoint import list_checkpoints, save_checkpoint, unwrap
+from sigma_video.data.skips import SkipCounter
+from sigma_video.engine.checkpoint import Checkpointer, list_checkpoints, unwrap
 from sigma_video.engine.config import BaseRunConfig, OptimConfig
 from sigma_video.engine.distributed import DistInfo, all_sum
 from sigma_video.engine.logger import RunLogger
 from sigma_video.engine.metrics import MetricsWindow, history_at_resume, run_history, run_summary
 from sigma_video.engine.plan import AUTOCAST, Plan, make_plan, set_schedule
-from sigma_video.engine.run import ranks_in_sync, restore, seed_ranks, write_json
+from sigma_video.engine.run import ranks_in_sync, seed_ranks, write_json
 from sigma_video.engine.sampler import RunSampler
 from sigma_video.engine.stop import StopRequest, detach_worker
 
@@ -76,18 +76,23 @@ def open_loop(
     max_bad_fraction: float,
     resume_from: Path | None = None,
     log: Callable[[str], None] = print,
+    metadata: dict[str, str] | None = None,
 ) -> Loop:
-    """The ``Loop`` of a run whose folder is prepared: grad scaler, state restored from
-    ``resume_from``, per-rank RNG streams, ``torch.compile``/DDP wrapping, step budget,
-    logger (main rank) and bad-sample counter."""
+    """The ``Loop`` of a run whose folder is prepared: grad scaler, checkpointer (its
+    checkpoints' ``metadata``), state restored from ``resume_from``, per-rank RNG streams,
+    ``torch.compile``/DDP wrapping, step budget, logger (main rank) and bad-sample counter."""
     precision = resolve_precision(run.precision, device)
     scaler = torch.amp.GradScaler(device.type, enabled=precision == "fp16")
+    run_dir = Path(run.output)
+    checkpointer = Checkpointer(run_dir, run.keep_last, metadata or {})
     step, nonfinite, history = 0, 0, {}
     if resume_from is not None:
-        step, nonfinite, saved = restore(resume_from, model, optimizer, scaler)
-        summary = Path(run.output) / "summary.json"
+        state = checkpointer.load(resume_from, model, {"optimizer": optimizer, "scaler": scaler})
+        step, nonfinite = int(state["step"]), int(state["nonfinite_total"])
+        summary = run_dir / "summary.json"
         known = json.loads(summary.read_text()) if summary.exists() else None
-        history = history_at_resume(saved, known, step)
+        # the run's sessions up to this checkpoint ({} for checkpoints that predate them)
+        history = history_at_resume(state.get("history", {}), known, step)
         if info.is_main:
             log(f"resuming from {resume_from} (step {step})")
     seed_ranks(run.seed, info, step)  # drop path differs between ranks
@@ -98,7 +103,6 @@ def open_loop(
     last_step = plan.total_steps
     if optim.max_steps is not None:
         last_step = min(last_step, optim.max_steps)
-    run_dir = Path(run.output)
     logger = (
         RunLogger(run_dir, last_step, step, run.tensorboard, run.progress) if info.is_main else None
     )
@@ -113,6 +117,7 @@ def open_loop(
         run_config=run,
         plan=plan,
         run_dir=run_dir,
+        checkpointer=checkpointer,
         last_step=last_step,
         skips=SkipCounter(num_samples, max_bad_fraction),
         autocast_dtype=AUTOCAST.get(precision),
@@ -138,6 +143,7 @@ class Loop:
     run_config: BaseRunConfig
     plan: Plan
     run_dir: Path
+    checkpointer: Checkpointer
     last_step: int
     skips: SkipCounter
     autocast_dtype: torch.dtype | None = None
@@ -346,15 +352,13 @@ class Loop:
             self.previous,
             collapse_warning=warning or self.previous.get("collapse_warning"),
         )
-        state = {
-            "optimizer": self.optimizer.state_dict(),
-            "scaler": self.scaler.state_dict(),
+        states = {
+            "optimizer": self.optimizer,
+            "scaler": self.scaler,
             "nonfinite_total": self.nonfinite_total,
             "history": history,
         }
-        path = save_checkpoint(
-            self.run_dir, self.step, self.model, state, self.run_config.keep_last
-        )
+        path = self.checkpointer.save(self.step, self.model, states)
         self.saved_step, self.saved_at = self.step, time.perf_counter()
         return path
 

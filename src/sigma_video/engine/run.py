@@ -1,5 +1,5 @@
-"""Run set-up shared by pretraining and fine-tuning: device, output folder, resume point,
-restoring a checkpoint, and the end-of-run consistency check."""
+"""Run set-up shared by every recipe: device, output folder, resume point and its config
+check, run files, and the end-of-run consistency check."""
 
 from __future__ import annotations
 
@@ -16,13 +16,7 @@ import torch.distributed as dist
 from torch import nn
 
 from sigma_video.config import config_changes, load_config, save_config, session_keys, to_dict
-from sigma_video.engine.checkpoint import (
-    list_checkpoints,
-    load_checkpoint,
-    load_weights_into,
-    set_rng_state,
-    unwrap,
-)
+from sigma_video.engine.checkpoint import list_checkpoints, unwrap
 from sigma_video.engine.distributed import DistInfo, init_distributed
 from sigma_video.io.checkpoint import damage
 
@@ -222,21 +216,3 @@ def resume_point(
     if not path.is_dir():
         raise ValueError(f"--resume {resume}: not a checkpoint folder (or use --resume auto)")
     return path
-
-
-def restore(
-    path: Path, model: nn.Module, optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler
-) -> tuple[int, int, dict[str, Any]]:
-    """Load a checkpoint into the model, optimizer, scaler and RNGs; ``(step, nonfinite,
-    history)`` (``history``: the run's sessions up to this checkpoint, ``{}`` for
-    checkpoints written before it was kept)."""
-    weights, state = load_checkpoint(path)
-    try:
-        load_weights_into(model, weights)
-    except ValueError as err:
-        raise ValueError(f"{path}: {err}") from None
-    optimizer.load_state_dict(state["optimizer"])
-    if "scaler" in state:
-        scaler.load_state_dict(state["scaler"])
-    set_rng_state(state["rng"])
-    return int(state["step"]), int(state["nonfinite_total"]), state.get("history", {})

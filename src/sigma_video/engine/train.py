@@ -58,8 +58,9 @@ class Context:
 class Built:
     """What a recipe builds for a run: its (resolved) ``config``, the ``model`` on the
     device, the training ``dataset``, ``optimizer(lr)`` for the planned base lr, the
-    ``views`` of each sample that count in the global batch, and extra run ``files``
-    (name -> JSON value, or text)."""
+    ``views`` of each sample that count in the global batch, extra run ``files``
+    (name -> JSON value, or text), and the ``metadata`` each checkpoint's weights carry
+    (what they are, for loading them with nothing beside them: ``io.load``)."""
 
     config: Any
     model: nn.Module
@@ -67,6 +68,7 @@ class Built:
     optimizer: Callable[[float], torch.optim.Optimizer]
     views: int = 1
     files: dict[str, Any] = field(default_factory=dict)
+    metadata: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -134,6 +136,7 @@ def train(
         max_bad_fraction=config.data.max_bad_fraction,
         resume_from=context.start,
         log=log,
+        metadata=built.metadata,
     )
     done = loop.finished_summary(log)
     if done is not None:

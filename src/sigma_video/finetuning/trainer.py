@@ -22,7 +22,8 @@ from torch import Tensor
 
 from sigma_video.data.annotations import VideoRecord
 from sigma_video.data.check import refuse_missing
-from sigma_video.data.dataset import EvalClips, VideoClips
+from sigma_video.data.dataset import VideoClips
+from sigma_video.data.eval_clips import EvalClips
 from sigma_video.data.randaugment import RandAugment
 from sigma_video.data.subset import label_range_records, subset_records, subset_text
 from sigma_video.data.synth import default_dataset
@@ -37,7 +38,13 @@ from sigma_video.finetuning.evaluate import evaluate
 from sigma_video.finetuning.layer_decay import lr_scale
 from sigma_video.finetuning.mixup import MixConfig, mix_batch, soft_cross_entropy
 from sigma_video.finetuning.tasks import Task, make_task
-from sigma_video.io.load import CLASSIFIER_FILE, ClipSpec, load_classifier_meta, load_model
+from sigma_video.io.load import (
+    CLASSIFIER_FILE,
+    ClipSpec,
+    classifier_metadata,
+    load_classifier_meta,
+    load_model,
+)
 from sigma_video.models.classifier import VideoClassifier, finetuning_encoder
 from sigma_video.models.encoder import EncoderConfig, VideoEncoder
 from sigma_video.tubes import token_grid
@@ -224,15 +231,14 @@ class FinetuneRecipe:
         self.model = model.to(context.device)
         self.train, self.val, self.test = clip_datasets(config, splits)
         self.config, self.task, self.outputs, self.history = config, task, outputs, []
-        files: dict[str, Any] = {
-            CLASSIFIER_FILE: {
-                "encoder": dataclasses.asdict(encoder.config),
-                "num_classes": outputs,
-                "task": task.name,
-                "head_dropout": m.head_dropout,
-                "clip": ClipSpec.of(data).as_dict(),
-            }
+        classifier = {
+            "encoder": dataclasses.asdict(encoder.config),
+            "num_classes": outputs,
+            "task": task.name,
+            "head_dropout": m.head_dropout,
+            "clip": ClipSpec.of(data).as_dict(),
         }
+        files: dict[str, Any] = {CLASSIFIER_FILE: classifier}
         if data.subset is not None:
             files[SUBSET_FILE] = subset_text(splits.train)
         if task.name != "classification" and (o.mixup or o.cutmix or o.label_smoothing):
@@ -246,6 +252,7 @@ class FinetuneRecipe:
             self.train,
             lambda lr: layer_decay_optimizer(model, lr, o),
             files=files,
+            metadata=classifier_metadata(classifier),
         )
 
     def steps(self, loop: Loop) -> Steps:

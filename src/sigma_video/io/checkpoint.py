@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors import safe_open
 from safetensors.torch import load_file
 
 from sigma_video.files import first_line, save_tensors
@@ -34,9 +35,11 @@ def write_checkpoint(
     tensors: dict[str, torch.Tensor],
     state: dict[str, Any],
     keep_last: int = 3,
+    metadata: dict[str, str] | None = None,
 ) -> Path:
-    """Write ``checkpoints/step_<step>`` atomically (``tensors`` to ``model.safetensors``,
-    ``state`` to ``state.pt``, both fsynced) and keep the newest ``keep_last``."""
+    """Write ``checkpoints/step_<step>`` atomically (``tensors`` to ``model.safetensors``
+    with ``metadata`` and the step in its header, ``state`` to ``state.pt``, both fsynced)
+    and keep the newest ``keep_last``."""
     root = Path(run_dir) / "checkpoints"
     final = root / f"{PREFIX}{step:08d}"
     tmp = root / f".tmp-{final.name}-{os.getpid()}"
@@ -44,7 +47,8 @@ def write_checkpoint(
         root.mkdir(parents=True, exist_ok=True)
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir()
-        save_tensors(tensors, tmp / "model.safetensors", metadata={"step": str(step)})
+        header = {**(metadata or {}), "step": str(step)}
+        save_tensors(tensors, tmp / "model.safetensors", metadata=header)
         torch.save(state, tmp / "state.pt")
         for path in (tmp / "model.safetensors", tmp / "state.pt"):
             with open(path, "rb") as handle:
@@ -95,6 +99,13 @@ def damage(path: str | Path) -> str | None:
     except (OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile) as err:
         return first_line(err)
     return None
+
+
+def read_metadata(path: str | Path) -> dict[str, str]:
+    """The metadata in the header of a safetensors file (``{}`` if it has none), read
+    without the tensors."""
+    with safe_open(str(path), framework="pt") as handle:
+        return dict(handle.metadata() or {})
 
 
 def list_checkpoints(run_dir: str | Path) -> list[Path]:

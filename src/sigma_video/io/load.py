@@ -1,10 +1,12 @@
 """One way from a source to a model: ``load_model(source, kind)`` -> ``(model, ClipSpec)``.
 
 A source is a pretraining run (its latest checkpoint) or one of its checkpoint folders, a
-fine-tuning run or checkpoint, a converted encoder folder (``sigma-video convert``), a
-Hugging Face VideoMAE folder, an official SIGMA/VideoMAE ``.pth`` (pretraining or
-fine-tuning; no pickled code runs), or ``random:NAME`` — a preset's (``sigma-video
-presets``) or a model's (``sigma-video models``) encoder at random initialisation.
+fine-tuning run or checkpoint, a checkpoint's ``model.safetensors`` alone (its header says
+what it holds: ``pretrainer_metadata``, ``classifier_metadata``), a converted encoder folder
+(``sigma-video convert``), a Hugging Face VideoMAE folder, an official SIGMA/VideoMAE
+``.pth`` (pretraining or fine-tuning; no pickled code runs), or ``random:NAME`` — a
+preset's (``sigma-video presets``) or a model's (``sigma-video models``) encoder at random
+initialisation.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from torch import Tensor, nn
 from sigma_video.config import list_presets, load_config
 from sigma_video.data.dataset import ClipConfig
 from sigma_video.files import save_tensors
-from sigma_video.io.checkpoint import list_checkpoints, load_checkpoint
+from sigma_video.io.checkpoint import list_checkpoints, load_checkpoint, read_metadata
 from sigma_video.io.huggingface import import_videomae, is_videomae_folder
 from sigma_video.io.keys import pretrainer_weights
 from sigma_video.io.official import official_classifier, official_encoder, read_checkpoint
@@ -79,6 +81,9 @@ def load_model(
     text = str(source)
     if not text.startswith("random:") and not Path(text).exists():
         raise ValueError(f"{text} does not exist")
+    described = self_described(Path(text), kind)
+    if described is not None:
+        return described
     if kind == "classifier":
         return _classifier(Path(source))
     if text.startswith("random:"):
@@ -104,6 +109,52 @@ def load_model(
     check_fit(encoder.state_dict(), state, str(checkpoint), "this encoder", strict=True)
     encoder.load_state_dict(state)
     return encoder.eval(), ClipSpec.of(config.data)
+
+
+def pretrainer_metadata(encoder: EncoderConfig, clip: ClipSpec) -> dict[str, str]:
+    """The header of a pretraining checkpoint's weights: its encoder Ψ and clip."""
+    return {
+        "model": "pretrainer",
+        "encoder": json.dumps(dataclasses.asdict(encoder)),
+        "clip": json.dumps(clip.as_dict()),
+    }
+
+
+def classifier_metadata(classifier: dict[str, Any]) -> dict[str, str]:
+    """The header of a fine-tuning checkpoint's weights: ``classifier.json``'s content."""
+    return {"model": "classifier", "classifier": json.dumps(classifier)}
+
+
+def self_described(path: Path, kind: str) -> tuple[nn.Module, ClipSpec] | None:
+    """The model of a checkpoint folder, or of its ``model.safetensors`` alone, built from
+    the header (``pretrainer_metadata``, ``classifier_metadata``); None for other sources
+    and for checkpoints written before their weights described themselves."""
+    file = path / "model.safetensors" if path.is_dir() else path
+    if file.name != "model.safetensors" or not file.is_file():
+        return None
+    meta = read_metadata(file)
+    if meta.get("model") not in ("pretrainer", "classifier"):
+        return None
+    tensors = load_file(str(file))
+    if meta["model"] == "classifier":
+        saved = json.loads(meta["classifier"])
+        model = classifier_from_config(
+            saved["encoder"], saved["num_classes"], saved["head_dropout"], saved["task"]
+        )
+        check_fit(model.state_dict(), tensors, str(file), "this classifier", strict=True)
+        model.load_state_dict(tensors)
+        clip = ClipSpec.of(saved["clip"])
+        return (model if kind == "classifier" else model.encoder).eval(), clip
+    if kind == "classifier":
+        raise ValueError(
+            f"{path} is a pretraining checkpoint: it has no classifier (fine-tune it first)"
+        )
+    encoder = VideoEncoder(EncoderConfig(**json.loads(meta["encoder"])))
+    prefix = "encoder."
+    state = {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
+    check_fit(encoder.state_dict(), state, str(file), "this encoder", strict=True)
+    encoder.load_state_dict(state)
+    return encoder.eval(), ClipSpec.of(json.loads(meta["clip"]))
 
 
 def random_config(name: str) -> PretrainConfig:

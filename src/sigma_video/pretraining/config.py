@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import ClassVar
 
 from sigma_video.data.config import DataConfig
-from sigma_video.data.dataset import check_step_decode
+from sigma_video.data.step_decode import check_step_decode
 from sigma_video.engine.config import BaseRunConfig, OptimConfig
 from sigma_video.pretrainer import PretrainerConfig
 

@@ -13,7 +13,7 @@ from torch import nn
 
 from sigma_video.data.annotations import VideoRecord, read_list, read_records
 from sigma_video.data.check import refuse_missing
-from sigma_video.data.dataset import ClipConfig, MaskConfig, VideoClips
+from sigma_video.data.dataset import ClipConfig, VideoClips
 from sigma_video.data.decode import get_backend
 from sigma_video.data.step_decode import StepDecoder, decoded_in_step
 from sigma_video.data.synth import default_dataset
@@ -22,7 +22,8 @@ from sigma_video.engine.loop import Loop, TrainingError
 from sigma_video.engine.optim import build_optimizer
 from sigma_video.engine.train import Built, Context, Steps, train
 from sigma_video.flow.sources import check_flow_source
-from sigma_video.masking import make_mask
+from sigma_video.io.load import ClipSpec, pretrainer_metadata
+from sigma_video.masks.builder import MaskConfig, build_device_masks, build_generator
 from sigma_video.pretrainer import build_pretrainer, target_freeze_steps
 from sigma_video.pretraining.collapse import CollapseMonitor
 from sigma_video.pretraining.config import PretrainConfig
@@ -48,7 +49,7 @@ def collapse_monitor(model: nn.Module, mask: MaskConfig, clips_per_batch: int) -
     """The monitor for a pretrainer's logged diagnostics (φ's width D, K, masked tubes)."""
     objective = model.objective
     prototypes = getattr(objective, "prototypes", None)
-    masked = make_mask(mask.kind, 1, mask.grid, mask.ratio).masked.shape[1]
+    masked = build_generator(mask).num_masked  # per clip
     return CollapseMonitor(
         model.target.out_dim,
         prototypes.num_prototypes if prototypes is not None else None,
@@ -83,6 +84,7 @@ class PretrainRecipe:
             self.dataset,
             lambda lr: build_optimizer(model, lr, config.optim.weight_decay, config.optim.betas),
             views=config.data.num_sample,
+            metadata=pretrainer_metadata(self.model.encoder.config, ClipSpec.of(config.data)),
         )
 
     def steps(self, loop: Loop) -> Steps:
@@ -92,11 +94,7 @@ class PretrainRecipe:
         )
         clips = config.optim.batch_size * loop.info.world_size
         loop.monitor = collapse_monitor(self.model, dataset.mask, clips)
-        device_masks = None
-        if dataset.mask.kind == "mgmae" and dataset.mask.flow.on_device:
-            from sigma_video.flow.device import DeviceFlowMasks
-
-            device_masks = DeviceFlowMasks(dataset.mask, device)
+        device_masks = build_device_masks(dataset.mask, device)  # None: the loader's masks
 
         def forward(batch: dict, step: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
             raw = batch["video"].to(device, non_blocking=True)
