@@ -1,6 +1,6 @@
-"""The README's command lines, read from README.md: every one parses and resolves its
-config with the real command line, and a representative set runs for real, scaled down,
-so the README cannot drift from the code."""
+"""The command lines of the docs, read from README.md and every guide in docs/: every one
+parses and resolves its config with the real command line, and a representative set runs
+for real, scaled down, so neither the README nor a guide can drift from the code."""
 
 import json
 import re
@@ -14,21 +14,29 @@ from sigma_video.cli import build_parser, parse
 from tests.io.test_interop import reference_encoder_state, save_reference
 from tests.workflows.conftest import TINY, start
 
-README = Path(__file__).parents[2] / "README.md"
+ROOT = Path(__file__).parents[2]
+README = ROOT / "README.md"
+DOCS = [README, *sorted((ROOT / "docs").glob("*.md"))]
 
-# lines of the README's bash blocks that are not sigma-video commands (any other line
-# fails the test, so a new command cannot be skipped silently)
+# lines of the docs' bash blocks that are not sigma-video commands (any other line fails
+# the test, so a new command cannot be skipped silently)
 NOT_COMMANDS = {
     "make demo",
     "make test",
+    "pip install -e .",
+    "pip install -e '.[hf,flow,plots]'",
     'head=$(scontrol show hostnames "$SLURM_JOB_NODELIST" | head -n 1)',
+    "python benchmarks/reproduce_small.py --seeds 3 --jobs 2",
+    "python benchmarks/reproduce_small.py --seeds 3 --jobs 2 --supervised --finetune",
+    "python benchmarks/reproduce_small.py --seeds 3 --jobs 2 --masks",
+    "python benchmarks/reproduce_small.py --preset small --only SIGMA-MLP --seeds 3 --jobs 2",
 }
 # `sigma-video probe ... augment=true`: the `...` stands for the previous line's arguments
 ELLIPSIS = {"probe": ["--checkpoint", "runs/demo", "--train", "train.csv", "--val", "val.csv"]}
 
 
 def bash_lines(text: str) -> list[str]:
-    """The commands of the README's ```bash blocks: continuation lines joined, comments
+    """The commands of a document's ```bash blocks: continuation lines joined, comments
     dropped, ``a; b`` split."""
     lines = []
     for block in re.findall(r"^```bash\n(.*?)^```", text, flags=re.M | re.S):
@@ -38,9 +46,9 @@ def bash_lines(text: str) -> list[str]:
     return lines
 
 
-def readme_commands(text: str) -> tuple[list[list[str]], list[list[str]]]:
-    """The README's ``sigma-video`` argument lists, and its shorthand lines
-    (``sigma-video probe | knn | ...``: one name per command)."""
+def doc_commands(text: str, name: str) -> tuple[list[list[str]], list[list[str]]]:
+    """A document's ``sigma-video`` argument lists, and its shorthand lines
+    (``sigma-video probe | knn | ...``: one name per command); ``name`` is for errors."""
     commands, shorthands = [], []
     for line in bash_lines(text):
         if line in NOT_COMMANDS:
@@ -51,12 +59,12 @@ def readme_commands(text: str) -> tuple[list[list[str]], list[list[str]]]:
         elif words[0] == "sigma-video":
             words = words[1:]
         else:
-            raise ValueError(f"README: not a sigma-video command (add to NOT_COMMANDS?): {line}")
+            raise ValueError(f"{name}: not a sigma-video command (add to NOT_COMMANDS?): {line}")
         if "|" in words:
             shorthands.append([w for w in words if w != "|"])
         elif "..." in words:
             if words[0] not in ELLIPSIS:
-                raise ValueError(f"README: what does `...` stand for (ELLIPSIS)? {line}")
+                raise ValueError(f"{name}: what does `...` stand for (ELLIPSIS)? {line}")
             at = words.index("...")
             commands.append([*words[:at], *ELLIPSIS[words[0]], *words[at + 1 :]])
         else:
@@ -64,14 +72,45 @@ def readme_commands(text: str) -> tuple[list[list[str]], list[list[str]]]:
     return commands, shorthands
 
 
-ALL, SHORTHANDS = readme_commands(README.read_text(encoding="utf-8"))
+def docs_commands(paths: list[Path]) -> tuple[list[list[str]], list[list[str]]]:
+    """The command lines of all the documents, in order (README first)."""
+    commands, shorthands = [], []
+    for path in paths:
+        more, short = doc_commands(path.read_text(encoding="utf-8"), path.relative_to(ROOT))
+        commands += more
+        shorthands += short
+    return commands, shorthands
+
+
+ALL, SHORTHANDS = docs_commands(DOCS)
 COMMANDS = [list(w) for w in dict.fromkeys(tuple(w) for w in ALL)]  # once each
 
 
-def test_the_readme_has_its_commands():
+def test_the_docs_have_their_commands():
     names = {words[0] for words in COMMANDS}
     assert {"pretrain", "finetune", "probe", "knn", "severe", "config", "data"} <= names
     assert len(COMMANDS) > 40 and SHORTHANDS
+
+
+def test_the_readme_starts_with_the_two_commands():
+    first = re.search(r"^```bash\n(.*?)^```", README.read_text(encoding="utf-8"), re.M | re.S)
+    assert bash_lines(first.group(0)) == ["make demo", "make test"]
+
+
+def test_every_guide_is_read_and_linked_from_the_readme():
+    readme = README.read_text(encoding="utf-8")
+    guides = [path for path in DOCS if path.parent.name == "docs"]
+    assert len(guides) >= 8
+    assert [path.name for path in guides if f"](docs/{path.name}" not in readme] == []
+
+
+def test_the_docs_links_lead_to_files():
+    broken = []
+    for path in [*DOCS, ROOT / "BENCHMARKS.md", ROOT / "DEVELOPERS.md", ROOT / "CHANGELOG.md"]:
+        for target in re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", path.read_text(encoding="utf-8")):
+            if "://" not in target and not (path.parent / target).exists():
+                broken.append(f"{path.relative_to(ROOT)}: {target}")
+    assert broken == []
 
 
 def test_shorthand_lines_name_real_commands():
@@ -97,7 +136,7 @@ def check(words: list[str], folder: Path, monkeypatch) -> None:
     import sigma_video.finetuning.trainer as finetuning
     import sigma_video.pretraining.trainer as pretraining
 
-    monkeypatch.chdir(folder)  # none of the README's run folders exists here
+    monkeypatch.chdir(folder)  # none of the docs' run folders exists here
     try:
         args = parse(build_parser(), words)
     except SystemExit:
@@ -131,7 +170,7 @@ def check(words: list[str], folder: Path, monkeypatch) -> None:
 
 
 @pytest.mark.parametrize("words", COMMANDS, ids=[" ".join(w) for w in COMMANDS])
-def test_every_readme_command_parses_and_resolves(words, tmp_path, monkeypatch):
+def test_every_documented_command_parses_and_resolves(words, tmp_path, monkeypatch):
     check(words, tmp_path, monkeypatch)
 
 
@@ -158,7 +197,7 @@ def test_the_check_fails_a_wrong_command(words, error, tmp_path, monkeypatch):
         check(words, tmp_path, monkeypatch)
 
 
-# The README's placeholders -> the small real files the commands run on here ({synth}: the
+# The docs' placeholders -> the small real files the commands run on here ({synth}: the
 # generated dataset of the `synth_root` fixture; other paths are in the working folder)
 PLACEHOLDERS = {
     "train.csv": "{synth}/train.csv",
@@ -172,8 +211,8 @@ PLACEHOLDERS = {
     "sigma_vitb_k400_ft.pth": "runs/finetune_demo",  # "a fine-tuning run, or ..."
 }
 CLIPS = ["data.num_frames=4", "data.stride=2", "data.size=32", "data.workers=0"]
-# README command -> what is appended to scale it down. Each runs as `python -m sigma_video`;
-# the commands of a stage at once, after those of the stage before (the README's order:
+# documented command -> what is appended to scale it down. Each runs as `python -m sigma_video`;
+# the commands of a stage at once, after those of the stage before (the docs' order:
 # `sigma-video pretrain` writes runs/demo, which the evaluations read)
 RUNS = [
     {
@@ -244,9 +283,9 @@ IN_PROCESS = {
 RUN_LINES = [line for stage in RUNS for line in stage]
 
 
-def test_the_commands_run_are_the_readmes():
-    readme = {" ".join(words) for words in COMMANDS}
-    assert [line for line in [*RUN_LINES, *IN_PROCESS] if line not in readme] == []
+def test_the_commands_run_are_documented():
+    documented = {" ".join(words) for words in COMMANDS}
+    assert [line for line in [*RUN_LINES, *IN_PROCESS] if line not in documented] == []
 
 
 def scaled(line: str, extra: list[str], synth: Path) -> list[str]:
@@ -255,7 +294,7 @@ def scaled(line: str, extra: list[str], synth: Path) -> list[str]:
 
 
 @pytest.mark.parametrize("line", IN_PROCESS)
-def test_readme_command_exits_0(line, synth_root, capsys):
+def test_documented_command_exits_0(line, synth_root, capsys):
     from sigma_video.cli import main
 
     assert main(scaled(line, [], synth_root)) == 0
@@ -263,7 +302,7 @@ def test_readme_command_exits_0(line, synth_root, capsys):
 
 
 @pytest.fixture(scope="module")
-def readme_runs(synth_root, tmp_path_factory):
+def documented_runs(synth_root, tmp_path_factory):
     """Every command of RUNS run in one working folder, stage by stage."""
     work = tmp_path_factory.mktemp("readme")
     save_reference(work / "reference.pth", reference_encoder_state())
@@ -284,8 +323,8 @@ def readme_runs(synth_root, tmp_path_factory):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("line", RUN_LINES)
-def test_readme_command_runs(readme_runs, line):
-    work, done = readme_runs
+def test_documented_command_runs(documented_runs, line):
+    work, done = documented_runs
     result = done[line]
     assert result.returncode == 0, result.stderr[-3000:]
     for begin, path in WRITES.items():
