@@ -20,7 +20,7 @@ import torch.nn.functional as F
 
 from sigma_video.losses.sigma import prototype_scores
 from sigma_video.losses.sinkhorn import sinkhorn_knopp
-from sigma_video.masking import tube_mask
+from sigma_video.masks.tube import tube_mask
 from sigma_video.models.dino import DINO_PRESETS, ImageViT, TubeFeatures, load_image_vit
 from sigma_video.models.projection import FrozenFeatures
 

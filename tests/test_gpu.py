@@ -38,7 +38,7 @@ def test_bf16_step_close_to_fp32_step(target, objective):
 
 def test_visible_tube_embedding_matches_conv_on_cuda_bf16():
     from sigma_video.layers.patch_embed import TubeEmbed
-    from sigma_video.masking import gather_tokens
+    from sigma_video.masks.token_mask import gather_tokens
     from sigma_video.tubes import video_to_tubes
 
     torch.manual_seed(0)

@@ -7,10 +7,9 @@ import pytest
 import torch
 from torch import nn
 
-from sigma_video.data.annotations import VideoRecord
-from sigma_video.data.dataset import MaskConfig, VideoClips
-from sigma_video.flow.guided import flow_guided_mask
 from sigma_video.losses.objectives import L2Objective
+from sigma_video.masks.builder import MaskConfig, build_loader_masks
+from sigma_video.masks.mgmae import flow_guided_mask
 from sigma_video.models.projection import PixelTargets
 from sigma_video.pretrainer import PretrainerConfig, build_pretrainer, sample_mask
 
@@ -110,6 +109,10 @@ def test_mask_kind_and_ratio_change_the_masks():
     assert len(rows["tube"]) == 1 and len(rows["random"]) > 1
     config, model = built(num_frames=8, img_size=64)
     assert sample_mask(config, model, video).masked.shape == (2, 4 * 14)  # 0.9 of 16 per slot
+    for kind in ("mgm", "mgmae"):  # made from each clip's motion, never a stand-in tube mask
+        config, model = built(mask=kind, num_frames=8, img_size=64)
+        with pytest.raises(ValueError, match="made from each clip's motion"):
+            sample_mask(config, model, video)
 
 
 def test_drop_path_makes_training_forwards_random():
@@ -157,12 +160,11 @@ def test_flow_keys_change_the_mgmae_mask(key, value):
 def test_flow_source_decides_where_the_flow_is_computed(tmp_path):
     """``flow="dis"``: the loader workers compute the flow and make the masks; ``raft``:
     the training step does, on the device."""
-    records = [VideoRecord("x.mp4", 0)]
     where = {}
     for source in ("dis", "raft"):
         flow = PretrainerConfig(mask="mgmae", flow=source, flow_weights="raft.pth").flow_options
-        dataset = VideoClips(records, mask=MaskConfig((8, 14, 14), "mgmae", 0.9, flow))
-        where[source] = dataset.wants_flow
+        masks = build_loader_masks(MaskConfig((8, 14, 14), "mgmae", 0.9, flow))
+        where[source] = not masks.deferred  # the loader computes the flow
     assert where == {"dis": True, "raft": False}
 
 

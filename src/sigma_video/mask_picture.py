@@ -7,7 +7,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from sigma_video.masking import TokenMask
+from sigma_video.masks.token_mask import TokenMask
 
 
 def mask_strip(

@@ -14,11 +14,12 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from sigma_video.flow.guided import FlowMaskOptions
 from sigma_video.losses.objectives import L2Objective, SigmaObjective
 from sigma_video.losses.sigma import check_sigma_options
 from sigma_video.losses.sinkhorn import check_sinkhorn_options
-from sigma_video.masking import MASK_KINDS, TokenMask, check_ratio, make_mask
+from sigma_video.masks.builder import MASK_KINDS, batch_mask
+from sigma_video.masks.mgmae import FlowMaskOptions
+from sigma_video.masks.token_mask import TokenMask, check_ratio
 from sigma_video.models.decoder import VideoDecoder
 from sigma_video.models.encoder import VideoEncoder
 from sigma_video.models.projection import (
@@ -123,7 +124,7 @@ class PretrainerConfig:
     vectors say move most) or ``mgmae`` (keep visible the tubes a visibility map carried
     along optical flow reaches, MGMAE); ``flow`` (``dis`` in the loader workers, ``raft`` on
     the device from ``flow_weights``), ``flow_init``, ``flow_base``, ``flow_holes`` and
-    ``flow_exposure`` are MGMAE's settings (``flow.guided``).
+    ``flow_exposure`` are MGMAE's settings (``masks.mgmae``).
     """
 
     model: str = "vit_base"
@@ -290,8 +291,10 @@ def sample_mask(
     video: Tensor,
     generator: torch.Generator | None = None,
 ) -> TokenMask:
-    """A fresh mask of the configured kind and ratio for a clip batch, on its device."""
+    """A fresh mask of the configured kind and ratio for a clip batch, on its device: the
+    kinds that read nothing of the clips (``tube``, ``random``); ``mgm`` and ``mgmae``
+    raise ValueError (their masks come with each sample from the loader)."""
     grid = model.encoder.grid_of(video)
-    return make_mask(
+    return batch_mask(
         config.mask, len(video), grid, config.mask_ratio, generator=generator, device=video.device
     )

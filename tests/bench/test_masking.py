@@ -8,7 +8,7 @@ from PIL import Image
 
 from sigma_video.cli import main
 from sigma_video.mask_picture import mask_strip
-from sigma_video.masking import TokenMask
+from sigma_video.masks.token_mask import TokenMask
 
 
 def test_bench_masking_prints_every_part_and_kind(synth_root, capsys):

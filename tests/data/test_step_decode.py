@@ -8,10 +8,11 @@ import torch
 from torch.utils.data import DataLoader
 
 from sigma_video.config import load_config
-from sigma_video.data import ClipConfig, DataError, MaskConfig, VideoClips, VideoRecord, collate
+from sigma_video.data import ClipConfig, DataError, VideoClips, VideoRecord, collate
 from sigma_video.data.decode import FrameFolder, ImageFile, PyAVBackend
 from sigma_video.data.randaugment import RandAugment
 from sigma_video.data.step_decode import StepDecoder, decoded_in_step
+from sigma_video.masks.builder import MaskConfig
 from sigma_video.pretraining.trainer import pretrain
 from tests.pretraining.test_trainer import losses, tiny
 

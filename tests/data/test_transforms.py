@@ -4,6 +4,7 @@ import torch
 
 from sigma_video.data.transforms import (
     crop_resize,
+    crop_resize_map,
     fixed_offsets,
     multiscale_crop_box,
     normalize,
@@ -65,6 +66,17 @@ def test_crop_resize_layout_identity_and_flip():
     assert torch.equal(flipped, frames[:, 2:6, 1:5].permute(3, 0, 1, 2).flip(-1))
     constant = torch.full((2, 20, 30, 3), 77, dtype=torch.uint8)
     assert (crop_resize(constant, (0, 0, 20, 30), 7) == 77).all()
+
+
+def test_maps_are_cut_like_the_frames():
+    maps = torch.rand(3, 8, 8)
+    cut = crop_resize_map(maps, (2, 1, 4, 4), 4, flip=True)
+    assert cut.dtype == torch.float32 and torch.equal(cut, maps[:, 2:6, 1:5].flip(-1))
+    half = torch.zeros(2, 20, 30)
+    half[:, :, 15:] = 4.0  # moving on the right half: still on the right after the resize
+    resized = crop_resize_map(half, (0, 0, 20, 30), 6)
+    assert resized.shape == (2, 6, 6) and resized[:, :, :2].max() < 1e-6
+    assert (resized[:, :, 4:] - 4.0).abs().max() < 1e-5
 
 
 def test_normalize():

@@ -9,8 +9,9 @@ from PIL import Image
 
 from sigma_video.cli import main
 from sigma_video.data.annotations import read_folder, read_records
-from sigma_video.data.dataset import ClipConfig, EvalClips, VideoClips
+from sigma_video.data.dataset import ClipConfig, VideoClips
 from sigma_video.data.decode import DecodeError, ImageFile
+from sigma_video.data.eval_clips import EvalClips
 
 
 def image_folder(root, per_class=6):

@@ -202,7 +202,8 @@ def test_torchrun_two_processes(synth_root, pretrained, tmp_path):
     assert summary["global_batch"] == 8 and summary["test"]["num"] == 8
     model, _ = load_model(tmp_path / "two", "classifier")
     from sigma_video.data.annotations import read_list
-    from sigma_video.data.dataset import ClipConfig, EvalClips
+    from sigma_video.data.dataset import ClipConfig
+    from sigma_video.data.eval_clips import EvalClips
     from sigma_video.finetuning.evaluate import evaluate
 
     records = read_list(synth_root / "val.csv", root=str(synth_root))[0]

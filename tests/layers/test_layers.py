@@ -84,7 +84,7 @@ def test_attention_width_must_split_into_heads():
 
 def test_tube_embedding_of_visible_tubes_equals_the_convolution_then_gather():
     from sigma_video.layers.patch_embed import TubeEmbed
-    from sigma_video.masking import gather_tokens
+    from sigma_video.masks.token_mask import gather_tokens
     from sigma_video.tubes import video_to_tubes
 
     torch.manual_seed(0)

@@ -21,10 +21,10 @@ def bench_mask_parts(
     """Milliseconds per clip (one view, one thread) of: the tube mask, the codec-motion
     decode overhead and MGM's mask, DIS flow and MGMAE's mask, on the first record."""
     from sigma_video.data.dataset import ClipConfig, VideoClips
-    from sigma_video.data.motion import motion_guided_mask, tube_motion
-    from sigma_video.flow.guided import flow_guided_mask
     from sigma_video.flow.sources import DISFlow
-    from sigma_video.masking import tube_mask
+    from sigma_video.masks.mgm import motion_guided_mask, tube_motion
+    from sigma_video.masks.mgmae import flow_guided_mask
+    from sigma_video.masks.tube import tube_mask
 
     cpu = torch.device("cpu")
     clip = ClipConfig(num_frames=num_frames, stride=stride, size=size, crop="center")
@@ -84,7 +84,8 @@ def bench_mask_loader(
     from torch.utils.data import DataLoader, Subset
 
     from sigma_video.data.collate import collate
-    from sigma_video.data.dataset import ClipConfig, MaskConfig, VideoClips
+    from sigma_video.data.dataset import ClipConfig, VideoClips
+    from sigma_video.masks.builder import MaskConfig
 
     grid = (num_frames // 2, size // patch, size // patch)
     clip = ClipConfig(num_frames=num_frames, stride=stride, size=size)

@@ -90,8 +90,8 @@ def parse(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> argpar
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parse(parser, argv)  # --help and usage errors end here, before torch loads
-    from sigma_video.data.dataset import DataError
     from sigma_video.data.decode import DecodeError
+    from sigma_video.data.skips import DataError
     from sigma_video.engine.loop import TrainingError
 
     try:

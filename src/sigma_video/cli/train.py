@@ -153,7 +153,7 @@ def test_parser(sub: argparse._SubParsersAction) -> None:
 def run_test(args: argparse.Namespace) -> None:
     import torch
 
-    from sigma_video.data.dataset import EvalClips
+    from sigma_video.data.eval_clips import EvalClips
     from sigma_video.engine.run import resolve_device
     from sigma_video.finetuning.evaluate import evaluate
     from sigma_video.finetuning.tasks import make_task

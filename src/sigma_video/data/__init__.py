@@ -2,15 +2,10 @@
 
 from sigma_video.data.annotations import VideoRecord, read_folder, read_list, read_ssv2
 from sigma_video.data.collate import collate
-from sigma_video.data.dataset import (
-    ClipConfig,
-    DataError,
-    EvalClips,
-    MaskConfig,
-    SkipCounter,
-    VideoClips,
-)
+from sigma_video.data.dataset import ClipConfig, VideoClips
 from sigma_video.data.decode import DecodeError, available_backends, get_backend
+from sigma_video.data.eval_clips import EvalClips
+from sigma_video.data.skips import DataError, SkipCounter
 from sigma_video.data.synth import SynthConfig, default_dataset, write_dataset
 from sigma_video.data.transforms import normalize
 
@@ -19,7 +14,6 @@ __all__ = [
     "DataError",
     "DecodeError",
     "EvalClips",
-    "MaskConfig",
     "SkipCounter",
     "SynthConfig",
     "VideoClips",

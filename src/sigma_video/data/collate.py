@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import torch
 
-from sigma_video.masking import TokenMask
+from sigma_video.masks.token_mask import TokenMask
 
 
 def collate(samples: Sequence[dict]) -> dict:
@@ -27,10 +27,7 @@ def collate(samples: Sequence[dict]) -> dict:
     label = torch.tensor([s["label"] for s in samples]).repeat_interleave(views)
     mask = None
     if samples[0].get("mask") is not None:
-        mask = TokenMask(
-            visible=torch.cat([s["mask"].visible for s in samples]),
-            masked=torch.cat([s["mask"].masked for s in samples]),
-        )
+        mask = TokenMask.cat([s["mask"] for s in samples])
     return {
         "video": video,
         "plans": plans or None,

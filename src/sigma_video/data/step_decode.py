@@ -18,12 +18,49 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 
 import torch
 
-from sigma_video.data.dataset import ClipPlan, DataError
 from sigma_video.data.decode import Backend, DecodeError, FrameFolder, ImageFile, decode_tensor
-from sigma_video.data.transforms import crop_resize
+from sigma_video.data.skips import DataError
+from sigma_video.data.transforms import Box, crop_resize
+from sigma_video.masks.builder import loader_reads
+
+
+@dataclass(frozen=True)
+class ClipPlan:
+    """One training sample, planned in a loader worker and decoded in the training process:
+    the file (``source``: the backend, ``frames`` or ``image`` that reads it), the frame
+    positions in it, the frame size the crop boxes were drawn for, and each view's
+    ``(crop box, flip)`` with its output ``size``."""
+
+    path: str
+    source: str
+    frames: tuple[int, ...]
+    frame_size: tuple[int, int]
+    size: int
+    views: tuple[tuple[Box, bool], ...]
+
+
+def check_step_decode(
+    mask_kind: str | None, flow_on_device: bool = False, randaugment: bool = False
+) -> None:
+    """Decoding in the training step leaves the loader no pixels: refuse what needs them
+    (RandAugment; masks that read the clip's motion in the loader)."""
+    if randaugment:
+        raise ValueError("decoding in the step does not do RandAugment (it needs the pixels)")
+    reads = None if mask_kind is None else loader_reads(mask_kind, flow_on_device)
+    if reads == "codec":
+        raise ValueError(
+            f"model.mask={mask_kind} reads the codec's motion vectors while decoding in the "
+            "loader: use data.decode_in=loader"
+        )
+    if reads == "flow":
+        raise ValueError(
+            f"model.mask={mask_kind} with a CPU flow source computes the flow in the loader: "
+            "use model.flow=raft (on the device) or data.decode_in=loader"
+        )
 
 
 class StepDecoder:

@@ -134,6 +134,19 @@ def crop_resize(frames: Tensor, box: Box, size: int, flip: bool = False) -> Tens
     return x.transpose(0, 1).contiguous()  # (3, T, size, size)
 
 
+def crop_resize_map(maps: Tensor, box: Box, size: int, flip: bool = False) -> Tensor:
+    """``crop_resize`` for per-pixel maps ``(T, H, W)`` (e.g. the codec's motion): the same
+    box, resize (bilinear, antialiased, in float) and flip as the frames; returns
+    ``float32 (T, size, size)``."""
+    top, left, h, w = box
+    x = maps[:, None, top : top + h, left : left + w].float()  # (T, 1, h, w)
+    if (h, w) != (size, size):
+        x = F.interpolate(x, size=(size, size), mode="bilinear", antialias=True)
+    if flip:
+        x = x.flip(-1)
+    return x[:, 0]
+
+
 def normalize(
     clips: Tensor,
     mean: tuple[float, ...] = IMAGENET_MEAN,

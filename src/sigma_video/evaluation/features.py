@@ -8,7 +8,8 @@ import torch
 from torch import Tensor
 
 from sigma_video.data.annotations import VideoRecord
-from sigma_video.data.dataset import ClipConfig, EvalClips
+from sigma_video.data.dataset import ClipConfig
+from sigma_video.data.eval_clips import EvalClips
 from sigma_video.evaluation.inference import eval_autocast, view_batches
 from sigma_video.models.encoder import VideoEncoder
 

@@ -9,7 +9,7 @@ import torch.distributed as dist
 from torch import Tensor, nn
 from torch.utils.data import Subset
 
-from sigma_video.data.dataset import EvalClips
+from sigma_video.data.eval_clips import EvalClips
 from sigma_video.engine.distributed import DistInfo
 from sigma_video.evaluation.inference import eval_autocast, view_batches
 from sigma_video.finetuning.tasks import Task

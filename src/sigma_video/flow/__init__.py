@@ -1,3 +1,3 @@
-"""Optical flow for motion-guided masking (MGMAE): forward warping along flow, the flow
-sources (OpenCV's DIS on the CPU in loader workers, torchvision's RAFT from a local weights
-file), and the mask that keeps visible the tubes a propagated visibility map reaches."""
+"""Optical flow, for flow-guided masks (MGMAE, ``masks.mgmae``): forward warping along flow
+and the flow sources (OpenCV's DIS on the CPU in loader workers, torchvision's RAFT from a
+local weights file)."""

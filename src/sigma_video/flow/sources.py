@@ -14,16 +14,29 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 import torch
 from torch import Tensor
 
-from sigma_video.flow.guided import FlowMaskOptions
-
 FLOW_SOURCES = ("dis", "raft")
 DIS_PRESETS = ("ultrafast", "fast", "medium")
+# frames uint8 (T, H, W, 3) -> (forward, backward) flows (T-1, 2, H, W)
+FlowSource = Callable[[Tensor], tuple[Tensor, Tensor]]
+
+
+class FlowSettings(Protocol):
+    """Which source (``FLOW_SOURCES``) and, for RAFT, which weights file: e.g. MGMAE's
+    ``masks.mgmae.FlowMaskOptions``."""
+
+    @property
+    def source(self) -> str: ...
+
+    @property
+    def weights(self) -> str | None: ...
 
 
 class DISFlow:
@@ -110,7 +123,7 @@ class RAFTFlow:
         return forward[crop].float(), backward[crop].float()
 
 
-def check_flow_source(options: FlowMaskOptions) -> None:
+def check_flow_source(options: FlowSettings) -> None:
     """Refuse, before anything trains, a flow source that cannot run: RAFT without its
     weights file, DIS without OpenCV (one-line errors)."""
     if options.source == "raft":
@@ -123,7 +136,7 @@ def check_flow_source(options: FlowMaskOptions) -> None:
 
 
 def make_flow_source(
-    options: FlowMaskOptions, device: str | torch.device = "cpu"
+    options: FlowSettings, device: str | torch.device = "cpu"
 ) -> DISFlow | RAFTFlow:
     """The source ``options`` name (checked by ``check_flow_source``)."""
     check_flow_source(options)

@@ -8,7 +8,7 @@ import torch
 from torch import Tensor, nn
 
 from sigma_video.layers import LAYER_NORM_EPS, Block, run_blocks, sinusoid_table
-from sigma_video.masking import TokenMask, gather_tokens
+from sigma_video.masks.token_mask import TokenMask, gather_tokens
 from sigma_video.models.init import init_vit_weights
 
 

@@ -15,7 +15,7 @@ from sigma_video.layers import (
     run_blocks,
     sinusoid_table,
 )
-from sigma_video.masking import gather_tokens
+from sigma_video.masks.token_mask import gather_tokens
 from sigma_video.models.init import init_vit_weights
 from sigma_video.tubes import token_grid, video_to_tubes
 

@@ -18,7 +18,7 @@ from contextlib import nullcontext
 import torch
 from torch import Tensor, nn
 
-from sigma_video.masking import gather_tokens
+from sigma_video.masks.token_mask import gather_tokens
 from sigma_video.tubes import normalized_tube_pixels, standardize_tokens, token_grid
 
 # Hidden widths of φ-MLP (output width is separate). "reference" is the released code's

@@ -1,4 +1,5 @@
-"""MGMAE's flow-guided masks: the pure parts by hand, then real motion."""
+"""MGMAE's flow-guided masks: the pure parts by hand, then real motion, then a short
+pretraining run with the loader's masks (DIS flow)."""
 
 import math
 import random
@@ -7,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from sigma_video.flow.guided import (
+from sigma_video.masks.mgmae import (
     FlowMaskOptions,
     flow_guided_mask,
     initial_map,
@@ -16,7 +17,7 @@ from sigma_video.flow.guided import (
     tube_scores,
     visible_count,
 )
-from sigma_video.masking import tube_mask
+from sigma_video.masks.tube import tube_mask
 
 
 def test_initial_maps_by_hand():
@@ -135,3 +136,12 @@ def test_mask_is_a_pure_function_of_the_rng_and_checks_its_options():
         FlowMaskOptions(init="pixel")
     with pytest.raises(ValueError, match=r"model\.flow must be one of"):
         FlowMaskOptions(source="farneback")
+
+
+def test_pretraining_with_flow_guided_masks(synth_root, tmp_path):
+    from sigma_video.pretraining.trainer import pretrain
+    from tests.pretraining.test_trainer import tiny
+
+    config = tiny(synth_root, tmp_path / "run", "model.mask=mgmae", "optim.max_steps=3")
+    summary = pretrain(config, log=lambda _: None)
+    assert summary["steps"] == 3 and np.isfinite(summary["loss_last"])

@@ -1,4 +1,4 @@
-"""MGMAE's flow-guided mask (Huang et al., ICCV 2023), as pure functions of one clip.
+"""MGMAE (Huang et al., ICCV 2023): flow-guided masks, as pure functions of one clip.
 
 1. An initial visibility map on a base frame, in pixels: ``mix_gauss`` (the released
    scripts' default) is the maximum of unit Gaussians ``exp(−(dx² + dy²) / patch²)`` centred
@@ -23,13 +23,16 @@ points from the known frame to the next one, so masks follow the motion on both 
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import ClassVar
 
 import torch
 from torch import Tensor
 
+from sigma_video.flow.sources import FLOW_SOURCES
 from sigma_video.flow.warp import forward_warp
-from sigma_video.masking import TokenMask, check_ratio
+from sigma_video.masks.token_mask import TokenMask, check_grid, masked_count
 
 INIT_MAPS = ("mix_gauss", "token_rand")
 BASE_FRAMES = ("middle", "first", "random")
@@ -50,8 +53,6 @@ class FlowMaskOptions:
     exposure: bool = False
 
     def __post_init__(self) -> None:
-        from sigma_video.flow.sources import FLOW_SOURCES
-
         for name, allowed in (
             ("source", FLOW_SOURCES),
             ("init", INIT_MAPS),
@@ -70,11 +71,7 @@ class FlowMaskOptions:
 
 def visible_count(ratio: float, per_slot: int) -> int:
     """Tubes left visible per time slot by tube masking at ``ratio``."""
-    check_ratio(ratio)
-    count = per_slot - int(ratio * per_slot)
-    if not 0 < count < per_slot:
-        raise ValueError(f"mask ratio {ratio} leaves {count} of {per_slot} tubes visible per slot")
-    return count
+    return per_slot - masked_count(ratio, per_slot)
 
 
 def initial_map(
@@ -180,3 +177,54 @@ def flow_guided_mask(
         at = int(torch.randint(frames, (1,), generator=generator))
     maps = propagate(start, forward.float(), backward.float(), at, o.holes)
     return keep_best(tube_scores(maps, tubelet, patch).cpu(), count, generator, o.exposure)
+
+
+def view_seeds(rng: random.Random, views: int) -> list[int]:
+    """One seed per view, from the sample's ``rng``: the loader and the device (RAFT) make
+    the same masks from them."""
+    return [rng.getrandbits(62) for _ in range(views)]
+
+
+@dataclass(frozen=True)
+class MGMAEMasks:
+    """The MGMAE masks of one sample's views over ``grid`` at ``ratio``, from each view's
+    optical flow (``reads = "flow"``); ``options``: MGMAE's settings."""
+
+    grid: tuple[int, int, int]
+    ratio: float
+    options: FlowMaskOptions = field(default_factory=FlowMaskOptions)
+    reads: ClassVar[str | None] = "flow"
+
+    def __post_init__(self) -> None:
+        self.num_masked  # noqa: B018 - checks the grid and the ratio
+
+    @property
+    def masked_per_slot(self) -> int:
+        return masked_count(self.ratio, self.grid[1] * self.grid[2])
+
+    @property
+    def num_masked(self) -> int:
+        """Masked tokens per clip: ``T · int(ratio · H·W)``, as tube masking."""
+        return check_grid(self.grid)[0] * self.masked_per_slot
+
+    def __call__(
+        self, rng: random.Random, views: int, motion: Sequence[tuple[Tensor, Tensor]]
+    ) -> TokenMask:
+        """``(views, N_vis)`` / ``(views, N_mask)`` masks from ``motion``: each view's
+        ``(forward, backward)`` flows ``(T-1, 2, S, S)``; one seed of ``rng`` per view."""
+        return self.from_seeds(view_seeds(rng, views), motion)
+
+    def from_seeds(self, seeds: Sequence[int], flows: Sequence[tuple[Tensor, Tensor]]) -> TokenMask:
+        """The views' masks from their ``seeds`` (``view_seeds``) and flows, on the CPU."""
+        if len(flows) != len(seeds):
+            raise ValueError(f"MGMAE masks need the flows of each of the {len(seeds)} views")
+        masks = []
+        for (forward, backward), seed in zip(flows, seeds, strict=True):
+            frames, size = forward.shape[0] + 1, forward.shape[-1]
+            tubelet, patch = frames // self.grid[0], size // self.grid[1]
+            masks.append(
+                flow_guided_mask(
+                    forward, backward, self.ratio, random.Random(seed), tubelet, patch, self.options
+                )
+            )
+        return TokenMask.cat(masks)
