@@ -5,12 +5,28 @@ are a pure function of ``(seed, epoch, index)`` whichever worker loads it."""
 from __future__ import annotations
 
 import random
-from typing import Any
+from typing import Any, ClassVar, Protocol
 
 from torch import Tensor
 
 from sigma_video.flow.sources import FlowSettings, FlowSource, make_flow_source
 from sigma_video.masks.mgmae import view_seeds
+from sigma_video.masks.token_mask import TokenMask
+
+
+class MaskGenerator(Protocol):
+    """One mask kind over a token grid (``TubeMasks``, ``RandomMasks``, ``MGMMasks``,
+    ``MGMAEMasks``): ``generator(rng, views, motion)`` makes the masks of one sample's
+    ``views`` from the sample's RNG and what ``reads`` names of each view (None: nothing;
+    ``"codec"``: its codec motion map; ``"flow"``: its optical flow); ``num_masked`` is the
+    masked tokens per clip."""
+
+    reads: ClassVar[str | None]
+
+    @property
+    def num_masked(self) -> int: ...
+
+    def __call__(self, rng: random.Random, views: int, motion: Any = None) -> TokenMask: ...
 
 
 class SampleMasks:
@@ -26,8 +42,8 @@ class SampleMasks:
 
     def __init__(
         self,
-        generator: Any,
-        fallback: Any = None,
+        generator: MaskGenerator,
+        fallback: MaskGenerator | None = None,
         flow: FlowSettings | None = None,
         deferred: bool = False,
     ) -> None:

@@ -12,14 +12,12 @@ draws) and, for the motion-guided kinds, each view's motion; ``generator.reads``
 
 from __future__ import annotations
 
-import random
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Protocol
 
 import torch
 
 from sigma_video.flow.sources import FlowSource
-from sigma_video.masks.attach import SampleMasks
+from sigma_video.masks.attach import MaskGenerator, SampleMasks
 from sigma_video.masks.device import DeviceFlowMasks
 from sigma_video.masks.mgm import MGMMasks
 from sigma_video.masks.mgmae import FlowMaskOptions, MGMAEMasks
@@ -27,20 +25,7 @@ from sigma_video.masks.random import RandomMasks, random_mask
 from sigma_video.masks.token_mask import TokenMask
 from sigma_video.masks.tube import TubeMasks, tube_mask
 
-
-class MaskGenerator(Protocol):
-    """One mask kind over a token grid (``TubeMasks``, ``RandomMasks``, ``MGMMasks``,
-    ``MGMAEMasks``)."""
-
-    reads: ClassVar[str | None]
-
-    @property
-    def num_masked(self) -> int: ...
-
-    def __call__(self, rng: random.Random, views: int, motion: Any = None) -> TokenMask: ...
-
-
-GENERATORS: dict[str, type] = {
+GENERATORS: dict[str, type[MaskGenerator]] = {
     "tube": TubeMasks,
     "random": RandomMasks,
     "mgm": MGMMasks,
@@ -71,7 +56,7 @@ class MaskConfig:
         return self.kind == "mgmae" and self.flow.on_device
 
 
-def generator_class(kind: str) -> type:
+def generator_class(kind: str) -> type[MaskGenerator]:
     """The generator of mask ``kind``; ValueError for a kind that does not exist."""
     if kind not in GENERATORS:
         raise ValueError(f"mask kind must be one of {list(MASK_KINDS)}, got {kind!r}")
