@@ -36,10 +36,11 @@ from pathlib import Path
 
 import torch
 
-from sigma_video.config import load_config
+from sigma_video.data.clip import ClipSpec
 from sigma_video.data.synth import default_dataset, usable_cores
 from sigma_video.evaluation.report import embedded_metrics
-from sigma_video.io.load import ClipSpec, encoder_for, load_model
+from sigma_video.io.load import encoder_for, load_model
+from sigma_video.pretraining.config import load_pretrain_config
 from sigma_video.pretraining.trainer import pretrain
 
 VARIANTS = {
@@ -57,7 +58,7 @@ MASK_VARIANTS = {
 # steps instead of 240, with augmentation that keeps each label: multi-scale crops for the
 # motion labels, whole frames for the appearance labels — those classes are textures fixed
 # in pixels, and a crop of 0.66 of the side stretches their period by up to 1.5x, into
-# another class's (BENCHMARKS "Supervised ceiling, part 3": 66.7 -> 92.7 %)
+# another class's (BENCHMARKS.md, "The supervised ceiling and its crops": 66.7 -> 92.7 %)
 SUPERVISED = {
     "motion": ["optim.epochs=15"],
     "appearance": ["optim.epochs=15", "data.crop=center"],
@@ -164,7 +165,7 @@ class Settings:
 def row_config(settings: Settings, task: Task):
     """The pretraining config of a row's run for one seed (the preset, the row's overrides)."""
     epochs = [] if settings.epochs is None else [f"optim.epochs={settings.epochs}"]
-    return load_config(
+    return load_pretrain_config(
         settings.preset,
         [
             f"run.output={settings.output / task.row / f'seed{task.seed}'}",

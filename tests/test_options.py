@@ -60,7 +60,7 @@ def check_config_defaults(cls: type, rows: dict[str, dict[str, str]]) -> list[st
             continue
         text = rows[key]["default"].strip("`")
         try:
-            value = attribute(load_config(None, [f"{key}={text}"], cls), key)
+            value = attribute(load_config(None, [f"{key}={text}"], cls=cls), key)
         except ValueError as err:
             problems.append(f"{key}: default {text!r} does not load: {err}")
             continue

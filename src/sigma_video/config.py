@@ -40,15 +40,13 @@ def list_presets(folder: Path = PRESET_DIR) -> list[str]:
 def load_config(
     preset: str | None = None,
     overrides: list[str] | None = None,
-    cls: type | None = None,
+    *,
+    cls: type,
     folder: Path = PRESET_DIR,
 ) -> Any:
-    """Defaults of ``cls`` (a pretraining ``PretrainConfig`` unless given), then the preset (a
-    name in ``folder`` or a .toml/.json path), then dotted overrides."""
-    if cls is None:
-        from sigma_video.pretraining.config import PretrainConfig
-
-        cls = PretrainConfig
+    """Defaults of ``cls``, then the preset (a name in ``folder`` or a .toml/.json path),
+    then dotted overrides (``pretraining.config.load_pretrain_config`` and
+    ``finetuning.config.load_finetune_config`` name their class)."""
     values: dict[str, Any] = {}
     if preset is not None:
         values = read_preset(preset, folder)

@@ -311,15 +311,15 @@ def test_overrides_may_follow_flags(tmp_path, capsys):
 
 @pytest.mark.parametrize("finetune", [False, True])
 def test_config_command_prints_a_documented_preset_that_loads_back(capsys, tmp_path, finetune):
-    from sigma_video.config import load_config
     from sigma_video.finetuning.config import load_finetune_config
+    from sigma_video.pretraining.config import load_pretrain_config
 
     flag = ["--finetune"] if finetune else []
     assert main(["config", *flag, "optim.batch_size=8", "run.seed=3"]) == 0
     text = capsys.readouterr().out
     assert "batch_size = 8" in text and text.startswith("[model]\n# ")
     (tmp_path / "printed.toml").write_text(text)
-    load = load_finetune_config if finetune else load_config
+    load = load_finetune_config if finetune else load_pretrain_config
     assert load(str(tmp_path / "printed.toml")) == load(
         "demo", ["optim.batch_size=8", "run.seed=3"]
     )

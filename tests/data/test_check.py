@@ -83,13 +83,15 @@ def test_data_check_counts_malformed_lines(synth_root, tmp_path, capsys):
 
 
 def test_a_run_refuses_a_list_of_missing_files_before_training(synth_root, tmp_path):
-    from sigma_video.config import load_config
+    from sigma_video.pretraining.config import load_pretrain_config
     from sigma_video.pretraining.trainer import pretrain
 
     listing = tmp_path / "train.csv"
     good = [f"{synth_root}/videos/train/{i:05d}.mp4 0" for i in range(4)]
     listing.write_text("\n".join(good + [f"gone_{i}.mp4 0" for i in range(11)]) + "\n")
-    config = load_config("demo", [f"data.train={listing}", f"run.output={tmp_path / 'run'}"])
+    config = load_pretrain_config(
+        "demo", [f"data.train={listing}", f"run.output={tmp_path / 'run'}"]
+    )
     with pytest.raises(ValueError, match=r"11 of 15 files of .* do not exist"):
         pretrain(config)
     assert not (tmp_path / "run").exists()  # nothing written

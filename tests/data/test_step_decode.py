@@ -7,12 +7,12 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from sigma_video.config import load_config
 from sigma_video.data import ClipConfig, DataError, VideoClips, VideoRecord, collate
 from sigma_video.data.decode import FrameFolder, ImageFile, PyAVBackend
 from sigma_video.data.randaugment import RandAugment
 from sigma_video.data.step_decode import StepDecoder, decoded_in_step
 from sigma_video.masks.builder import MaskConfig
+from sigma_video.pretraining.config import load_pretrain_config
 from sigma_video.pretraining.trainer import pretrain
 from tests.pretraining.test_trainer import losses, tiny
 
@@ -119,11 +119,11 @@ def test_frames_of_another_size_than_planned_are_a_decode_error(sample_videos, t
 
 def test_step_decode_refuses_what_needs_pixels_in_the_loader(synth_root):
     with pytest.raises(ValueError, match=r"model\.mask=mgm reads the codec"):
-        load_config("demo", ["data.decode_in=step", "model.mask=mgm"])
+        load_pretrain_config("demo", ["data.decode_in=step", "model.mask=mgm"])
     with pytest.raises(ValueError, match=r"model\.flow=raft"):
-        load_config("demo", ["data.decode_in=step", "model.mask=mgmae"])
+        load_pretrain_config("demo", ["data.decode_in=step", "model.mask=mgmae"])
     with pytest.raises(ValueError, match=r"data\.decode_in must be one of"):
-        load_config("demo", ["data.decode_in=gpu"])
+        load_pretrain_config("demo", ["data.decode_in=gpu"])
     clip = ClipConfig(num_frames=4, size=32, randaugment=RandAugment.parse("m7-n2"))
     with pytest.raises(ValueError, match="RandAugment"):
         VideoClips([VideoRecord("x.mp4", 0)], clip, decode_in="step")

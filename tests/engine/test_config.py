@@ -1,15 +1,15 @@
 import pytest
 
-from sigma_video.config import list_presets, load_config, save_config
-from sigma_video.pretraining.config import PretrainConfig
+from sigma_video.config import list_presets, save_config
+from sigma_video.pretraining.config import PretrainConfig, load_pretrain_config
 
 
 def test_every_preset_loads_and_the_recipe_is_right():
     presets = list_presets()
     assert "demo" in presets and len(presets) >= 9
     for name in presets:
-        assert isinstance(load_config(name), PretrainConfig)
-    b_ssv2 = load_config("vit_b_ssv2_mlp")
+        assert isinstance(load_pretrain_config(name), PretrainConfig)
+    b_ssv2 = load_pretrain_config("vit_b_ssv2_mlp")
     assert (b_ssv2.model.model, b_ssv2.model.epsilon, b_ssv2.data.stride) == ("vit_base", 0.03, 2)
     assert (b_ssv2.model.num_prototypes, b_ssv2.model.temperature, b_ssv2.model.codes) == (
         3000,
@@ -17,9 +17,9 @@ def test_every_preset_loads_and_the_recipe_is_right():
         "hard",
     )
     assert b_ssv2.optim.betas == (0.9, 0.95) and b_ssv2.optim.base_lr == 1.5e-4
-    assert load_config("vit_b_k400_mlp").data.stride == 4
-    assert load_config("vit_s_k400_videomae").model.objective == "l2"
-    dino = load_config("vit_b_ssv2_dino")
+    assert load_pretrain_config("vit_b_k400_mlp").data.stride == 4
+    assert load_pretrain_config("vit_s_k400_videomae").model.objective == "l2"
+    dino = load_pretrain_config("vit_b_ssv2_dino")
     assert (dino.model.target, dino.model.dino_arch, dino.model.epsilon) == (
         "dino",
         "dino_vitb16",
@@ -27,21 +27,21 @@ def test_every_preset_loads_and_the_recipe_is_right():
     )
     assert dino.model.dino_weights is None  # the user points it at the official file
     # the demo's measured small-scale recipe; the paper presets keep the reference values
-    demo = load_config("demo")
+    demo = load_pretrain_config("demo")
     assert (demo.model.projection, demo.model.freeze_target_epochs) == ("paper", 1)
     assert (demo.model.patch, demo.optim.base_lr, demo.optim.warmup_epochs) == (8, 4.8e-3, 1)
     # the laptop preset: the demo's recipe on 16 frames 2 apart, nothing else changed
-    small = load_config("small")
+    small = load_pretrain_config("small")
     assert (small.data.num_frames, small.data.stride, small.data.size) == (16, 2, 64)
     assert (small.model, small.optim) == (demo.model, demo.optim)
-    paper = [load_config(name).model for name in presets if name.startswith("vit_")]
+    paper = [load_pretrain_config(name).model for name in presets if name.startswith("vit_")]
     assert len(paper) >= 8 and all(
         m.freeze_target_epochs == m.freeze_target_steps == 0 for m in paper
     )
 
 
 def test_overrides_are_typed():
-    config = load_config(
+    config = load_pretrain_config(
         "demo",
         [
             "optim.base_lr=3e-3",
@@ -74,15 +74,15 @@ def test_overrides_are_typed():
 )
 def test_bad_overrides_name_the_key(override, message):
     with pytest.raises(ValueError, match=message):
-        load_config("demo", [override])
+        load_pretrain_config("demo", [override])
 
 
 def test_unknown_preset_and_roundtrip(tmp_path):
     with pytest.raises(ValueError, match="did you mean 'demo'"):
-        load_config("dem0")
-    config = load_config("vit_b_k400_mlp", ["optim.epochs=300"])
+        load_pretrain_config("dem0")
+    config = load_pretrain_config("vit_b_k400_mlp", ["optim.epochs=300"])
     save_config(config, tmp_path / "config.json")
-    assert load_config(str(tmp_path / "config.json")) == config
+    assert load_pretrain_config(str(tmp_path / "config.json")) == config
 
 
 def test_config_changes_lists_dotted_keys():
@@ -104,12 +104,12 @@ def test_a_saved_config_with_an_earlier_key_name_still_resumes(tmp_path):
     from sigma_video.engine.run import resume_config
 
     with pytest.raises(ValueError, match=r"unknown config key 'model\.targets'"):
-        load_config("demo", ["model.targets=soft"])
-    config = load_config("demo")
+        load_pretrain_config("demo", ["model.targets=soft"])
+    config = load_pretrain_config("demo")
     old = to_dict(config)
     old["model"]["targets"] = old["model"].pop("codes")
     (tmp_path / "config.json").write_text(json.dumps(old))
-    assert load_config(str(tmp_path / "config.json")).model.codes == "hard"
+    assert load_pretrain_config(str(tmp_path / "config.json")).model.codes == "hard"
     assert resume_config(tmp_path / "config.json", config, allow_changes=False) == config
     save_config(config, tmp_path / "new.json")
     assert "targets" not in json.loads((tmp_path / "new.json").read_text())["model"]

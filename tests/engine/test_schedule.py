@@ -35,10 +35,10 @@ def test_hand_values():
 def test_paper_presets_warm_up_from_zero_as_the_official_scripts(preset):
     """run_mae_pretraining never passes ``start_warmup_value``: the official warm-up is
     ``linspace(0, base_lr, warmup_steps)``; ours must be the same sequence."""
-    from sigma_video.config import load_config
     from sigma_video.engine.loop import make_plan
+    from sigma_video.pretraining.config import load_pretrain_config
 
-    optim = load_config(preset).optim
+    optim = load_pretrain_config(preset).optim
     plan = make_plan(optim, num_samples=240_000, world=8)  # 8 GPUs × 32: global batch 256
     assert plan.lr == optim.base_lr and plan.warmup_steps == 40 * plan.steps_per_epoch
     expected = reference_cosine_scheduler(

@@ -13,6 +13,7 @@ from torch import nn
 import sigma_video.engine.loop as loop_module
 import sigma_video.evaluation.inference as inference
 import sigma_video.finetuning.trainer as trainer
+from sigma_video.data.clip import ClipSpec
 from sigma_video.data.decode import available_backends
 from sigma_video.data.transforms import normalize
 from sigma_video.engine.distributed import DistInfo
@@ -26,7 +27,7 @@ from sigma_video.finetuning.trainer import (
     mixing_forward,
     resolve_clip,
 )
-from sigma_video.io.load import ClipSpec, load_model
+from sigma_video.io.load import load_model
 from sigma_video.models.classifier import VideoClassifier
 from sigma_video.models.encoder import EncoderConfig, VideoEncoder
 from tests.finetuning.test_trainer import small

@@ -5,8 +5,9 @@ import dataclasses
 import pytest
 import torch
 
+from sigma_video.data.clip import ClipSpec
 from sigma_video.engine.checkpoint import list_checkpoints, load_checkpoint
-from sigma_video.io import ClipSpec, load_model
+from sigma_video.io import load_model
 from sigma_video.pretraining.trainer import pretrain
 from tests.pretraining.test_trainer import tiny
 
@@ -70,7 +71,7 @@ def test_a_checkpoint_loads_with_nothing_beside_it(run, tmp_path):
     headerless = tmp_path / "headerless"  # such a file away from its run: nothing says what
     headerless.mkdir()
     shutil.copy(weights, headerless / "model.safetensors")
-    with pytest.raises(ValueError, match="neither a run directory"):
+    with pytest.raises(ValueError, match="load it from inside its run folder"):
         load_model(headerless)
 
 

@@ -196,9 +196,9 @@ def test_vit_s16_dino_presets_differ_from_the_scripts_only_in_phi(sibling):
     """Tab. 7(f) lists a 22 M DINO (ViT-S/16); the released scripts use ViT-B/16."""
     import dataclasses
 
-    from sigma_video.config import load_config
+    from sigma_video.pretraining.config import load_pretrain_config
 
-    scripts, paper = load_config(sibling), load_config(f"{sibling}_s16")
+    scripts, paper = load_pretrain_config(sibling), load_pretrain_config(f"{sibling}_s16")
     assert (scripts.model.dino_arch, paper.model.dino_arch) == ("dino_vitb16", "dino_vits16")
     assert dataclasses.replace(paper.model, dino_arch="dino_vitb16") == scripts.model
     assert (paper.data, paper.optim) == (scripts.data, scripts.optim)

@@ -11,13 +11,14 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from sigma_video.config import load_config, save_config
+from sigma_video.config import save_config
 from sigma_video.engine.checkpoint import list_checkpoints, load_checkpoint
+from sigma_video.pretraining.config import load_pretrain_config
 from sigma_video.pretraining.trainer import TrainingError, pretrain
 
 
 def tiny(synth_root, output, *extra):
-    return load_config(
+    return load_pretrain_config(
         "demo",
         [
             f"data.train={synth_root / 'train.csv'}",

@@ -143,8 +143,8 @@ def bench_pipeline(
     import tempfile
     from pathlib import Path
 
-    from sigma_video.config import load_config
     from sigma_video.engine.run import resolve_device
+    from sigma_video.pretraining.config import load_pretrain_config
     from sigma_video.pretraining.trainer import pretrain
 
     if steps <= warmup:
@@ -152,7 +152,7 @@ def bench_pipeline(
     results = []
     for count in workers:
         with tempfile.TemporaryDirectory() as tmp:
-            config = load_config(
+            config = load_pretrain_config(
                 preset,
                 [
                     *overrides,

@@ -52,9 +52,9 @@ def run_data_check(args: argparse.Namespace) -> None:
     import sys
 
     from sigma_video.cli.train import with_flags
-    from sigma_video.config import load_config
     from sigma_video.data.annotations import read_source
     from sigma_video.data.check import check_records, clip_span
+    from sigma_video.pretraining.config import load_pretrain_config
 
     if args.workers < 1:
         raise ValueError(f"--workers must be >= 1, got {args.workers}")
@@ -65,7 +65,7 @@ def run_data_check(args: argparse.Namespace) -> None:
         "data.backend": args.backend,
         "data.data_root": args.data_root,
     }
-    data = load_config(args.config, with_flags(args.overrides, flags)).data
+    data = load_pretrain_config(args.config, with_flags(args.overrides, flags)).data
     records, malformed = read_source(args.list, data.data_root)
     span = clip_span(data.num_frames, data.stride)
     report = check_records(records, span, data.size, data.backend, args.workers, malformed)

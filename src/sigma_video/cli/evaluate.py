@@ -349,7 +349,8 @@ def with_clip(encoder: VideoEncoder, num_frames: int, size: int) -> VideoEncoder
 def run_convert(args: argparse.Namespace) -> None:
     from pathlib import Path
 
-    from sigma_video.io.load import ClipSpec, load_model, save_converted
+    from sigma_video.data.clip import ClipSpec
+    from sigma_video.io.load import load_model, save_converted
 
     given = {"num_frames": args.num_frames, "stride": args.stride, "size": args.size}
     given = {k: v for k, v in given.items() if v is not None}

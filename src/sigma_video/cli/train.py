@@ -65,7 +65,7 @@ def command_config(args: argparse.Namespace, overrides: list[str], load: Callabl
 def run_pretrain(args: argparse.Namespace) -> None:
     from pathlib import Path
 
-    from sigma_video.config import load_config
+    from sigma_video.pretraining.config import load_pretrain_config
     from sigma_video.pretraining.trainer import pretrain
 
     flags = {
@@ -75,7 +75,7 @@ def run_pretrain(args: argparse.Namespace) -> None:
         "run.init": args.init,
     }
     overrides = with_flags(args.overrides, flags)
-    config = command_config(args, overrides, load_config)
+    config = command_config(args, overrides, load_pretrain_config)
     summary = pretrain(
         config, resume=args.resume, overwrite=args.overwrite, allow_changes=args.allow_changes
     )
@@ -246,9 +246,9 @@ def run_show_config(args: argparse.Namespace) -> None:
 
         config = load_finetune_config(args.config, args.overrides)
     else:
-        from sigma_video.config import load_config
+        from sigma_video.pretraining.config import load_pretrain_config
 
-        config = load_config(args.config, args.overrides)
+        config = load_pretrain_config(args.config, args.overrides)
     for section in dataclasses.fields(config):
         part = getattr(config, section.name)
         print(f"[{section.name}]")

@@ -6,11 +6,11 @@ one motion (the *motion* class, like SSv2: six directions of travel, 60° apart)
 smooth random-colour background, sometimes with a plain static ellipse as a distractor.
 Everything is a pure function of ``(seed, split, index)``. The format was designed so that
 the demo's tiny model can learn both label sets in CPU minutes (BENCHMARKS.md, "Learning
-you can see"): textures fine enough that one 8×8 tube of a 64² clip shows its class, motion
-slow enough that those textures do not alias between the sampled frames (stride 4), a
-distractor whose outline is no class's, and (format 5) directions of travel only — format
-4's clockwise and counter-clockwise rotations were not told apart by the tiny ViT even
-supervised (BENCHMARKS "Supervised ceiling, part 3").
+you can see: the demo recipe"): textures fine enough that one 8×8 tube of a 64² clip shows
+its class, motion slow enough that those textures do not alias between the sampled frames
+(stride 4), a distractor whose outline is no class's, and directions of travel only, since
+the tiny ViT does not tell the sense of a rotation apart even supervised (BENCHMARKS.md,
+"The supervised ceiling and its crops").
 ``SynthConfig(pattern="stripes", object_colours="random")`` gives the format-2 look (random
 stripes and hues: only the outline tells the classes apart).
 

@@ -15,7 +15,7 @@ it has seen their look, and both are pure functions of ``(seed, task, split, ind
   two blinks) a clip of 8 frames 4 apart (the demo's, and the embedded suite's counting clip)
   loses exactly one of its frames per blink, a clip of 16 frames 2 apart two.
 
-Why blinks (BENCHMARKS.md, "SEVERE on the embedded videos" and "... counting by blinks"):
+Why blinks (BENCHMARKS.md, "SEVERE on the embedded videos"):
 supervised from scratch, the demo ViT stays at chance on the swing counts (and on hops and
 bounces) for 600 steps and learns the blink counts to 84 % in 1500; a repetition that changes
 what a time slot looks like is what a model of this size can count, and the demo's SIGMA

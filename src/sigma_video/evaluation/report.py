@@ -8,8 +8,8 @@ from pathlib import Path
 
 import torch
 
-from sigma_video.config import load_config
 from sigma_video.data.annotations import read_list
+from sigma_video.data.clip import ClipSpec
 from sigma_video.data.synth import default_dataset
 from sigma_video.engine.run import resolve_device, write_json
 from sigma_video.evaluation.features import extract_features
@@ -17,8 +17,9 @@ from sigma_video.evaluation.knn import knn_scores
 from sigma_video.evaluation.metrics import topk_accuracy
 from sigma_video.evaluation.probe import linear_probe
 from sigma_video.evaluation.segmentation import evaluate_segmentation
-from sigma_video.io.load import ClipSpec, encoder_for, load_model
+from sigma_video.io.load import encoder_for, load_model
 from sigma_video.models.encoder import VideoEncoder
+from sigma_video.pretraining.config import load_pretrain_config
 
 TASKS = (("motion", ".csv"), ("appearance", "_appearance.csv"))
 
@@ -72,7 +73,7 @@ def probe_report(
     percent, printed as a table with a short reading and written to ``RUN/report.md`` and
     ``RUN/report.json``; the run must have trained on the embedded dataset."""
     trained, clip = load_model(run_dir)
-    config = load_config(str(Path(run_dir) / "config.json"))
+    config = load_pretrain_config(str(Path(run_dir) / "config.json"))
     if config.data.train is not None:
         raise ValueError("the probe report needs the embedded dataset (data.train unset)")
     root = root or default_dataset()

@@ -157,6 +157,9 @@ def load_finetune_config(
 ) -> FinetuneConfig:
     """Defaults, then a fine-tuning preset (name or file), then ``key=value`` overrides."""
     result: Any = load_config(
-        None if preset is None else str(preset), overrides, FinetuneConfig, FINETUNE_PRESETS
+        None if preset is None else str(preset),
+        overrides,
+        cls=FinetuneConfig,
+        folder=FINETUNE_PRESETS,
     )
     return result

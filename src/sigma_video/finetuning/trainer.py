@@ -22,6 +22,7 @@ from torch import Tensor
 
 from sigma_video.data.annotations import VideoRecord
 from sigma_video.data.check import refuse_missing
+from sigma_video.data.clip import ClipSpec
 from sigma_video.data.dataset import VideoClips
 from sigma_video.data.eval_clips import EvalClips
 from sigma_video.data.randaugment import RandAugment
@@ -38,15 +39,10 @@ from sigma_video.finetuning.evaluate import evaluate
 from sigma_video.finetuning.layer_decay import lr_scale
 from sigma_video.finetuning.mixup import MixConfig, mix_batch, soft_cross_entropy
 from sigma_video.finetuning.tasks import Task, make_task
-from sigma_video.io.load import (
-    CLASSIFIER_FILE,
-    ClipSpec,
-    classifier_metadata,
-    load_classifier_meta,
-    load_model,
-)
+from sigma_video.io.load import CLASSIFIER_FILE, load_classifier_meta, load_model
 from sigma_video.models.classifier import VideoClassifier, finetuning_encoder
 from sigma_video.models.encoder import EncoderConfig, VideoEncoder
+from sigma_video.models.header import classifier_metadata
 from sigma_video.tubes import token_grid
 
 

@@ -1,4 +1,5 @@
-"""Loading and saving models: every checkpoint format in, one ``(model, ClipSpec)`` out.
+"""Loading and saving models: every checkpoint format in, one ``(model, ClipSpec)`` out
+(``ClipSpec``: ``sigma_video.data.clip``).
 
 ``load.load_model`` recognises our runs and checkpoints, converted and Hugging Face
 folders, official SIGMA/VideoMAE files and ``random:NAME``; ``keys`` maps the official key
@@ -13,7 +14,6 @@ from typing import TYPE_CHECKING
 from sigma_video.lazy import lazy_getattr
 
 _LAZY = {
-    "ClipSpec": "sigma_video.io.load",
     "load_model": "sigma_video.io.load",
     "save_converted": "sigma_video.io.load",
     "read_checkpoint": "sigma_video.io.official",
@@ -22,14 +22,13 @@ _LAZY = {
 
 if TYPE_CHECKING:
     from sigma_video.io.keys import pretrainer_weights
-    from sigma_video.io.load import ClipSpec, load_model, save_converted
+    from sigma_video.io.load import load_model, save_converted
     from sigma_video.io.official import read_checkpoint
 
 
 __getattr__ = lazy_getattr(__name__, _LAZY)
 
 __all__ = [
-    "ClipSpec",
     "load_model",
     "pretrainer_weights",
     "read_checkpoint",

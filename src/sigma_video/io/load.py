@@ -2,7 +2,7 @@
 
 A source is a pretraining run (its latest checkpoint) or one of its checkpoint folders, a
 fine-tuning run or checkpoint, a checkpoint's ``model.safetensors`` alone (its header says
-what it holds: ``pretrainer_metadata``, ``classifier_metadata``), a converted encoder folder
+what it holds: ``models.header``), a converted encoder folder
 (``sigma-video convert``), a Hugging Face VideoMAE folder, an official SIGMA/VideoMAE
 ``.pth`` (pretraining or fine-tuning; no pickled code runs), or ``random:NAME`` — a
 preset's (``sigma-video presets``) or a model's (``sigma-video models``) encoder at random
@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -21,8 +20,8 @@ import torch
 from safetensors.torch import load_file
 from torch import Tensor, nn
 
-from sigma_video.config import list_presets, load_config
-from sigma_video.data.dataset import ClipConfig
+from sigma_video.config import list_presets
+from sigma_video.data.clip import ClipSpec
 from sigma_video.files import save_tensors
 from sigma_video.io.checkpoint import list_checkpoints, load_checkpoint, read_metadata
 from sigma_video.io.huggingface import import_videomae, is_videomae_folder
@@ -32,6 +31,7 @@ from sigma_video.models.classifier import VideoClassifier, classifier_from_confi
 from sigma_video.models.encoder import EncoderConfig, VideoEncoder
 from sigma_video.models.registry import list_models
 from sigma_video.pretrainer import build_encoder
+from sigma_video.pretraining.config import load_pretrain_config
 from sigma_video.state_dict import check_fit
 
 if TYPE_CHECKING:  # a run's config is loaded through sigma_video.config at run time
@@ -40,30 +40,6 @@ if TYPE_CHECKING:  # a run's config is loaded through sigma_video.config at run 
 KINDS = ("encoder", "classifier")
 CLASSIFIER_FILE = "classifier.json"  # in a fine-tuning run: architecture, classes, clip
 CONVERTED_FILES = ("encoder.safetensors", "encoder.json")
-
-
-@dataclass(frozen=True)
-class ClipSpec:
-    """The clips a model was trained on: ``num_frames`` frames ``stride`` apart, ``size``²."""
-
-    num_frames: int = 16
-    stride: int = 4
-    size: int = 224
-
-    @classmethod
-    def of(cls, settings: Any) -> ClipSpec:
-        """From a dict or an object with the three fields (a ``DataConfig``)."""
-        get = settings.get if isinstance(settings, dict) else lambda k: getattr(settings, k)
-        return cls(int(get("num_frames")), int(get("stride")), int(get("size")))
-
-    def view(self, crop: str = "center", **options: Any) -> ClipConfig:
-        """The ``ClipConfig`` that cuts such clips (centre crop unless told otherwise)."""
-        return ClipConfig(
-            num_frames=self.num_frames, stride=self.stride, size=self.size, crop=crop, **options
-        )
-
-    def as_dict(self) -> dict[str, int]:
-        return dataclasses.asdict(self)
 
 
 def load_model(
@@ -111,23 +87,9 @@ def load_model(
     return encoder.eval(), ClipSpec.of(config.data)
 
 
-def pretrainer_metadata(encoder: EncoderConfig, clip: ClipSpec) -> dict[str, str]:
-    """The header of a pretraining checkpoint's weights: its encoder Ψ and clip."""
-    return {
-        "model": "pretrainer",
-        "encoder": json.dumps(dataclasses.asdict(encoder)),
-        "clip": json.dumps(clip.as_dict()),
-    }
-
-
-def classifier_metadata(classifier: dict[str, Any]) -> dict[str, str]:
-    """The header of a fine-tuning checkpoint's weights: ``classifier.json``'s content."""
-    return {"model": "classifier", "classifier": json.dumps(classifier)}
-
-
 def self_described(path: Path, kind: str) -> tuple[nn.Module, ClipSpec] | None:
     """The model of a checkpoint folder, or of its ``model.safetensors`` alone, built from
-    the header (``pretrainer_metadata``, ``classifier_metadata``); None for other sources
+    the header (``models.header``); None for other sources
     and for checkpoints written before their weights described themselves."""
     file = path / "model.safetensors" if path.is_dir() else path
     if file.name != "model.safetensors" or not file.is_file():
@@ -160,7 +122,9 @@ def self_described(path: Path, kind: str) -> tuple[nn.Module, ClipSpec] | None:
 def random_config(name: str) -> PretrainConfig:
     """A preset's config, or (for a model name that is no preset) the defaults with it."""
     model = name in list_models() and name not in list_presets()
-    return load_config(None, [f"model.model={name}"]) if model else load_config(name)
+    return (
+        load_pretrain_config(None, [f"model.model={name}"]) if model else load_pretrain_config(name)
+    )
 
 
 def encoder_for(config: PretrainConfig, seed: int) -> VideoEncoder:
@@ -192,11 +156,16 @@ def pretraining_checkpoint(path: Path) -> tuple[PretrainConfig, Path]:
         checkpoint = found[-1]
     elif (path / "model.safetensors").exists():
         checkpoint, run_dir = path, path.parent.parent
+        if not (run_dir / "config.json").exists():  # an earlier version's, moved
+            raise ValueError(
+                f"{path}: its weights do not say what they are (written by an earlier "
+                "version); load it from inside its run folder, whose config.json says"
+            )
     else:
         raise ValueError(
             f"{path} is neither a run directory, a checkpoint folder nor a checkpoint file"
         )
-    return load_config(str(run_dir / "config.json")), checkpoint
+    return load_pretrain_config(str(run_dir / "config.json")), checkpoint
 
 
 def pretrainer_state(source: str | Path) -> dict[str, Tensor]:

@@ -7,6 +7,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import ClassVar
 
+from sigma_video.config import load_config
 from sigma_video.data.config import DataConfig
 from sigma_video.data.step_decode import check_step_decode
 from sigma_video.engine.config import BaseRunConfig, OptimConfig
@@ -55,3 +56,12 @@ class PretrainConfig:
             img_size=self.data.size if m.img_size is None else m.img_size,
         )
         return dataclasses.replace(self, model=model)
+
+
+def load_pretrain_config(
+    preset: str | None = None, overrides: list[str] | None = None
+) -> PretrainConfig:
+    """A pretraining config: the defaults, then ``preset`` (a name in
+    ``sigma_video/configs`` or a .toml/.json path, a run's ``config.json`` included), then
+    dotted ``key=value`` overrides (``sigma_video.config.load_config``)."""
+    return load_config(preset, overrides, cls=PretrainConfig)

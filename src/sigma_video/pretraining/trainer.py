@@ -13,7 +13,8 @@ from torch import nn
 
 from sigma_video.data.annotations import VideoRecord, read_list, read_records
 from sigma_video.data.check import refuse_missing
-from sigma_video.data.dataset import ClipConfig, VideoClips
+from sigma_video.data.clip import ClipSpec
+from sigma_video.data.dataset import VideoClips
 from sigma_video.data.decode import get_backend
 from sigma_video.data.step_decode import StepDecoder, decoded_in_step
 from sigma_video.data.synth import default_dataset
@@ -22,8 +23,8 @@ from sigma_video.engine.loop import Loop, TrainingError
 from sigma_video.engine.optim import build_optimizer
 from sigma_video.engine.train import Built, Context, Steps, train
 from sigma_video.flow.sources import check_flow_source
-from sigma_video.io.load import ClipSpec, pretrainer_metadata
 from sigma_video.masks.builder import MaskConfig, build_device_masks, build_generator
+from sigma_video.models.header import pretrainer_metadata
 from sigma_video.pretrainer import build_pretrainer, target_freeze_steps
 from sigma_video.pretraining.collapse import CollapseMonitor
 from sigma_video.pretraining.config import PretrainConfig
@@ -84,7 +85,9 @@ class PretrainRecipe:
             self.dataset,
             lambda lr: build_optimizer(model, lr, config.optim.weight_decay, config.optim.betas),
             views=config.data.num_sample,
-            metadata=pretrainer_metadata(self.model.encoder.config, ClipSpec.of(config.data)),
+            metadata=pretrainer_metadata(
+                self.model.encoder.config, ClipSpec.of(config.data).as_dict()
+            ),
         )
 
     def steps(self, loop: Loop) -> Steps:
@@ -131,13 +134,7 @@ def training_clips(
     grid = token_grid(
         config.data.num_frames, config.data.size, config.data.size, enc.tubelet, enc.patch
     )
-    clip = ClipConfig(
-        num_frames=config.data.num_frames,
-        stride=config.data.stride,
-        size=config.data.size,
-        crop=config.data.crop,
-        num_sample=config.data.num_sample,
-    )
+    clip = ClipSpec.of(config.data).view(crop=config.data.crop, num_sample=config.data.num_sample)
     return VideoClips(
         records,
         clip,
