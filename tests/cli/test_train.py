@@ -1,5 +1,5 @@
 """``sigma-video pretrain``: what the command does around the run (the run itself is
-``engine.trainer.pretrain``, tested in ``tests/engine``)."""
+``pretraining.trainer.pretrain``, tested in ``tests/pretraining``)."""
 
 import pytest
 
