@@ -115,8 +115,8 @@ def train(
     checkpoint folder; the resolved ``config`` must then be the run's own, apart from
     session settings (``engine.run.resume_config``), unless ``allow_changes``."""
     device, info = start_device(config.run)
-    context = Context(device, info, None, log)
-    context.start = resume_point(Path(config.run.output), resume, context.say)
+    main_log = log if info.is_main else _quiet
+    context = Context(device, info, resume_point(Path(config.run.output), resume, main_log), log)
     config = recipe.resolve(config, context.start)
     config = checked_resume(config, context.start, allow_changes, info)
     built = recipe.build(config, context)
@@ -151,3 +151,7 @@ def train(
     if info.is_main:
         log(loop.stopped_line() if loop.stopped_by else recipe.done_line(summary, loop))
     return summary
+
+
+def _quiet(line: str) -> None:
+    """The log of ranks other than the main one."""

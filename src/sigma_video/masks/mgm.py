@@ -15,7 +15,7 @@ from typing import ClassVar
 import torch
 from torch import Tensor
 
-from sigma_video.masks.token_mask import TokenMask, check_grid, masked_count
+from sigma_video.masks.token_mask import PerSlotMasks, TokenMask, masked_count
 
 
 def tube_motion(motion: Tensor, tubelet: int, patch: int) -> Tensor:
@@ -59,25 +59,11 @@ def motion_guided_mask(
 
 
 @dataclass(frozen=True)
-class MGMMasks:
+class MGMMasks(PerSlotMasks):
     """The MGM masks of one sample's views over ``grid`` at ``ratio``, from each view's
     codec motion (``reads = "codec"``)."""
 
-    grid: tuple[int, int, int]
-    ratio: float
     reads: ClassVar[str | None] = "codec"
-
-    def __post_init__(self) -> None:
-        self.num_masked  # noqa: B018 - checks the grid and the ratio
-
-    @property
-    def masked_per_slot(self) -> int:
-        return masked_count(self.ratio, self.grid[1] * self.grid[2])
-
-    @property
-    def num_masked(self) -> int:
-        """Masked tokens per clip: ``T · int(ratio · H·W)``, as tube masking."""
-        return check_grid(self.grid)[0] * self.masked_per_slot
 
     def __call__(self, rng: random.Random, views: int, motion: Tensor) -> TokenMask:
         """``(views, N_vis)`` / ``(views, N_mask)`` masks from ``motion`` ``float32 (views,

@@ -32,7 +32,7 @@ from torch import Tensor
 
 from sigma_video.flow.sources import FLOW_SOURCES
 from sigma_video.flow.warp import forward_warp
-from sigma_video.masks.token_mask import TokenMask, check_grid, masked_count
+from sigma_video.masks.token_mask import PerSlotMasks, TokenMask, masked_count
 
 INIT_MAPS = ("mix_gauss", "token_rand")
 BASE_FRAMES = ("middle", "first", "random")
@@ -186,26 +186,12 @@ def view_seeds(rng: random.Random, views: int) -> list[int]:
 
 
 @dataclass(frozen=True)
-class MGMAEMasks:
+class MGMAEMasks(PerSlotMasks):
     """The MGMAE masks of one sample's views over ``grid`` at ``ratio``, from each view's
     optical flow (``reads = "flow"``); ``options``: MGMAE's settings."""
 
-    grid: tuple[int, int, int]
-    ratio: float
     options: FlowMaskOptions = field(default_factory=FlowMaskOptions)
     reads: ClassVar[str | None] = "flow"
-
-    def __post_init__(self) -> None:
-        self.num_masked  # noqa: B018 - checks the grid and the ratio
-
-    @property
-    def masked_per_slot(self) -> int:
-        return masked_count(self.ratio, self.grid[1] * self.grid[2])
-
-    @property
-    def num_masked(self) -> int:
-        """Masked tokens per clip: ``T · int(ratio · H·W)``, as tube masking."""
-        return check_grid(self.grid)[0] * self.masked_per_slot
 
     def __call__(
         self, rng: random.Random, views: int, motion: Sequence[tuple[Tensor, Tensor]]

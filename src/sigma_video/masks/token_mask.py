@@ -101,3 +101,25 @@ def random_permutations(
     draw_on = generator.device if generator is not None else device
     noise = torch.rand(rows, size, generator=generator, device=draw_on)
     return noise.argsort(dim=1).to(device if device is not None else draw_on)
+
+
+@dataclass(frozen=True)
+class PerSlotMasks:
+    """What the generators that mask ``int(ratio · H·W)`` tokens in every time slot share
+    (tube, MGM, MGMAE): the ``grid`` ``(T, H, W)`` and ``ratio``, checked when made, and
+    their counts."""
+
+    grid: tuple[int, int, int]
+    ratio: float
+
+    def __post_init__(self) -> None:
+        self.num_masked  # noqa: B018 - checks the grid and the ratio
+
+    @property
+    def masked_per_slot(self) -> int:
+        return masked_count(self.ratio, self.grid[1] * self.grid[2])
+
+    @property
+    def num_masked(self) -> int:
+        """Masked tokens per clip: ``T · int(ratio · H·W)``."""
+        return check_grid(self.grid)[0] * self.masked_per_slot

@@ -11,6 +11,7 @@ import torch
 from torch import Tensor
 
 from sigma_video.masks.token_mask import (
+    PerSlotMasks,
     TokenMask,
     check_grid,
     masked_count,
@@ -54,25 +55,11 @@ def tube_mask(
 
 
 @dataclass(frozen=True)
-class TubeMasks:
+class TubeMasks(PerSlotMasks):
     """The tube masks of one sample's views over ``grid`` at ``ratio``; they read nothing
     of the clip."""
 
-    grid: tuple[int, int, int]
-    ratio: float
     reads: ClassVar[str | None] = None
-
-    def __post_init__(self) -> None:
-        self.num_masked  # noqa: B018 - checks the grid and the ratio
-
-    @property
-    def masked_per_slot(self) -> int:
-        return masked_count(self.ratio, self.grid[1] * self.grid[2])
-
-    @property
-    def num_masked(self) -> int:
-        """Masked tokens per clip: ``T · int(ratio · H·W)``."""
-        return check_grid(self.grid)[0] * self.masked_per_slot
 
     def __call__(self, rng: random.Random, views: int, motion: None = None) -> TokenMask:
         """``(views, N_vis)`` / ``(views, N_mask)`` masks, all drawn from one seed of ``rng``."""
