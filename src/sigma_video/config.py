@@ -2,14 +2,15 @@
 
 Generic: it knows no component. Each component defines its settings as a dataclass beside
 its code and validates them there (``PretrainerConfig`` in ``pretrainer``, ``DataConfig`` in
-``data.config``, ``OptimConfig``/``RunConfig``/``PretrainConfig`` in ``engine.config``, the
-fine-tuning ones in ``finetuning.config``). Presets are TOML files in
-``sigma_video/configs`` (by name, e.g. ``demo``, ``vit_b_k400_mlp``) or any
-``.toml``/``.json`` path (a run directory's ``config.json`` included). Overrides use dotted
-keys (``optim.base_lr=3e-4``); an unknown key or a value of the wrong type raises
-``ValueError`` naming the closest valid key. A run's saved ``config.json`` written with
-keys that have since been renamed still reads: its class lists them (``EARLIER_KEYS``,
-dotted old name -> new name) and ``upgrade_saved`` renames them, for saved files only.
+``data.config``, ``OptimConfig``/``BaseRunConfig`` in ``engine.config``,
+``RunConfig``/``PretrainConfig`` in ``pretraining.config``, the fine-tuning ones in
+``finetuning.config``). Presets are TOML files in ``sigma_video/configs`` (by name, e.g.
+``demo``, ``vit_b_k400_mlp``) or any ``.toml``/``.json`` path (a run directory's
+``config.json`` included). Overrides use dotted keys (``optim.base_lr=3e-4``); an unknown
+key or a value of the wrong type raises ``ValueError`` naming the closest valid key. A run's
+saved ``config.json`` written with keys that have since been renamed still reads: its class
+lists them (``EARLIER_KEYS``, dotted old name -> new name) and ``upgrade_saved`` renames
+them, for saved files only.
 """
 
 from __future__ import annotations

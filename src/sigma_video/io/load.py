@@ -80,11 +80,32 @@ def load_model(
     config, checkpoint = pretraining_checkpoint(path)
     encoder = encoder_for(config, seed)
     weights, _ = load_checkpoint(checkpoint)
+    return pretrained_encoder(encoder, weights, str(checkpoint)), ClipSpec.of(config.data)
+
+
+def pretrained_encoder(
+    encoder: VideoEncoder, weights: dict[str, Tensor], source: str
+) -> VideoEncoder:
+    """``encoder`` (eval mode) holding Ψ's ``encoder.*`` weights of a pretrainer's state."""
     prefix = "encoder."
     state = {k[len(prefix) :]: v for k, v in weights.items() if k.startswith(prefix)}
-    check_fit(encoder.state_dict(), state, str(checkpoint), "this encoder", strict=True)
+    check_fit(encoder.state_dict(), state, source, "this encoder", strict=True)
     encoder.load_state_dict(state)
-    return encoder.eval(), ClipSpec.of(config.data)
+    return encoder.eval()
+
+
+def fine_tuned(meta: dict[str, Any], weights: dict[str, Tensor], source: str) -> VideoClassifier:
+    """The classifier ``meta`` (``classifier.json``'s content) describes, in eval mode,
+    holding ``weights``."""
+    model = classifier_from_config(
+        meta["encoder"],
+        meta["num_classes"],
+        meta["head_dropout"],
+        meta.get("task", "classification"),  # runs saved before multi-label and counting
+    )
+    check_fit(model.state_dict(), weights, source, "this classifier", strict=True)
+    model.load_state_dict(weights)
+    return model.eval()
 
 
 def self_described(path: Path, kind: str) -> tuple[nn.Module, ClipSpec] | None:
@@ -100,23 +121,14 @@ def self_described(path: Path, kind: str) -> tuple[nn.Module, ClipSpec] | None:
     tensors = load_file(str(file))
     if meta["model"] == "classifier":
         saved = json.loads(meta["classifier"])
-        model = classifier_from_config(
-            saved["encoder"], saved["num_classes"], saved["head_dropout"], saved["task"]
-        )
-        check_fit(model.state_dict(), tensors, str(file), "this classifier", strict=True)
-        model.load_state_dict(tensors)
-        clip = ClipSpec.of(saved["clip"])
-        return (model if kind == "classifier" else model.encoder).eval(), clip
+        model = fine_tuned(saved, tensors, str(file))
+        return (model if kind == "classifier" else model.encoder), ClipSpec.of(saved["clip"])
     if kind == "classifier":
         raise ValueError(
             f"{path} is a pretraining checkpoint: it has no classifier (fine-tune it first)"
         )
     encoder = VideoEncoder(EncoderConfig(**json.loads(meta["encoder"])))
-    prefix = "encoder."
-    state = {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
-    check_fit(encoder.state_dict(), state, str(file), "this encoder", strict=True)
-    encoder.load_state_dict(state)
-    return encoder.eval(), ClipSpec.of(json.loads(meta["clip"]))
+    return pretrained_encoder(encoder, tensors, str(file)), ClipSpec.of(json.loads(meta["clip"]))
 
 
 def random_config(name: str) -> PretrainConfig:
@@ -213,16 +225,8 @@ def _classifier(path: Path) -> tuple[VideoClassifier, ClipSpec]:
         if not found:
             raise ValueError(f"run {run_dir} has no checkpoint yet")
         checkpoint = found[-1]
-    model = classifier_from_config(
-        meta["encoder"],
-        meta["num_classes"],
-        meta["head_dropout"],
-        meta.get("task", "classification"),  # runs saved before multi-label and counting
-    )
     weights, _ = load_checkpoint(checkpoint)
-    check_fit(model.state_dict(), weights, str(checkpoint), "this classifier", strict=True)
-    model.load_state_dict(weights)
-    return model.eval(), ClipSpec.of(meta["clip"])
+    return fine_tuned(meta, weights, str(checkpoint)), ClipSpec.of(meta["clip"])
 
 
 def save_converted(encoder: VideoEncoder, clip: ClipSpec, folder: str | Path) -> Path:
