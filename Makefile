@@ -35,7 +35,7 @@ format: $(BIN)/.installed
 
 bench: $(BIN)/.installed
 	$(BIN)/sigma-video bench sinkhorn
-	$(BIN)/sigma-video bench step model=vit_tiny
+	$(BIN)/sigma-video bench step model.arch=vit_tiny
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info .pytest_cache .ruff_cache

@@ -12,6 +12,7 @@ import argparse
 import json
 
 from sigma_video.bench import bench_sinkhorn, bench_step
+from sigma_video.bench.core import step_variant
 
 
 def main() -> None:
@@ -25,16 +26,16 @@ def main() -> None:
     for rows, k in sinkhorn_sizes:
         print(json.dumps(bench_sinkhorn(rows, k, repeats=3, device=args.device)), flush=True)
 
-    steps = [{"model": "vit_tiny", "batch_size": 8}]
+    videomae = ["model.target.kind=pixels", "model.objective.kind=l2"]
+    steps = [(step_variant(arch="vit_tiny"), 8)]
     if not args.quick:
-        steps.append({"model": "vit_small", "batch_size": 32 if gpu else 2})
+        steps.append((step_variant(arch="vit_small"), 32 if gpu else 2))
         if gpu:
-            steps.append({"model": "vit_base", "batch_size": 32})
-            steps.append(
-                {"model": "vit_base", "batch_size": 32, "target": "pixels", "objective": "l2"}
-            )
-    for kwargs in steps:
-        print(json.dumps(bench_step(**kwargs, repeats=3, device=args.device)), flush=True)
+            steps.append((step_variant(arch="vit_base"), 32))
+            steps.append((step_variant(videomae, arch="vit_base"), 32))
+    for variant, batch_size in steps:
+        result = bench_step(variant, batch_size, repeats=3, device=args.device)
+        print(json.dumps(result), flush=True)
 
 
 if __name__ == "__main__":

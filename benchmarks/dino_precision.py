@@ -3,7 +3,7 @@
     python benchmarks/dino_precision.py [--device cuda] [--arch dino_vitb16] [--weights F]
 
 The official code computes its DINO features before the autocast block (float32); ours
-does the same by default (``model.dino_precision="fp32"``). This measures the alternative
+does the same by default (``model.target.dino_precision="fp32"``). This measures the alternative
 on the same clips: the relative difference of the φ targets and the share of φ-branch hard
 labels (argmax of the Sinkhorn codes against K = 3000 unit prototypes) that change, and the
 time of both. Random DINO weights unless ``--weights`` (the official ``.pth``).

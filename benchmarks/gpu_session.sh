@@ -25,11 +25,11 @@ timeout 60 python3 -m pytest -q -m gpu tests/test_gpu.py 2>&1 | tail -5 | tee "$
 timeout 150 python3 benchmarks/core.py --device cuda 2>&1 | tee "$OUT/core.jsonl"
 timeout 40 python3 benchmarks/dino_precision.py --device cuda --batch-size 32 2>&1 | tail -1 \
     | tee -a "$OUT/core.jsonl"
-timeout 50 sigma-video bench step --batch-size 32 model=vit_base target=dino \
+timeout 50 sigma-video bench step --batch-size 32 model.arch=vit_base model.target.kind=dino \
     --device cuda 2>&1 | tail -1 | tee -a "$OUT/core.jsonl"
-timeout 50 sigma-video bench step --batch-size 128 model=vit_base grad_checkpointing=true \
+timeout 50 sigma-video bench step --batch-size 128 model.arch=vit_base model.grad_checkpointing=true \
     --device cuda 2>&1 | tail -1 | tee -a "$OUT/core.jsonl"
-timeout 100 sigma-video bench step --batch-size 32 --compile model=vit_base \
+timeout 100 sigma-video bench step --batch-size 32 --compile model.arch=vit_base \
     --device cuda 2>&1 | tail -1 | tee -a "$OUT/core.jsonl"
 
 # 3. the whole pipeline on real decoded video: GPU-busy share per loader worker count

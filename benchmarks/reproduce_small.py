@@ -11,7 +11,7 @@ is evaluated frozen: linear probe and kNN on the motion and the appearance label
 unsupervised video object segmentation (mIoU, clustering and over-clustering) on the
 DAVIS-layout val videos. ``--supervised`` adds the supervised ceiling (the same architecture
 trained from scratch on each label set, its val top-1 in the probe columns); ``--masks``
-adds SIGMA-MLP with motion-guided masks (``model.mask=mgm`` and ``mgmae``); ``--finetune``
+adds SIGMA-MLP with motion-guided masks (``mask.kind=mgm`` and ``mgmae``); ``--finetune``
 fine-tunes each seed's SIGMA checkpoint and random initialisation on the motion labels.
 Writes ``results.json`` (every run), ``results.md`` (mean ± std over seeds) and
 ``results.png`` (error bars; needs matplotlib: ``pip install 'sigma-video[plots]'``). The
@@ -45,13 +45,13 @@ from sigma_video.pretraining.trainer import pretrain
 
 VARIANTS = {
     "SIGMA-MLP": [],
-    "VideoMAE-pixel": ["model.target=pixels", "model.objective=l2"],
-    "feature-L2": ["model.objective=l2"],
+    "VideoMAE-pixel": ["model.target.kind=pixels", "model.objective.kind=l2"],
+    "feature-L2": ["model.objective.kind=l2"],
 }
 # the same objective and budget, other masks (``--masks``)
 MASK_VARIANTS = {
-    "SIGMA-MLP, MGM masks": ["model.mask=mgm"],  # codec motion vectors
-    "SIGMA-MLP, MGMAE masks": ["model.mask=mgmae"],  # optical flow (DIS, in the loader)
+    "SIGMA-MLP, MGM masks": ["mask.kind=mgm"],  # codec motion vectors
+    "SIGMA-MLP, MGMAE masks": ["mask.kind=mgmae"],  # optical flow (DIS, in the loader)
 }
 # the supervised ceiling: the demo fine-tuning recipe (no mixup, cutmix, label smoothing,
 # RandAugment, erasing or drop path, head at full scale, lr 1e-3) from random init for 900

@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from sigma_video import PretrainerConfig, build_pretrainer, sinkhorn_knopp, tube_mask
+from sigma_video.models.config import ObjectiveSettings, TargetSettings
 
 pytestmark = pytest.mark.gpu
 
@@ -23,7 +24,9 @@ def test_sinkhorn_cuda_matches_cpu():
 def test_bf16_step_close_to_fp32_step(target, objective):
     torch.manual_seed(0)
     config = PretrainerConfig(
-        model="vit_tiny", num_prototypes=64, objective=objective, target=target
+        arch="vit_tiny",
+        objective=ObjectiveSettings(num_prototypes=64, kind=objective),
+        target=TargetSettings(kind=target),
     )
     model = build_pretrainer(config).cuda()
     video = torch.randn(4, 3, 8, 64, 64, device="cuda")

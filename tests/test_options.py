@@ -1,5 +1,6 @@
 """``docs/options.md`` against the code: every config key has a row, every row is a key,
-the defaults are the code's, and each row names tests that exist."""
+the defaults are the code's, each row says what its field's docstring says (the text
+``sigma-video config`` prints), and each row names tests that exist."""
 
 import ast
 import dataclasses
@@ -10,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from sigma_video.config import config_keys, load_config
+from sigma_video.config import config_docs, config_keys, field_docs, load_config
 from sigma_video.finetuning.config import FinetuneConfig
 from sigma_video.pretraining.config import PretrainConfig
-from sigma_video.severe.suite import SevereTask
+from sigma_video.severe.suite import SevereTask, Suite
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -114,6 +115,18 @@ def check_rows(keys: list[tuple[str, object]], rows: dict[str, dict[str, str]]) 
     return problems
 
 
+def check_docs(docs: dict[str, str], rows: dict[str, dict[str, str]]) -> list[str]:
+    """Each key has a docstring and its row's "what" is that docstring."""
+    problems = []
+    for key, row in rows.items():
+        if key not in docs:
+            problems.append(f"{key}: the field has no docstring")
+        elif row["what"] != docs[key]:
+            problems.append(f"{key}: the row says {row['what']!r}, the docstring {docs[key]!r}")
+    return problems
+
+
+SUITE_DOCS = {"suite.name": field_docs(Suite)["name"], **config_docs(SevereTask, "task.")}
 SUITE_KEYS = [("suite.name", None), *config_keys(SevereTask, "task.")]  # [suite], [[task]]
 
 
@@ -123,14 +136,24 @@ SUITE_KEYS = [("suite.name", None), *config_keys(SevereTask, "task.")]  # [suite
         (
             "`PretrainConfig`",
             config_keys(PretrainConfig),
-            lambda rows: check_config_defaults(PretrainConfig, rows),
+            lambda rows: (
+                check_config_defaults(PretrainConfig, rows)
+                + check_docs(config_docs(PretrainConfig), rows)
+            ),
         ),
         (
             "`FinetuneConfig`",
             config_keys(FinetuneConfig),
-            lambda rows: check_config_defaults(FinetuneConfig, rows),
+            lambda rows: (
+                check_config_defaults(FinetuneConfig, rows)
+                + check_docs(config_docs(FinetuneConfig), rows)
+            ),
         ),
-        ("SEVERE", SUITE_KEYS, lambda rows: check_toml_defaults(SUITE_KEYS, rows)),
+        (
+            "SEVERE",
+            SUITE_KEYS,
+            lambda rows: check_toml_defaults(SUITE_KEYS, rows) + check_docs(SUITE_DOCS, rows),
+        ),
     ],
 )
 def test_the_options_table_matches_the_code(marker, keys, defaults):
@@ -141,7 +164,7 @@ def test_the_options_table_matches_the_code(marker, keys, defaults):
 
 def test_config_keys_lists_dotted_keys_with_their_defaults():
     keys = dict(config_keys(PretrainConfig))
-    assert keys["optim.base_lr"] == 1.5e-4 and keys["model.model"] == "vit_base"
+    assert keys["optim.base_lr"] == 1.5e-4 and keys["model.arch"] == "vit_base"
     assert keys["optim.betas"] == (0.9, 0.95) and keys["run.init"] is None
     assert "model" not in keys and "optim" not in keys  # sections are expanded
     assert len(keys) == len(config_keys(PretrainConfig))  # no key twice
@@ -166,4 +189,8 @@ def test_the_checks_find_each_kind_of_mistake():
         "optim.epochs: tests/test_options.py has no test nope",
         "optim.gone: tests/nowhere.py does not exist",
         "optim.epochs: the table says '80', the code 800",
+    ]
+    assert check_docs({"optim.epochs": "epochs of the schedule"}, rows) == [
+        "optim.epochs: the row says 'epochs', the docstring 'epochs of the schedule'",
+        "optim.gone: the field has no docstring",
     ]

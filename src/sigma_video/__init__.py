@@ -15,7 +15,8 @@ _LAZY = {  # imported on first use, so that `sigma-video --help` does not load t
     "create_decoder": "sigma_video.models",
     "create_encoder": "sigma_video.models",
     "list_models": "sigma_video.models",
-    "PretrainerConfig": "sigma_video.pretrainer",
+    "MaskSettings": "sigma_video.masks.builder",
+    "PretrainerConfig": "sigma_video.models.config",
     "SigmaPretrainer": "sigma_video.pretrainer",
     "build_pretrainer": "sigma_video.pretrainer",
     "sample_mask": "sigma_video.pretrainer",
@@ -29,21 +30,19 @@ _LAZY = {  # imported on first use, so that `sigma-video --help` does not load t
 
 if TYPE_CHECKING:  # for type checkers and IDEs
     from sigma_video.losses import sigma_loss, sinkhorn_knopp
+    from sigma_video.masks.builder import MaskSettings
     from sigma_video.masks.random import random_mask
     from sigma_video.masks.token_mask import TokenMask
     from sigma_video.masks.tube import tube_mask
     from sigma_video.models import create_decoder, create_encoder, list_models
-    from sigma_video.pretrainer import (
-        PretrainerConfig,
-        SigmaPretrainer,
-        build_pretrainer,
-        sample_mask,
-    )
+    from sigma_video.models.config import PretrainerConfig
+    from sigma_video.pretrainer import SigmaPretrainer, build_pretrainer, sample_mask
 
 
 __getattr__ = lazy_getattr(__name__, _LAZY)
 
 __all__ = [
+    "MaskSettings",
     "PretrainerConfig",
     "SigmaPretrainer",
     "TokenMask",

@@ -15,8 +15,12 @@ them, for saved files only.
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 import difflib
+import functools
+import inspect
+import itertools
 import json
 import sys
 import types
@@ -80,15 +84,21 @@ def read_preset(preset: str, folder: Path = PRESET_DIR) -> dict[str, Any]:
 
 
 def upgrade_saved(values: dict[str, Any], earlier: dict[str, str]) -> dict[str, Any]:
-    """``values`` (nested) with each dotted key of ``earlier`` renamed to its new name."""
+    """``values`` (nested) with each dotted key of ``earlier`` renamed to its new name. An
+    earlier key holds a value, never a section: where the name now holds a section (an old
+    ``model.target = "mlp"`` beside a new ``[model.target]``) only the value is moved. All
+    old values are taken out before any is set, so an old name may become a section."""
     values = json.loads(json.dumps(values))  # a copy
+    moved = []
     for old, new in earlier.items():
         *path, name = old.split(".")
         node = values
         for part in path:
             node = node.get(part) if isinstance(node, dict) else None
-        if isinstance(node, dict) and name in node:
-            _set(values, new, node.pop(name))
+        if isinstance(node, dict) and name in node and not isinstance(node[name], dict):
+            moved.append((new, node.pop(name)))
+    for new, value in moved:
+        _set(values, new, value)
     return values
 
 
@@ -238,3 +248,42 @@ def config_keys(cls: type, prefix: str = "") -> list[tuple[str, Any]]:
         else:
             keys.append((name, f.default))
     return keys
+
+
+def field_docs(cls: type) -> dict[str, str]:
+    """Each field's docstring, the string literal written under it in the class body (as
+    Sphinx and IDEs read them), over ``cls``'s dataclass bases too, whitespace folded:
+    ``{"ratio": "share of the tubes hidden"}``."""
+    docs: dict[str, str] = {}
+    for klass in reversed(cls.__mro__):
+        if dataclasses.is_dataclass(klass):
+            docs.update(_own_field_docs(klass))
+    return docs
+
+
+@functools.cache
+def _own_field_docs(cls: type) -> dict[str, str]:
+    try:
+        source = inspect.getsource(cls)
+    except (OSError, TypeError):  # defined where no source is kept
+        return {}
+    (body,) = ast.parse(inspect.cleandoc("\n" + source)).body
+    docs = {}
+    statements = body.body if isinstance(body, ast.ClassDef) else []
+    for node, after in itertools.pairwise(statements):
+        field = isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name)
+        literal = isinstance(after, ast.Expr) and isinstance(after.value, ast.Constant)
+        text = after.value.value if literal else None
+        if field and isinstance(text, str):
+            docs[node.target.id] = " ".join(text.split())
+    return docs
+
+
+def config_docs(cls: type, prefix: str = "") -> dict[str, str]:
+    """``field_docs`` of ``cls`` and its sections by dotted key (``"mask.flow.init"``)."""
+    hints = typing.get_type_hints(cls)
+    docs = {f"{prefix}{name}": doc for name, doc in field_docs(cls).items()}
+    for f in dataclasses.fields(cls):
+        if dataclasses.is_dataclass(hints[f.name]):
+            docs |= config_docs(hints[f.name], f"{prefix}{f.name}.")
+    return docs

@@ -9,31 +9,23 @@ them from a ``PretrainerConfig``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 from torch import Tensor, nn
 
 from sigma_video.losses.objectives import L2Objective, SigmaObjective
-from sigma_video.losses.sigma import check_sigma_options
-from sigma_video.losses.sinkhorn import check_sinkhorn_options
-from sigma_video.masks.builder import MASK_KINDS, batch_mask
-from sigma_video.masks.mgmae import FlowMaskOptions
-from sigma_video.masks.token_mask import TokenMask, check_ratio
+from sigma_video.masks.builder import MaskSettings, batch_mask
+from sigma_video.masks.token_mask import TokenMask
+from sigma_video.models.config import PretrainerConfig, TargetSettings
 from sigma_video.models.decoder import VideoDecoder
 from sigma_video.models.encoder import VideoEncoder
 from sigma_video.models.projection import (
-    FROZEN_PRECISIONS,
     PROJECTION_PRESETS,
     FrozenFeatures,
     MLPProjection,
     PixelTargets,
 )
 from sigma_video.models.prototypes import Prototypes
-from sigma_video.models.registry import decoder_config, encoder_config, list_models
-
-TARGETS = ("mlp", "pixels", "dino")
-OBJECTIVES = ("sigma", "l2")
+from sigma_video.models.registry import decoder_config, encoder_config
 
 
 class SigmaPretrainer(nn.Module):
@@ -96,130 +88,20 @@ class SigmaPretrainer(nn.Module):
 
     def frozen_prefixes(self) -> tuple[str, ...]:
         """State-dict prefixes of frozen pretrained weights that checkpoints leave out (they
-        are rebuilt from their own files, e.g. ``model.dino_weights``)."""
+        are rebuilt from their own files, e.g. ``model.target.dino_weights``)."""
         return ("target.extractor.",) if isinstance(self.target, FrozenFeatures) else ()
-
-
-@dataclass
-class PretrainerConfig:
-    """One pretraining variant; defaults are the released SIGMA-MLP recipe at ViT-B.
-
-    ``target``: ``mlp`` (φ-MLP), ``pixels`` or ``dino`` (a frozen DINO ``dino_arch`` loaded
-    from ``dino_weights`` — the official ``.pth``; ``"random"`` for tests and benchmarks —
-    on the first frame of each tube, or the tube's mean frame with ``dino_frames="mean"``;
-    ``dino_precision="fp32"`` computes its features outside the step's autocast, as the
-    official code, ``"bf16"`` under it — faster on GPU, a few % of the hard codes differ);
-    ``objective``: ``sigma`` or ``l2``.
-    ``codes`` picks the hard (argmax of the Sinkhorn codes, released recipe, default) or the
-    soft (paper Eq. 5) codes as the prediction targets.
-    ``num_frames``/``img_size``/``patch``/``decoder_depth`` override the model preset when set
-    (``patch`` is the tube's side in pixels: 16 in the paper, 8 in the CPU demo).
-    ``freeze_prototypes_steps`` / ``freeze_target_steps`` keep the prototypes / φ fixed for
-    the first steps (0, the reference, never; small-scale knobs measured in BENCHMARKS.md);
-    ``freeze_target_epochs`` adds that many of the run's epochs to φ's (the demo: 1, its
-    warm-up epoch, whatever the size of the data): ``pretrain`` sets the model's
-    ``freeze_target_steps`` from ``target_freeze_steps`` once it knows the steps per epoch
-    (a training loop of your own does the same; ``build_pretrainer`` alone counts the steps).
-    ``mask``: ``tube`` (reference), ``random``, ``mgm`` (hide the tubes the codec's motion
-    vectors say move most) or ``mgmae`` (keep visible the tubes a visibility map carried
-    along optical flow reaches, MGMAE); ``flow`` (``dis`` in the loader workers, ``raft`` on
-    the device from ``flow_weights``), ``flow_init``, ``flow_base``, ``flow_holes`` and
-    ``flow_exposure`` are MGMAE's settings (``masks.mgmae``).
-    """
-
-    model: str = "vit_base"
-    target: str = "mlp"
-    objective: str = "sigma"
-    projection: str = "reference"
-    projection_dim: int = 256
-    num_prototypes: int = 3000
-    freeze_prototypes_steps: int = 0
-    freeze_target_steps: int = 0
-    freeze_target_epochs: float = 0.0
-    temperature: float = 0.1
-    epsilon: float = 0.05
-    sinkhorn_iterations: int = 10
-    codes: str = "hard"
-    mask: str = "tube"
-    mask_ratio: float = 0.9
-    flow: str = "dis"
-    flow_weights: str | None = None
-    flow_init: str = "mix_gauss"
-    flow_base: str = "middle"
-    flow_holes: str = "consist"
-    flow_exposure: bool = False
-    num_frames: int | None = None
-    img_size: int | None = None
-    patch: int | None = None
-    decoder_depth: int | None = None
-    drop_path: float = 0.0
-    grad_checkpointing: bool = False
-    dino_arch: str = "dino_vitb16"
-    dino_weights: str | None = None
-    dino_frames: str = "first"
-    dino_precision: str = "fp32"
-
-    def __post_init__(self) -> None:
-        choices = {
-            "model": list_models(),
-            "target": TARGETS,
-            "objective": OBJECTIVES,
-            "projection": sorted(PROJECTION_PRESETS),
-            "mask": sorted(MASK_KINDS),
-            "dino_precision": FROZEN_PRECISIONS,
-        }
-        for name, allowed in choices.items():
-            if getattr(self, name) not in allowed:
-                raise ValueError(
-                    f"{name} must be one of {list(allowed)}, got {getattr(self, name)!r}"
-                )
-        check_ratio(self.mask_ratio, "mask_ratio")
-        if self.freeze_target_steps < 0 or self.freeze_target_epochs < 0:
-            raise ValueError(
-                "freeze_target_steps and freeze_target_epochs must be >= 0, got "
-                f"{self.freeze_target_steps} and {self.freeze_target_epochs}"
-            )
-        if self.num_prototypes < 2:
-            raise ValueError(f"num_prototypes K must be >= 2, got {self.num_prototypes}")
-        check_sigma_options(self.temperature, self.codes)
-        check_sinkhorn_options(self.epsilon, self.sinkhorn_iterations)
-        self.flow_options  # noqa: B018 - checks the names (the files: ``check_flow_source``)
-
-    @property
-    def flow_options(self) -> FlowMaskOptions:
-        return FlowMaskOptions(
-            self.flow,
-            self.flow_weights,
-            self.flow_init,
-            self.flow_base,
-            self.flow_holes,
-            self.flow_exposure,
-        )
-
-
-def target_freeze_steps(config: PretrainerConfig, steps_per_epoch: int) -> int:
-    """How many first optimizer steps keep φ fixed: ``freeze_target_steps`` plus
-    ``freeze_target_epochs`` epochs of ``steps_per_epoch`` (rounded)."""
-    return config.freeze_target_steps + round(config.freeze_target_epochs * steps_per_epoch)
 
 
 def build_encoder(config: PretrainerConfig) -> VideoEncoder:
     """Ψ alone, as ``build_pretrainer`` makes it (first, so that for a given seed both give
     the same weights); no target network is built, so no DINO weights file is read."""
-    clip = {
-        k: v
-        for k, v in {
-            "num_frames": config.num_frames,
-            "img_size": config.img_size,
-            "patch": config.patch,
-        }.items()
-        if v is not None
-    }
+    e = config.encoder
+    clip = {"num_frames": e.num_frames, "img_size": e.img_size, "patch": e.patch}
     enc_cfg = encoder_config(
-        config.model,
-        drop_path=config.drop_path,
+        config.arch,
+        drop_path=e.drop_path,
         grad_checkpointing=config.grad_checkpointing,
-        **clip,
+        **{k: v for k, v in clip.items() if v is not None},
     )
     return VideoEncoder(enc_cfg)
 
@@ -235,45 +117,40 @@ def build_pretrainer(config: PretrainerConfig, target: nn.Module | None = None) 
     enc_cfg = encoder.config
     if target is None:
         shape = {"tubelet": enc_cfg.tubelet, "patch": enc_cfg.patch, "in_chans": enc_cfg.in_chans}
-        if config.target == "dino":
-            target = build_dino_target(config, enc_cfg.tubelet, enc_cfg.patch)
-        elif config.target == "mlp":
-            hidden = PROJECTION_PRESETS[config.projection]
-            target = MLPProjection(hidden, config.projection_dim, **shape)
+        if config.target.kind == "dino":
+            target = build_dino_target(config.target, enc_cfg.tubelet, enc_cfg.patch)
+        elif config.target.kind == "mlp":
+            hidden = PROJECTION_PRESETS[config.target.projection]
+            target = MLPProjection(hidden, config.target.dim, **shape)
         else:
             target = PixelTargets(**shape)
-    depth = {} if config.decoder_depth is None else {"depth": config.decoder_depth}
+    depth = {} if config.decoder.depth is None else {"depth": config.decoder.depth}
     dec_cfg = decoder_config(
-        config.model, out_dim=target.out_dim, grad_checkpointing=config.grad_checkpointing, **depth
+        config.arch, out_dim=target.out_dim, grad_checkpointing=config.grad_checkpointing, **depth
     )
-    if config.objective == "sigma":
-        prototypes = Prototypes(
-            config.num_prototypes, target.out_dim, config.freeze_prototypes_steps
-        )
+    o = config.objective
+    if o.kind == "sigma":
+        prototypes = Prototypes(o.num_prototypes, target.out_dim, o.freeze_prototypes_steps)
         objective: nn.Module = SigmaObjective(
-            prototypes,
-            config.temperature,
-            config.epsilon,
-            config.sinkhorn_iterations,
-            config.codes,
+            prototypes, o.temperature, o.epsilon, o.sinkhorn_iterations, o.codes
         )
     else:
         objective = L2Objective()
     decoder = VideoDecoder(dec_cfg, enc_cfg.embed_dim)
-    return SigmaPretrainer(encoder, decoder, target, objective, config.freeze_target_steps)
+    return SigmaPretrainer(encoder, decoder, target, objective, config.target.freeze_steps)
 
 
-def build_dino_target(config: PretrainerConfig, tubelet: int, patch: int) -> FrozenFeatures:
+def build_dino_target(config: TargetSettings, tubelet: int, patch: int) -> FrozenFeatures:
     """φ = a frozen DINO over the tubes, its features standardised per video and channel."""
     from sigma_video.models.dino import DINO_PRESETS, ImageViT, TubeFeatures, load_image_vit
 
     if config.dino_weights is None:
         raise ValueError(
-            "SIGMA-DINO needs model.dino_weights: the official DINO state dict, e.g. "
+            "SIGMA-DINO needs model.target.dino_weights: the official DINO state dict, e.g. "
             "dino_vitb16_pretrain.pth (or 'random' for tests)"
         )
     if config.dino_arch not in DINO_PRESETS:
-        raise ValueError(f"model.dino_arch must be one of {sorted(DINO_PRESETS)}")
+        raise ValueError(f"model.target.dino_arch must be one of {sorted(DINO_PRESETS)}")
     if config.dino_weights == "random":
         image_model = ImageViT(DINO_PRESETS[config.dino_arch])
     else:
@@ -286,15 +163,15 @@ def build_dino_target(config: PretrainerConfig, tubelet: int, patch: int) -> Fro
 
 
 def sample_mask(
-    config: PretrainerConfig,
+    mask: MaskSettings,
     model: SigmaPretrainer,
     video: Tensor,
     generator: torch.Generator | None = None,
 ) -> TokenMask:
-    """A fresh mask of the configured kind and ratio for a clip batch, on its device: the
-    kinds that read nothing of the clips (``tube``, ``random``); ``mgm`` and ``mgmae``
-    raise ValueError (their masks come with each sample from the loader)."""
+    """A fresh mask of ``mask``'s kind and ratio for a clip batch, on its device: the kinds
+    that read nothing of the clips (``tube``, ``random``); ``mgm`` and ``mgmae`` raise
+    ValueError (their masks come with each sample from the loader)."""
     grid = model.encoder.grid_of(video)
     return batch_mask(
-        config.mask, len(video), grid, config.mask_ratio, generator=generator, device=video.device
+        mask.kind, len(video), grid, mask.ratio, generator=generator, device=video.device
     )

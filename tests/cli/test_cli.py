@@ -26,26 +26,38 @@ def test_bench_sinkhorn_prints_json(capsys):
 
 def test_bench_step_prints_json(capsys):
     code, out, _ = run_cli(
-        capsys, "bench", "step", "--batch-size", "2", "--repeats", "1", "num_prototypes=16"
+        capsys,
+        "bench",
+        "step",
+        "--batch-size",
+        "2",
+        "--repeats",
+        "1",
+        "model.objective.num_prototypes=16",
     )
     result = json.loads(out.strip().splitlines()[-1])
     assert code == 0 and result["model"] == "vit_tiny" and result["clip"] == [3, 8, 64, 64]
     assert result["clips_per_s"] > 0 and result["precision"] == "fp32"
     assert result["num_prototypes"] == 16
-    # the former flags still work; an explicit key=value wins over them
-    argv = ["--model", "vit_tiny", "--prototypes", "8", "--target", "pixels", "objective=l2"]
+    # the keys of a pretraining config's [model] and [mask] sections
+    argv = ["model.arch=vit_small", "model.target.kind=pixels", "model.objective.kind=l2"]
     code, out, _ = run_cli(capsys, "bench", "step", "--batch-size", "1", "--repeats", "1", *argv)
     result = json.loads(out.strip().splitlines()[-1])
-    assert (result["target"], result["objective"], result["num_prototypes"]) == ("pixels", "l2", 8)
+    assert (result["model"], result["target"], result["objective"]) == ("vit_small", "pixels", "l2")
     with pytest.raises(SystemExit):
-        main(["bench", "step", "num_prototyp=3"])
-    assert "did you mean 'num_prototypes'" in capsys.readouterr().err
+        main(["bench", "step", "model.objective.num_prototyp=3"])
+    assert "did you mean 'model.objective.num_prototypes'" in capsys.readouterr().err
 
 
 @pytest.mark.slow
 def test_bench_pipeline_probe_and_segment_print_json(capsys, synth_root):
     data = [f"data.train={synth_root / 'train.csv'}", f"data.data_root={synth_root}"]
-    small = ["data.num_frames=4", "data.size=32", "optim.batch_size=4", "model.num_prototypes=16"]
+    small = [
+        "data.num_frames=4",
+        "data.size=32",
+        "optim.batch_size=4",
+        "model.objective.num_prototypes=16",
+    ]
     code, out, _ = run_cli(
         capsys, "bench", "pipeline", "--steps", "7", "--workers", "0,1", *data, *small
     )
@@ -68,7 +80,7 @@ def test_bench_pipeline_probe_and_segment_print_json(capsys, synth_root):
         (["bench", "pipeline", "--workers", "two"], "comma-separated"),
         (["bench", "sinkhorn", "--rows", "10", "--epsilon", "0"], "epsilon"),
         (["bench", "sinkhorn", "--rows", "10", "--prototypes", "1"], "K >= 2"),
-        (["bench", "step", "--mask-ratio", "1.5"], "mask_ratio"),
+        (["bench", "step", "mask.ratio=1.5"], "mask.ratio must be in"),
         (["pretrain", "optim.base_lr=fast"], "optim.base_lr"),
         pytest.param(
             [
@@ -318,6 +330,9 @@ def test_config_command_prints_a_documented_preset_that_loads_back(capsys, tmp_p
     assert main(["config", *flag, "optim.batch_size=8", "run.seed=3"]) == 0
     text = capsys.readouterr().out
     assert "batch_size = 8" in text and text.startswith("[model]\n# ")
+    assert "# peak lr, scaled by global batch / 256\nbase_lr = " in text  # each field's docstring
+    if not finetune:
+        assert "[model.objective]" in text and "# share of the tubes hidden\nratio = 0.9" in text
     (tmp_path / "printed.toml").write_text(text)
     load = load_finetune_config if finetune else load_pretrain_config
     assert load(str(tmp_path / "printed.toml")) == load(

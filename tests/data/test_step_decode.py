@@ -118,10 +118,10 @@ def test_frames_of_another_size_than_planned_are_a_decode_error(sample_videos, t
 
 
 def test_step_decode_refuses_what_needs_pixels_in_the_loader(synth_root):
-    with pytest.raises(ValueError, match=r"model\.mask=mgm reads the codec"):
-        load_pretrain_config("demo", ["data.decode_in=step", "model.mask=mgm"])
-    with pytest.raises(ValueError, match=r"model\.flow=raft"):
-        load_pretrain_config("demo", ["data.decode_in=step", "model.mask=mgmae"])
+    with pytest.raises(ValueError, match=r"mask\.kind=mgm reads the codec"):
+        load_pretrain_config("demo", ["data.decode_in=step", "mask.kind=mgm"])
+    with pytest.raises(ValueError, match=r"mask\.flow\.source=raft"):
+        load_pretrain_config("demo", ["data.decode_in=step", "mask.kind=mgmae"])
     with pytest.raises(ValueError, match=r"data\.decode_in must be one of"):
         load_pretrain_config("demo", ["data.decode_in=gpu"])
     clip = ClipConfig(num_frames=4, size=32, randaugment=RandAugment.parse("m7-n2"))

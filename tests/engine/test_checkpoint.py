@@ -6,11 +6,14 @@ import torch
 
 from sigma_video import PretrainerConfig, build_pretrainer
 from sigma_video.engine.checkpoint import Checkpointer, list_checkpoints, load_checkpoint, weights
+from sigma_video.models.config import ObjectiveSettings, TargetSettings
 
 
 def small_model():
     torch.manual_seed(0)
-    return build_pretrainer(PretrainerConfig(model="vit_tiny", num_prototypes=8))
+    return build_pretrainer(
+        PretrainerConfig(arch="vit_tiny", objective=ObjectiveSettings(num_prototypes=8))
+    )
 
 
 def test_wrapped_models_save_the_plain_keys():
@@ -56,11 +59,9 @@ def test_frozen_dino_weights_stay_out_of_checkpoints(tmp_path):
     from sigma_video.engine.checkpoint import load_weights_into
 
     config = PretrainerConfig(
-        model="vit_tiny",
-        target="dino",
-        dino_arch="dino_vits16",
-        dino_weights="random",
-        num_prototypes=8,
+        arch="vit_tiny",
+        target=TargetSettings(kind="dino", dino_arch="dino_vits16", dino_weights="random"),
+        objective=ObjectiveSettings(num_prototypes=8),
     )
     torch.manual_seed(0)
     model = build_pretrainer(config)

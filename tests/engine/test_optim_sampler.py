@@ -3,10 +3,13 @@ import torch
 from sigma_video import PretrainerConfig, build_pretrainer
 from sigma_video.engine.optim import build_optimizer, parameter_groups
 from sigma_video.engine.sampler import EpochSampler, epoch_order
+from sigma_video.models.config import ObjectiveSettings
 
 
 def test_no_decay_for_biases_norms_tables_and_mask_token():
-    model = build_pretrainer(PretrainerConfig(model="vit_tiny", num_prototypes=8))
+    model = build_pretrainer(
+        PretrainerConfig(arch="vit_tiny", objective=ObjectiveSettings(num_prototypes=8))
+    )
     decay, no_decay = parameter_groups(model, 0.05)
     names = {id(p): n for n, p in model.named_parameters()}
     decayed = {names[id(p)] for p in decay["params"]}

@@ -3,15 +3,15 @@
 import pytest
 import torch
 
-from sigma_video.pretrainer import PretrainerConfig
+from sigma_video.masks.mgmae import FlowMaskOptions
 
 
 def test_flow_sources_fail_early_with_one_line(synth_root, tmp_path, capsys):
     from sigma_video.cli import main
     from sigma_video.flow.sources import check_flow_source
 
-    with pytest.raises(ValueError, match=r"needs model\.flow_weights=FILE"):
-        check_flow_source(PretrainerConfig(mask="mgmae", flow="raft").flow_options)
+    with pytest.raises(ValueError, match=r"needs mask\.flow\.weights=FILE"):
+        check_flow_source(FlowMaskOptions(source="raft"))
     # the paper preset names a weights file the user must provide: one line, nothing trained
     out = tmp_path / "run"
     with pytest.raises(SystemExit):
@@ -30,13 +30,13 @@ def test_flow_sources_fail_early_with_one_line(synth_root, tmp_path, capsys):
     assert not out.exists()
     weights = tmp_path / "raft.pth"
     torch.save({"w": torch.zeros(1)}, weights)
-    config = PretrainerConfig(mask="mgmae", flow="raft", flow_weights=str(weights))
+    options = FlowMaskOptions(source="raft", weights=str(weights))
     try:
         import torchvision  # noqa: F401
     except ImportError:
         from sigma_video.flow.sources import RAFTFlow
 
         with pytest.raises(ValueError, match="needs torchvision"):
-            RAFTFlow(config.flow_weights)
+            RAFTFlow(options.weights)
     else:  # pragma: no cover - this machine's CPU torch has no torchvision
         pytest.skip("torchvision is installed: the missing-torchvision error cannot be shown")

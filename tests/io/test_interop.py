@@ -11,6 +11,7 @@ import torch
 from sigma_video import PretrainerConfig, build_pretrainer
 from sigma_video.cli import main
 from sigma_video.io import load_model, pretrainer_weights
+from sigma_video.models.config import ObjectiveSettings
 from tests.reference import official_pretraining_layout
 
 D, HEADS, DEPTH = 128, 2, 2  # 64-wide heads, as ViT-S/B/L
@@ -255,7 +256,9 @@ def test_convert_command_round_trip(tmp_path, capsys):
 
 
 def test_reference_pretraining_keys_map_onto_ours():
-    model = build_pretrainer(PretrainerConfig(model="vit_tiny", num_prototypes=8))
+    model = build_pretrainer(
+        PretrainerConfig(arch="vit_tiny", objective=ObjectiveSettings(num_prototypes=8))
+    )
     ours = model.state_dict()
     mapped = pretrainer_weights(official_pretraining_layout(ours))
     assert mapped.keys() == ours.keys()

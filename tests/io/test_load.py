@@ -1,7 +1,5 @@
 """``load_model``: one loader for every source, ``(model, ClipSpec)`` out."""
 
-import dataclasses
-
 import pytest
 import torch
 
@@ -80,11 +78,8 @@ def test_random_weights_are_those_a_pretraining_run_starts_from():
     from sigma_video.pretrainer import build_pretrainer
 
     config = random_config("demo")
-    model = dataclasses.replace(
-        config.model, num_frames=config.data.num_frames, img_size=config.data.size
-    )
     torch.manual_seed(3)
-    started = build_pretrainer(model).encoder.state_dict()
+    started = build_pretrainer(config.resolved().model).encoder.state_dict()
     loaded = load_model("random:demo", seed=3)[0].state_dict()
     assert loaded.keys() == started.keys()
     assert all(torch.equal(loaded[k], started[k]) for k in started)
@@ -96,7 +91,11 @@ def test_a_sigma_dino_encoder_loads_without_the_dino_weights_file(synth_root, tm
     dino = tmp_path / "dino_vits16.pth"
     torch.save(ImageViT(DINO_PRESETS["dino_vits16"]).state_dict(), dino)
     run = tmp_path / "run"
-    options = ["model.target=dino", "model.dino_arch=dino_vits16", f"model.dino_weights={dino}"]
+    options = [
+        "model.target.kind=dino",
+        "model.target.dino_arch=dino_vits16",
+        f"model.target.dino_weights={dino}",
+    ]
     pretrain(tiny(synth_root, run, "optim.max_steps=2", *options), log=lambda _: None)
     dino.unlink()  # the run is probed elsewhere: only its own checkpoints travel
     encoder, _ = load_model(run)

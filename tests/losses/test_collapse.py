@@ -14,6 +14,8 @@ import pytest
 import torch
 
 from sigma_video import PretrainerConfig, build_pretrainer, sample_mask
+from sigma_video.masks.builder import MaskSettings
+from sigma_video.models.config import ObjectiveSettings
 
 STEPS, K = 40, 64
 
@@ -26,14 +28,16 @@ def relative_variance(x: torch.Tensor) -> float:
 
 def train(objective: str, seed: int = 0):
     torch.manual_seed(seed)
-    config = PretrainerConfig(model="vit_tiny", objective=objective, num_prototypes=K)
+    config = PretrainerConfig(
+        arch="vit_tiny", objective=ObjectiveSettings(kind=objective, num_prototypes=K)
+    )
     model = build_pretrainer(config).train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3, betas=(0.9, 0.95))
     gen = torch.Generator().manual_seed(seed)
     history = []
     for step in range(STEPS):
         video = torch.randn(8, 3, 8, 64, 64, generator=gen)
-        mask = sample_mask(config, model, video, generator=gen)
+        mask = sample_mask(MaskSettings(), model, video, generator=gen)
         loss, metrics = model(video, mask)
         with torch.no_grad():
             metrics["target_variance"] = torch.tensor(

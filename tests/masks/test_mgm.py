@@ -107,7 +107,7 @@ def test_pretraining_with_motion_guided_masks(synth_root, tmp_path):
     from sigma_video.pretraining.trainer import pretrain
     from tests.pretraining.test_trainer import tiny
 
-    config = tiny(synth_root, tmp_path / "run", "model.mask=mgm", "optim.max_steps=3")
+    config = tiny(synth_root, tmp_path / "run", "mask.kind=mgm", "optim.max_steps=3")
     summary = pretrain(config, log=lambda _: None)
     assert summary["steps"] == 3 and np.isfinite(summary["loss_last"])
     assert summary["samples_without_motion"] == 0  # every generated clip moves

@@ -132,9 +132,9 @@ def test_mask_is_a_pure_function_of_the_rng_and_checks_its_options():
     a = flow_guided_mask(forward, -forward, 0.75, random.Random(3), 2, 8, options)
     b = flow_guided_mask(forward, -forward, 0.75, random.Random(3), 2, 8, options)
     assert torch.equal(a.visible, b.visible) and a.visible.shape == (1, 4 * 4)
-    with pytest.raises(ValueError, match=r"model\.flow_init must be one of"):
+    with pytest.raises(ValueError, match=r"mask\.flow\.init must be one of"):
         FlowMaskOptions(init="pixel")
-    with pytest.raises(ValueError, match=r"model\.flow must be one of"):
+    with pytest.raises(ValueError, match=r"mask\.flow\.source must be one of"):
         FlowMaskOptions(source="farneback")
 
 
@@ -142,6 +142,6 @@ def test_pretraining_with_flow_guided_masks(synth_root, tmp_path):
     from sigma_video.pretraining.trainer import pretrain
     from tests.pretraining.test_trainer import tiny
 
-    config = tiny(synth_root, tmp_path / "run", "model.mask=mgmae", "optim.max_steps=3")
+    config = tiny(synth_root, tmp_path / "run", "mask.kind=mgmae", "optim.max_steps=3")
     summary = pretrain(config, log=lambda _: None)
     assert summary["steps"] == 3 and np.isfinite(summary["loss_last"])

@@ -7,6 +7,8 @@ import torch
 from torch import nn
 
 from sigma_video import PretrainerConfig, build_pretrainer, sample_mask
+from sigma_video.masks.builder import MaskSettings
+from sigma_video.models.config import ObjectiveSettings, TargetSettings
 from sigma_video.models.dino import (
     DINO_PRESETS,
     ImageViT,
@@ -127,21 +129,19 @@ def test_tube_features_take_the_first_frame_of_each_tube_in_raster_order():
 def test_sigma_dino_trains_only_the_video_model():
     torch.manual_seed(0)
     config = PretrainerConfig(
-        model="vit_tiny",
-        target="dino",
-        dino_arch="dino_vits16",
-        dino_weights="random",
-        num_prototypes=16,
+        arch="vit_tiny",
+        target=TargetSettings(kind="dino", dino_arch="dino_vits16", dino_weights="random"),
+        objective=ObjectiveSettings(num_prototypes=16),
     )
     model = build_pretrainer(config)
     video = torch.randn(2, 3, 8, 64, 64)
-    loss, _ = model(video, sample_mask(config, model, video))
+    loss, _ = model(video, sample_mask(MaskSettings(), model, video))
     loss.backward()
     assert model.decoder.head.out_features == 384
     assert all(p.grad is None and not p.requires_grad for p in model.target.parameters())
     assert model.encoder.blocks[0].attn.qkv.weight.grad is not None
-    with pytest.raises(ValueError, match=r"needs model\.dino_weights"):
-        build_pretrainer(PretrainerConfig(model="vit_tiny", target="dino"))
+    with pytest.raises(ValueError, match=r"needs model\.target\.dino_weights"):
+        build_pretrainer(PretrainerConfig(arch="vit_tiny", target=TargetSettings(kind="dino")))
 
 
 def test_dinov2_layout_loads_and_feeds_a_16_patch_encoder(tmp_path):
@@ -168,12 +168,14 @@ def test_dino_targets_leave_the_steps_autocast_unless_asked():
     targets = {}
     for precision in ("fp32", "bf16"):
         config = PretrainerConfig(
-            model="vit_tiny",
-            target="dino",
-            dino_arch="dino_vits16",
-            dino_weights="random",
-            dino_precision=precision,
-            num_prototypes=16,
+            arch="vit_tiny",
+            target=TargetSettings(
+                kind="dino",
+                dino_arch="dino_vits16",
+                dino_weights="random",
+                dino_precision=precision,
+            ),
+            objective=ObjectiveSettings(num_prototypes=16),
         )
         torch.manual_seed(1)
         targets[precision] = build_pretrainer(config).target
@@ -188,7 +190,7 @@ def test_dino_targets_leave_the_steps_autocast_unless_asked():
     torch.testing.assert_close(under_autocast, exact, rtol=0, atol=0)
     assert (fast.float() - exact).abs().max() > 1e-3  # bf16's 8-bit mantissa shows
     with pytest.raises(ValueError, match="dino_precision must be one of"):
-        PretrainerConfig(target="dino", dino_precision="fp16")
+        PretrainerConfig(target=TargetSettings(kind="dino", dino_precision="fp16"))
 
 
 @pytest.mark.parametrize("sibling", ["vit_s_ssv2_dino", "vit_s_k400_dino", "vit_b_ssv2_dino"])
@@ -199,8 +201,12 @@ def test_vit_s16_dino_presets_differ_from_the_scripts_only_in_phi(sibling):
     from sigma_video.pretraining.config import load_pretrain_config
 
     scripts, paper = load_pretrain_config(sibling), load_pretrain_config(f"{sibling}_s16")
-    assert (scripts.model.dino_arch, paper.model.dino_arch) == ("dino_vitb16", "dino_vits16")
-    assert dataclasses.replace(paper.model, dino_arch="dino_vitb16") == scripts.model
+    assert (scripts.model.target.dino_arch, paper.model.target.dino_arch) == (
+        "dino_vitb16",
+        "dino_vits16",
+    )
+    target = dataclasses.replace(paper.model.target, dino_arch="dino_vitb16")
+    assert dataclasses.replace(paper.model, target=target) == scripts.model
     assert (paper.data, paper.optim) == (scripts.data, scripts.optim)
-    phi = ImageViT(DINO_PRESETS[paper.model.dino_arch])
+    phi = ImageViT(DINO_PRESETS[paper.model.target.dino_arch])
     assert sum(p.numel() for p in phi.parameters()) / 1e6 == pytest.approx(21.7, abs=0.1)

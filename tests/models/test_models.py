@@ -4,6 +4,7 @@ from torch import nn
 
 from sigma_video import PretrainerConfig, build_pretrainer, sample_mask, tube_mask
 from sigma_video.layers import TubeEmbed, resample_table, sinusoid_table
+from sigma_video.masks.builder import MaskSettings
 from sigma_video.models import (
     FrozenFeatures,
     MLPProjection,
@@ -14,7 +15,13 @@ from sigma_video.models import (
     list_models,
     model_preset,
 )
-from sigma_video.pretrainer import SigmaPretrainer, target_freeze_steps
+from sigma_video.models.config import (
+    EncoderSettings,
+    ObjectiveSettings,
+    TargetSettings,
+    target_freeze_steps,
+)
+from sigma_video.pretrainer import SigmaPretrainer
 from sigma_video.tubes import normalized_tube_pixels
 
 SMALL = {"num_frames": 4, "img_size": 32}  # token grid (2, 2, 2)
@@ -35,11 +42,14 @@ FULL_SIZE = {"vit_large"}  # 300 M parameters: built in the slow tier only
 def test_every_model_forward_backward(name, target, objective):
     torch.manual_seed(0)
     config = PretrainerConfig(
-        model=name, target=target, objective=objective, num_prototypes=16, mask_ratio=0.5, **SMALL
+        arch=name,
+        target=TargetSettings(kind=target),
+        objective=ObjectiveSettings(kind=objective, num_prototypes=16),
+        encoder=EncoderSettings(**SMALL),
     )
     model = build_pretrainer(config)
     video = clips()
-    loss, metrics = model(video, sample_mask(config, model, video))
+    loss, metrics = model(video, sample_mask(MaskSettings(ratio=0.5), model, video))
     loss.backward()
     assert torch.isfinite(loss) and all(torch.isfinite(v).all() for v in metrics.values())
     missing = [n for n, p in model.named_parameters() if p.requires_grad and p.grad is None]
@@ -93,7 +103,7 @@ def test_parameter_names_follow_the_reference_checkpoints():
 def test_initialisation_follows_the_reference():
     """Xavier-uniform Linear layers in the blocks; PyTorch's default elsewhere."""
     torch.manual_seed(0)
-    config = PretrainerConfig(model="vit_small", num_prototypes=16)
+    config = PretrainerConfig(arch="vit_small", objective=ObjectiveSettings(num_prototypes=16))
     model = build_pretrainer(config)
 
     def bound(w):  # the largest |w| and its ratio to a uniform init's bound
@@ -221,7 +231,11 @@ def test_wrong_clip_shape(shape, message):
 
 
 def test_mask_that_does_not_fit_the_clip():
-    config = PretrainerConfig(model="vit_tiny", num_prototypes=8, **SMALL)
+    config = PretrainerConfig(
+        arch="vit_tiny",
+        objective=ObjectiveSettings(num_prototypes=8),
+        encoder=EncoderSettings(**SMALL),
+    )
     model = build_pretrainer(config)
     wrong = tube_mask(2, (4, 4, 4), 0.5)
     with pytest.raises(ValueError, match="does not fit"):
@@ -230,14 +244,16 @@ def test_mask_that_does_not_fit_the_clip():
 
 def test_prototypes_normalised_and_frozen_for_first_steps():
     config = PretrainerConfig(
-        model="vit_tiny", num_prototypes=8, freeze_prototypes_steps=2, **SMALL
+        arch="vit_tiny",
+        objective=ObjectiveSettings(num_prototypes=8, freeze_prototypes_steps=2),
+        encoder=EncoderSettings(**SMALL),
     )
     model = build_pretrainer(config)
     prototypes = model.objective.prototypes
     assert not torch.allclose(prototypes.weight.norm(dim=1), torch.ones(8))
     video = clips()
     for step, frozen in [(0, True), (1, True), (2, False)]:
-        loss, _ = model(video, sample_mask(config, model, video))
+        loss, _ = model(video, sample_mask(MaskSettings(), model, video))
         torch.testing.assert_close(prototypes.weight.norm(dim=1), torch.ones(8))
         model.zero_grad(set_to_none=True)
         loss.backward()
@@ -246,19 +262,22 @@ def test_prototypes_normalised_and_frozen_for_first_steps():
 
 
 def test_target_network_frozen_for_first_steps_while_the_rest_trains():
-    """``freeze_target_steps``: an AdamW step leaves φ exactly as it was while the step is
+    """``model.target.freeze_steps``: an AdamW step leaves φ exactly as it was while the step is
     below the setting (its gradients dropped), and moves the prototypes and Ψ; later steps
     move φ too."""
     torch.manual_seed(0)
     config = PretrainerConfig(
-        model="vit_tiny", num_prototypes=8, projection="paper", freeze_target_steps=1, **SMALL
+        arch="vit_tiny",
+        objective=ObjectiveSettings(num_prototypes=8),
+        target=TargetSettings(projection="paper", freeze_steps=1),
+        encoder=EncoderSettings(**SMALL),
     )
     model = build_pretrainer(config)
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2, weight_decay=0.05)
     video = clips()
     for step, frozen in [(0, True), (1, False)]:
         before = {n: p.detach().clone() for n, p in model.named_parameters()}
-        loss, _ = model(video, sample_mask(config, model, video))
+        loss, _ = model(video, sample_mask(MaskSettings(), model, video))
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         model.after_backward(step)
@@ -270,10 +289,12 @@ def test_target_network_frozen_for_first_steps_while_the_rest_trains():
         assert any(n.startswith("encoder.") for n in moved)
     with pytest.raises(ValueError, match="freeze_target_steps"):
         SigmaPretrainer(model.encoder, model.decoder, model.target, model.objective, -1)
-    with pytest.raises(ValueError, match="freeze_target_epochs"):
-        PretrainerConfig(model="vit_tiny", freeze_target_epochs=-0.5)
+    with pytest.raises(ValueError, match="freeze_epochs"):
+        PretrainerConfig(arch="vit_tiny", target=TargetSettings(freeze_epochs=-0.5))
     # the epochs count in the run's own epochs, added to the steps
-    epochs = PretrainerConfig(model="vit_tiny", freeze_target_steps=3, freeze_target_epochs=1.5)
+    epochs = PretrainerConfig(
+        arch="vit_tiny", target=TargetSettings(freeze_steps=3, freeze_epochs=1.5)
+    )
     assert target_freeze_steps(epochs, 60) == 3 + 90 and target_freeze_steps(config, 7) == 1
 
 
@@ -293,7 +314,11 @@ def test_frozen_feature_targets_are_standardised_and_frozen():
     torch.manual_seed(0)
     extractor = _FixedFeatures()
     target = FrozenFeatures(extractor, out_dim=6)
-    config = PretrainerConfig(model="vit_tiny", num_prototypes=8, **SMALL)
+    config = PretrainerConfig(
+        arch="vit_tiny",
+        objective=ObjectiveSettings(num_prototypes=8),
+        encoder=EncoderSettings(**SMALL),
+    )
     model = build_pretrainer(config, target=target).train()
     assert not extractor.training  # eval mode survives .train()
     video = clips()
@@ -301,7 +326,7 @@ def test_frozen_feature_targets_are_standardised_and_frozen():
     features = target(video, all_tokens)
     torch.testing.assert_close(features.mean(1), torch.zeros(2, 6), atol=1e-5, rtol=0)
     torch.testing.assert_close(features.std(1), torch.ones(2, 6), atol=1e-4, rtol=0)
-    loss, _ = model(video, sample_mask(config, model, video))
+    loss, _ = model(video, sample_mask(MaskSettings(), model, video))
     loss.backward()
     assert all(p.grad is None for p in extractor.parameters())
     assert model.decoder.head.out_features == 6
@@ -358,17 +383,19 @@ def test_mlp_projection_presets():
 @pytest.mark.parametrize(
     ("override", "message"),
     [
-        ({"mask_ratio": 1.0}, "mask_ratio"),
-        ({"num_prototypes": 1}, "num_prototypes"),
-        ({"epsilon": 0.0}, "epsilon"),
-        ({"codes": "fuzzy"}, "codes"),
-        ({"model": "vit_giant"}, "model"),
-        ({"projection": "huge"}, "projection"),
+        ("mask.ratio=1.0", r"mask\.ratio"),
+        ("model.objective.num_prototypes=1", "num_prototypes"),
+        ("model.objective.epsilon=0", "epsilon"),
+        ("model.objective.codes=fuzzy", "codes"),
+        ("model.arch=vit_colossal", r"model\.arch"),
+        ("model.target.projection=huge", r"model\.target\.projection"),
     ],
 )
-def test_config_errors_name_the_argument(override, message):
+def test_config_errors_name_the_key(override, message):
+    from sigma_video.pretraining.config import load_pretrain_config
+
     with pytest.raises(ValueError, match=message):
-        PretrainerConfig(**override)
+        load_pretrain_config(None, [override])
 
 
 def test_every_variant_starts_from_the_same_encoder():
@@ -376,7 +403,9 @@ def test_every_variant_starts_from_the_same_encoder():
     for target, objective in (("mlp", "sigma"), ("pixels", "l2"), ("mlp", "l2")):
         torch.manual_seed(7)
         config = PretrainerConfig(
-            model="vit_tiny", target=target, objective=objective, num_prototypes=8
+            arch="vit_tiny",
+            target=TargetSettings(kind=target),
+            objective=ObjectiveSettings(kind=objective, num_prototypes=8),
         )
         weights.append(build_pretrainer(config).encoder.state_dict())
     for other in weights[1:]:

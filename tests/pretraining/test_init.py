@@ -1,7 +1,6 @@
 """``pretrain --init``: a new run starting from an official .pth, a checkpoint or a run."""
 
 import argparse
-import dataclasses
 
 import pytest
 import torch
@@ -19,10 +18,7 @@ from tests.reference import official_pretraining_layout
 def model_of(config, seed=0):
     """The pretrainer a run of ``config`` builds, its weights drawn with ``seed``."""
     torch.manual_seed(seed)
-    data = config.data
-    return build_pretrainer(
-        dataclasses.replace(config.model, num_frames=data.num_frames, img_size=data.size)
-    )
+    return build_pretrainer(config.resolved().model)
 
 
 def official_file(config, path, seed):
@@ -81,12 +77,12 @@ def test_a_run_starts_from_official_weights_with_a_fresh_schedule(synth_root, tm
 def test_init_refuses_another_variant_or_size(synth_root, tmp_path, capsys):
     config = tiny(synth_root, tmp_path / "run")
     official_file(config, tmp_path / "k32.pth", seed=0)
-    model = model_of(tiny(synth_root, tmp_path / "run", "model.num_prototypes=16"))
+    model = model_of(tiny(synth_root, tmp_path / "run", "model.objective.num_prototypes=16"))
     with pytest.raises(ValueError, match=r"another variant or size.*prototypes.*\(32, ") as err:
         load_init(model, tmp_path / "k32.pth")
     assert "\n" not in str(err.value)
     model = model_of(
-        tiny(synth_root, tmp_path / "run", "model.target=pixels", "model.objective=l2")
+        tiny(synth_root, tmp_path / "run", "model.target.kind=pixels", "model.objective.kind=l2")
     )
     with pytest.raises(ValueError, match="another variant or size"):
         load_init(model, tmp_path / "k32.pth")  # a SIGMA-MLP file into VideoMAE

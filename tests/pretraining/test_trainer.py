@@ -27,11 +27,11 @@ def tiny(synth_root, output, *extra):
             "data.stride=2",
             "data.size=32",
             "data.workers=0",
-            "model.num_prototypes=32",
+            "model.objective.num_prototypes=32",
             "optim.batch_size=4",  # 16 videos: 4 steps per epoch
             "optim.epochs=10",
             "optim.warmup_epochs=1",
-            "model.freeze_target_epochs=1",  # φ fixed through the warm-up epoch (4 steps)
+            "model.target.freeze_epochs=1",  # φ fixed through the warm-up epoch (4 steps)
             "run.log_every=1",
             "run.save_every=2",
             "run.keep_last=10",
@@ -221,7 +221,7 @@ def test_gradient_accumulation_equals_the_full_batch(synth_root, tmp_path):
     """2 micro-batches of 2 give the same step as one batch of 4 (same samples). With the
     pixel objective this is exact; SIGMA's Sinkhorn sees one micro-batch at a time."""
     log = lambda _: None  # noqa: E731
-    pixels = ("model.target=pixels", "model.objective=l2", "optim.max_steps=3")
+    pixels = ("model.target.kind=pixels", "model.objective.kind=l2", "optim.max_steps=3")
     pretrain(tiny(synth_root, tmp_path / "full", *pixels, "optim.batch_size=4"), log=log)
     accum = (*pixels, "optim.batch_size=2", "optim.accum_steps=2")
     pretrain(tiny(synth_root, tmp_path / "accum", *accum), log=log)
@@ -239,7 +239,7 @@ def test_compiled_run_matches_eager(synth_root, tmp_path):
     """``run.compile=true`` (torch.compile, inductor on CPU) trains the same numbers. Soft
     codes: with hard ones a float reassociation in a fused kernel may flip the argmax of a
     near-tied code, which moves the loss by a step that says nothing about the compilation."""
-    soft = ("optim.max_steps=3", "model.codes=soft")
+    soft = ("optim.max_steps=3", "model.objective.codes=soft")
     eager = pretrain(tiny(synth_root, tmp_path / "eager", *soft), log=lambda _: None)
     compiled = pretrain(
         tiny(synth_root, tmp_path / "compiled", *soft, "run.compile=true"),

@@ -162,11 +162,9 @@ def check(words: list[str], folder: Path, monkeypatch) -> None:
         for task in load_suite(args.suite).tasks:
             task_config(task, args.checkpoint, args.data_root, folder, args.overrides)
     elif words[:2] == ["bench", "step"]:
-        from sigma_video.bench.cli import step_overrides
-        from sigma_video.config import load_config
-        from sigma_video.pretrainer import PretrainerConfig
+        from sigma_video.bench.core import step_variant
 
-        load_config(None, ["model=vit_tiny", *step_overrides(args)], cls=PretrainerConfig)
+        step_variant(args.overrides)
 
 
 @pytest.mark.parametrize("words", COMMANDS, ids=[" ".join(w) for w in COMMANDS])
@@ -220,8 +218,8 @@ RUNS = [
         "pretrain --config vit_b_k400_mlp --data k400_train.csv --data-root /data/k400 "
         "--output runs/b_k400 optim.accum_steps=8": [
             *CLIPS,
-            "model.model=vit_tiny",
-            "model.num_prototypes=32",
+            "model.arch=vit_tiny",
+            "model.objective.num_prototypes=32",
             "optim.batch_size=2",
             "optim.max_steps=1",
             "run.tensorboard=false",

@@ -8,17 +8,6 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
-# bench step's former flags, kept working (hidden) as PretrainerConfig overrides
-STEP_FLAGS = {
-    "model": str,
-    "num_frames": int,
-    "img_size": int,
-    "target": str,
-    "objective": str,
-    "prototypes": int,
-    "mask_ratio": float,
-}
-
 
 def bench_parser(sub: argparse._SubParsersAction) -> None:
     bench = sub.add_parser("bench", help="print timing numbers as JSON")
@@ -38,8 +27,9 @@ def bench_parser(sub: argparse._SubParsersAction) -> None:
         "step",
         help="time one pretraining step (forward+backward+AdamW)",
         description="Time one pretraining step of the variant that key=value overrides of "
-        "the model settings describe (the keys of a config's [model] section, e.g. "
-        "model=vit_base target=dino num_prototypes=3000 grad_checkpointing=true).",
+        "a pretraining config's [model] and [mask] sections describe (from vit_tiny), e.g. "
+        "model.arch=vit_base model.target.kind=dino model.grad_checkpointing=true "
+        "mask.ratio=0.75.",
     )
     st.add_argument("--batch-size", type=int, default=8)
     st.add_argument("--repeats", type=int, default=5)
@@ -47,10 +37,7 @@ def bench_parser(sub: argparse._SubParsersAction) -> None:
     st.add_argument("--peak-tflops", type=float, default=None, help="for MFU (default: known GPUs)")
     st.add_argument("--no-tf32", action="store_true", help="float32 scores without TF32")
     st.add_argument("--compile", action="store_true", help="torch.compile the model")
-    for flag, kind in STEP_FLAGS.items():
-        st.add_argument(f"--{flag.replace('_', '-')}", type=kind, help=argparse.SUPPRESS)
-    st.add_argument("--grad-checkpointing", action="store_true", help=argparse.SUPPRESS)
-    st.add_argument("overrides", nargs="*", metavar="key=value", help="model settings")
+    st.add_argument("overrides", nargs="*", metavar="key=value", help="model and mask settings")
     st.set_defaults(func=run_step)
 
     pl = which.add_parser(
@@ -136,31 +123,13 @@ def run_sinkhorn(args: argparse.Namespace) -> None:
     emit([bench_sinkhorn(args.rows, args.prototypes, **options, device=args.device)])
 
 
-def step_overrides(args: argparse.Namespace) -> list[str]:
-    """The model overrides, the deprecated flags first (explicit key=value wins)."""
-    names = {"prototypes": "num_prototypes"}
-    flags = [
-        f"{names.get(flag, flag)}={getattr(args, flag)}"
-        for flag in STEP_FLAGS
-        if getattr(args, flag) is not None
-    ]
-    if args.grad_checkpointing:
-        flags.append("grad_checkpointing=true")
-    return [*flags, *args.overrides]
-
-
 def run_step(args: argparse.Namespace) -> None:
-    from sigma_video.bench.core import bench_step
-    from sigma_video.config import load_config
-    from sigma_video.pretrainer import PretrainerConfig
+    from sigma_video.bench.core import bench_step, step_variant
 
     if args.batch_size < 1 or args.repeats < 1:
         raise ValueError("--batch-size and --repeats must be >= 1")
-    values = load_config(None, ["model=vit_tiny", *step_overrides(args)], cls=PretrainerConfig)
-    if values.target == "dino" and values.dino_weights is None:
-        values = PretrainerConfig(**{**vars(values), "dino_weights": "random"})
     result = bench_step(
-        values,
+        step_variant(args.overrides),
         args.batch_size,
         args.repeats,
         device=args.device,

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import statistics
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -17,9 +18,12 @@ from sigma_video.bench.timing import (
     summary,
     time_calls,
 )
+from sigma_video.config import load_config
 from sigma_video.engine.run import set_tf32
 from sigma_video.losses.sinkhorn import sinkhorn_knopp
-from sigma_video.pretrainer import PretrainerConfig, build_pretrainer, sample_mask
+from sigma_video.masks.builder import MaskSettings
+from sigma_video.models.config import PretrainerConfig
+from sigma_video.pretrainer import build_pretrainer, sample_mask
 
 
 def bench_sinkhorn(
@@ -48,16 +52,27 @@ def bench_sinkhorn(
     }
 
 
-def step_config(model: str = "vit_tiny", **options: Any) -> PretrainerConfig:
-    """The pretraining variant to time: a model preset and ``PretrainerConfig`` fields; a
-    DINO φ gets random weights (timing needs none)."""
-    if options.get("target") == "dino":
-        options.setdefault("dino_weights", "random")
-    return PretrainerConfig(model=model, **options)
+@dataclass
+class StepVariant:
+    """The pretraining variant ``bench step`` times: a pretraining config's ``[model]`` and
+    ``[mask]`` sections (the same keys as ``sigma-video pretrain``)."""
+
+    model: PretrainerConfig = field(default_factory=PretrainerConfig)
+    mask: MaskSettings = field(default_factory=MaskSettings)
+
+
+def step_variant(overrides: list[str] | None = None, arch: str = "vit_tiny") -> StepVariant:
+    """``arch`` with dotted ``overrides`` (``model.target.kind=dino``, ``mask.ratio=0.75``);
+    a DINO φ gets random weights (timing needs none)."""
+    variant = load_config(None, [f"model.arch={arch}", *(overrides or [])], cls=StepVariant)
+    target = variant.model.target
+    if target.kind == "dino" and target.dino_weights is None:
+        target.dino_weights = "random"
+    return variant
 
 
 def bench_step(
-    model: str | PretrainerConfig = "vit_tiny",
+    variant: StepVariant | str = "vit_tiny",
     batch_size: int = 8,
     repeats: int = 5,
     warmup: int = 2,
@@ -65,18 +80,18 @@ def bench_step(
     peak_tflops: float | None = None,
     tf32: bool = True,
     compile: bool = False,
-    **options: Any,
 ) -> dict[str, Any]:
     """Time one training step (forward, backward, AdamW) of a pretraining variant:
-    ``model`` is a ``PretrainerConfig``, or a model preset whose other fields are
-    ``options`` (``target="dino"``, ``num_prototypes=1000``, ``grad_checkpointing=True`` ...).
+    ``variant`` is a ``StepVariant`` (``step_variant``) or a model preset's name.
 
     bf16 autocast on CUDA, float32 on CPU. Masks are made on the device each step. Reports
     clips/s, model FLOPs per step and, with a known or given peak, the utilisation (MFU).
     """
+    if isinstance(variant, str):
+        variant = step_variant(arch=variant)
+    config = variant.model
     dev = torch.device(device)
     set_tf32(dev, tf32)
-    config = model if isinstance(model, PretrainerConfig) else step_config(model, **options)
     net = build_pretrainer(config).to(dev).train()
     enc = net.encoder.config
     optimizer = torch.optim.AdamW(
@@ -90,7 +105,7 @@ def bench_step(
     runner: Callable[..., Any] = net
 
     def step() -> None:
-        mask = sample_mask(config, net, video, generator=gen)
+        mask = sample_mask(variant.mask, net, video, generator=gen)
         with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=use_bf16):
             loss, _ = runner(video, mask)
         loss.backward()
@@ -106,13 +121,13 @@ def bench_step(
     result = {
         "bench": "step",
         "device": device_name(dev),
-        "model": config.model,
-        "target": config.target,
-        "objective": config.objective,
+        "model": config.arch,
+        "target": config.target.kind,
+        "objective": config.objective.kind,
         "batch_size": batch_size,
         "clip": list(shape[1:]),
-        "num_prototypes": config.num_prototypes,
-        "mask_ratio": config.mask_ratio,
+        "num_prototypes": config.objective.num_prototypes,
+        "mask_ratio": variant.mask.ratio,
         "precision": ("bf16-autocast" + ("+tf32" if tf32 else "")) if use_bf16 else "fp32",
         "grad_checkpointing": config.grad_checkpointing,
         "compiled": compile,

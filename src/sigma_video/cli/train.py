@@ -239,7 +239,6 @@ def toml_value(value: object) -> str:
 
 def run_show_config(args: argparse.Namespace) -> None:
     import dataclasses
-    import inspect
 
     if args.finetune:
         from sigma_video.finetuning.config import load_finetune_config
@@ -250,14 +249,32 @@ def run_show_config(args: argparse.Namespace) -> None:
 
         config = load_pretrain_config(args.config, args.overrides)
     for section in dataclasses.fields(config):
-        part = getattr(config, section.name)
-        print(f"[{section.name}]")
-        for line in (inspect.getdoc(type(part)) or "").splitlines():
-            print(f"# {line}".rstrip())
-        for field in dataclasses.fields(part):
-            value = getattr(part, field.name)
-            if value is None:
-                print(f"# {field.name} is unset")
-            else:
-                print(f"{field.name} = {toml_value(value)}")
-        print()
+        print_section(section.name, getattr(config, section.name))
+
+
+def print_section(name: str, part: Any) -> None:
+    """``part`` as a TOML table ``[name]``: the section's docstring, then each field's
+    docstring as a comment above its value, then its own sections as ``[name.field]``."""
+    import dataclasses
+    import inspect
+    import textwrap
+
+    from sigma_video.config import field_docs
+
+    print(f"[{name}]")
+    for line in (inspect.getdoc(type(part)) or "").splitlines():
+        print(f"# {line}".rstrip())
+    docs = field_docs(type(part))
+    sections = []
+    for field in dataclasses.fields(part):
+        value = getattr(part, field.name)
+        if dataclasses.is_dataclass(value):
+            sections.append((f"{name}.{field.name}", value))
+            continue
+        for line in textwrap.wrap(docs.get(field.name, ""), 96, break_on_hyphens=False):
+            print(f"# {line}")
+        text = "is unset" if value is None else f"= {toml_value(value)}"
+        print(f"# {field.name} {text}" if value is None else f"{field.name} {text}")
+    print()
+    for child, value in sections:
+        print_section(child, value)

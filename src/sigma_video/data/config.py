@@ -10,20 +10,25 @@ from sigma_video.data.dataset import CROPS, DECODE_IN
 
 @dataclass
 class LoaderSettings:
-    """Where the videos come from and how the loader treats them, for every kind of run:
-    ``train`` (an annotation list or a folder; None: the embedded dataset), ``data_root``
-    (prefix for relative paths), ``crop``, ``num_sample`` (views per decode), ``workers``,
-    ``backend`` (pyav or torchcodec), ``time_limit`` (seconds per decode before a file
-    counts as bad) and ``max_bad_fraction`` (of the list that may be skipped)."""
+    """Where the videos come from and how the loader treats them, for every kind of run."""
 
     train: str | None = None
+    """annotation list or folder of videos (`none`: the embedded dataset)"""
     data_root: str | None = None
+    """prefix of the lists' relative paths (`none`: each list's folder)"""
     crop: str = "multiscale"
+    """training crop: `multiscale` (reference pretraining), `random_resized`, `center`"""
     num_sample: int = 1
+    """views cut from each decoded video (repeated augmentation)"""
     workers: int = 8
+    """loader worker processes, for training and the closing evaluation (0: load in the training
+    process)"""
     backend: str = "pyav"
+    """video decoder: `pyav` or `torchcodec`"""
     time_limit: float = 30.0
+    """seconds a decode may take before the file counts as bad"""
     max_bad_fraction: float = 0.05
+    """share of the list that may be missing or unreadable (skipped) before the run stops"""
 
     SESSION_KEYS = ("workers",)  # the samples are pure functions of (seed, epoch, index)
 
@@ -39,20 +44,19 @@ class LoaderSettings:
 @dataclass
 class DataConfig(LoaderSettings):
     """Where the pretraining clips come from and how they are cut: ``num_frames`` frames
-    ``stride`` apart (2 for SSv2, 4 for K400, as the reference), cropped to ``size``².
-
-    ``train``: an annotation list or a folder of videos (None: the embedded dataset);
-    ``data_root``: prefix for relative paths; ``crop``; ``num_sample``: views per decode;
-    ``workers``; ``backend`` (pyav or torchcodec); ``time_limit``: seconds per decode before
-    a file counts as bad; ``max_bad_fraction`` of the list that may be skipped.
-    ``decode_in``: ``loader`` (the workers decode) or ``step`` (the workers only plan each
-    clip; the training process decodes it on its device — NVDEC with ``backend =
-    "torchcodec"`` on a GPU; ``data.step_decode``)."""
+    ``stride`` apart, cropped to ``size``². With ``decode_in = "step"`` the training process
+    decodes on its device what the workers plan (NVDEC with ``backend = "torchcodec"`` on a
+    GPU; ``data.step_decode``)."""
 
     num_frames: int = 16
+    """frames per clip"""
     stride: int = 4
+    """frames between the clip's frames (2 for SSv2, 4 for K400)"""
     size: int = 224
+    """clip side in pixels after cropping"""
     decode_in: str = "loader"
+    """`loader` (workers decode) or `step` (workers plan, the training process decodes, NVDEC with
+    torchcodec)"""
 
     def __post_init__(self) -> None:
         super().__post_init__()

@@ -53,13 +53,13 @@ def check_step_decode(
     reads = None if mask_kind is None else loader_reads(mask_kind, flow_on_device)
     if reads == "codec":
         raise ValueError(
-            f"model.mask={mask_kind} reads the codec's motion vectors while decoding in the "
+            f"mask.kind={mask_kind} reads the codec's motion vectors while decoding in the "
             "loader: use data.decode_in=loader"
         )
     if reads == "flow":
         raise ValueError(
-            f"model.mask={mask_kind} with a CPU flow source computes the flow in the loader: "
-            "use model.flow=raft (on the device) or data.decode_in=loader"
+            f"mask.kind={mask_kind} with a CPU flow source computes the flow in the loader: "
+            "use mask.flow.source=raft (on the device) or data.decode_in=loader"
         )
 
 

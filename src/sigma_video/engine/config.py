@@ -28,17 +28,30 @@ class OptimConfig:
     """
 
     epochs: int = 800
+    """epochs of the lr/wd schedule (`max_steps` may end the run earlier)"""
     warmup_epochs: float = 40.0
+    """epochs of linear warm-up, counted in steps"""
     batch_size: int = 32
+    """clips per process and micro-step; the global batch is `batch_size · accum_steps ·
+    world_size`"""
     accum_steps: int = 1
+    """micro-batches accumulated into one optimizer step"""
     base_lr: float = 1.5e-4
+    """peak lr, scaled by global batch / 256"""
     min_lr: float = 1e-5
+    """lr at the end of the cosine, scaled by global batch / 256"""
     warmup_lr: float = 0.0
+    """lr the warm-up starts from, scaled by global batch / 256"""
     weight_decay: float = 0.05
+    """AdamW weight decay of weights (biases, norms, position tables, mask token: 0)"""
     weight_decay_end: float | None = None
+    """cosine weight-decay schedule from `weight_decay` to this (`none`: constant)"""
     betas: tuple[float, float] = (0.9, 0.95)
+    """AdamW betas"""
     clip_grad: float | None = None
+    """clip the total gradient norm to this (`none`: no clipping)"""
     max_steps: int | None = None
+    """end the run after this many optimizer steps (the schedule still spans `epochs`)"""
 
     # where a session stops, not what a step computes: a resume may move it
     SESSION_KEYS = ("max_steps",)
@@ -67,18 +80,34 @@ class BaseRunConfig:
     """
 
     output: str = "runs/sigma"
+    """the run folder: `config.json`, `metrics.jsonl`, `summary.json`, `checkpoints/`,
+    `tensorboard/`"""
     seed: int = 0
+    """seed of everything random in the run: the weights, the sample order, crops, augmentation
+    and masks"""
     device: str = "auto"
+    """`auto` (CUDA when there is one, else the CPU), `cpu`, `cuda`, `cuda:N`"""
     precision: str = "auto"
+    """`auto` (bf16 autocast on CUDA, fp32 on the CPU), `fp32`, `bf16`, `fp16` (with a grad
+    scaler)"""
     compile: bool = False
+    """`torch.compile` the model (checkpoints keep the plain keys)"""
     tf32: bool = True
+    """TF32 tensor cores for float32 matrix products on CUDA"""
     log_every: int = 10
+    """optimizer steps per `metrics.jsonl` row / TensorBoard point / log line"""
     save_every: int = 1000
+    """optimizer steps between checkpoints (and one at the end)"""
     save_every_minutes: float = 0.0
+    """also save when this many minutes passed since the last checkpoint (0: off)"""
     keep_last: int = 3
+    """checkpoints kept (older ones deleted)"""
     max_nonfinite: int = 5
+    """non-finite losses in a row (steps skipped) before the run stops"""
     tensorboard: bool = True
+    """write TensorBoard scalars to `RUN/tensorboard`"""
     progress: bool = True
+    """a progress bar on a terminal, one plain line per log window in a file or pipe"""
 
     # how a session logs and saves, not what it trains: a resume may change them
     SESSION_KEYS = (

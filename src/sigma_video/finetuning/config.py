@@ -20,20 +20,25 @@ FINETUNE_PRESETS = PRESET_DIR / "finetune"
 
 @dataclass
 class FinetuneModelConfig:
-    """``checkpoint``: what to fine-tune — a pretraining run dir, checkpoint, converted or
-    reference file, or ``random:PRESET`` (training from scratch). ``task``:
-    ``classification`` (one label per video), ``multilabel`` (``path l1,l2`` lists or the
-    Charades CSV; sigmoid + BCE, mAP) or ``counting`` (``path count`` lists; a regression
-    head, MAE / off-by-one); see ``finetuning.tasks``. ``num_classes``: None counts the
-    training labels."""
+    """What is fine-tuned and the head it gets; ``finetuning.tasks`` reads each task's lists
+    (``multilabel``: ``path l1,l2`` lines or the Charades CSV; ``counting``: ``path count``)."""
 
     checkpoint: str = "runs/demo"
+    """what to fine-tune: a pretraining run, checkpoint, converted or reference file, or
+    `random:PRESET`"""
     task: str = "classification"
+    """`classification`, `multilabel` (sigmoid + BCE, mAP) or `counting` (regression, MAE /
+    off-by-one)"""
     num_classes: int | None = None
+    """the head's outputs (`none`: counted from the training labels)"""
     drop_path: float = 0.1
+    """stochastic-depth rate of the encoder"""
     head_dropout: float = 0.0
+    """dropout before the head"""
     head_init_scale: float = 0.001
+    """the head's initial weights: trunc-normal σ 0.02 times this"""
     grad_checkpointing: bool = False
+    """recompute each block's activations in the backward pass (less memory)"""
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.drop_path < 1.0 or not 0.0 <= self.head_dropout < 1.0:
@@ -46,37 +51,44 @@ class FinetuneModelConfig:
 
 @dataclass
 class FinetuneDataConfig(LoaderSettings):
-    """Lists (``train``, ``val``, ``test``; None: the embedded dataset's motion labels);
-    clip settings None take the encoder's pretraining values. Training clips: ``sampling``
-    ("stride" for K400, "segments" for SSv2), ``crop`` (random-resized, as VideoMAE),
-    ``flip`` (not for SSv2), ``num_sample`` views per decode, ``randaugment`` (timm-style,
-    "none" turns it off) and random erasing with probability ``reprob``. Test:
-    ``test_clips`` × ``test_crops`` views per video (SSv2 2×3, K400 5×3) on ``test``
-    (default: ``val``), pooled per ``view_pool`` for multi-label (``max`` as the SEVERE /
-    SlowFast Charades test, or ``mean``). ``subset``: train on that many videos of the
-    training list, drawn with ``subset_seed`` (SEVERE's low-shot columns: 1 000), saved as
-    ``train_subset.txt`` in the run. ``label_range`` ``(first, last)``: keep only the
-    videos of those classes, renumbered from 0 (FineGym's FX-S1 = Gym99 6–16, UB-S1 =
-    74–88). Also ``data_root`` (prefix for relative paths), ``workers``,
-    ``backend`` (pyav or torchcodec), ``time_limit`` (seconds per decode before a file counts
-    as bad) and ``max_bad_fraction`` (of a list that may be skipped)."""
+    """The labelled lists and clips of fine-tuning (none: the embedded dataset's motion labels);
+    clip settings left unset take the encoder's pretraining values. The paper's test views
+    are 2×3 for SSv2 and 5×3 for K400; SEVERE's low-shot columns train on ``subset = 1000``;
+    FineGym's FX-S1 and UB-S1 are Gym99's ``label_range`` 6–16 and 74–88."""
 
     crop: str = "random_resized"
+    """training crop: `multiscale` (reference pretraining), `random_resized`, `center`"""
     val: str | None = None
+    """labelled validation list (required with `data.train`)"""
     test: str | None = None
+    """list of the final multi-view test (`none`: `data.val`)"""
     num_frames: int | None = None
+    """frames per clip (`none`: the pretrained encoder's)"""
     stride: int | None = None
+    """frames between the clip's frames (`none`: the pretrained encoder's)"""
     size: int | None = None
+    """clip side in pixels (`none`: the pretrained encoder's)"""
     sampling: str = "stride"
+    """`stride` (K400) or `segments` (TSN, SSv2)"""
     flip: bool = False
+    """random horizontal flips of training clips (not for SSv2's direction classes)"""
     randaugment: str = "m7-n4-mstd0.5-inc1"
+    """timm-style RandAugment of training views (`none`: off)"""
     reprob: float = 0.25
+    """probability of random erasing of a training clip"""
     test_clips: int = 2
+    """clips per video in the final test"""
     test_crops: int = 3
+    """spatial crops per clip in the final test"""
     view_pool: str = "max"
+    """multi-label test: `max` or `mean` of the views' sigmoid scores"""
     subset: int | None = None
+    """train on this many videos of the list (SEVERE's low-shot rule), saved as
+    `train_subset.txt`"""
     subset_seed: int = SEVERE_SEED
+    """seed of the subset draw"""
     label_range: tuple[int, int] | None = None
+    """keep only the videos of classes `first,last`, renumbered from 0"""
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -104,18 +116,32 @@ class FinetuneOptimConfig(OptimConfig):
     do not count, as in VideoMAE)."""
 
     epochs: int = 30
+    """epochs of the lr/wd schedule (`max_steps` may end the run earlier)"""
     warmup_epochs: float = 5.0
+    """epochs of linear warm-up, counted in steps"""
     batch_size: int = 8
+    """clips per process and micro-step; the global batch is `batch_size · accum_steps ·
+    world_size`"""
     base_lr: float = 1e-3
+    """peak lr, scaled by global batch / 256"""
     min_lr: float = 1e-6
+    """lr at the end of the cosine, scaled by global batch / 256"""
     warmup_lr: float = 0.0  # VideoMAE's fine-tuning warm-up also starts at 0
+    """lr the warm-up starts from, scaled by global batch / 256"""
     betas: tuple[float, float] = (0.9, 0.999)
+    """AdamW betas"""
     layer_decay: float = 0.75
+    """layer-wise lr decay: the lr of a layer is times this per layer below the head"""
     mixup: float = 0.8
+    """mixup α (0: off); single-label classification only"""
     cutmix: float = 1.0
+    """CutMix α (0: off); single-label classification only"""
     mix_prob: float = 1.0
+    """probability that a batch is mixed at all"""
     switch_prob: float = 0.5
+    """probability of CutMix rather than mixup when both are on"""
     label_smoothing: float = 0.1
+    """label smoothing of the (mixed) targets"""
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -132,11 +158,13 @@ class FinetuneOptimConfig(OptimConfig):
 
 @dataclass
 class FinetuneRunConfig(BaseRunConfig):
-    """``eval_every``: validate (one centre view per video) every this many epochs; 0 only
-    runs the final multi-view test."""
+    """Fine-tuning run settings: those of every run and the validation cadence."""
 
     output: str = "runs/finetune"
+    """the run folder: `config.json`, `metrics.jsonl`, `summary.json`, `checkpoints/`,
+    `tensorboard/`"""
     eval_every: int = 1
+    """validate (one centre view per video) every this many epochs; 0: only the final test"""
 
     def __post_init__(self) -> None:
         super().__post_init__()

@@ -76,7 +76,8 @@ def import_cv2():
         import cv2
     except ImportError:
         raise ValueError(
-            "model.flow=dis needs OpenCV: pip install 'sigma-video[flow]' (opencv-python-headless)"
+            "mask.flow.source=dis needs OpenCV: "
+            "pip install 'sigma-video[flow]' (opencv-python-headless)"
         ) from None
     return cv2
 
@@ -96,8 +97,8 @@ class RAFTFlow:
             from torchvision.models.optical_flow import raft_large, raft_small
         except ImportError as err:
             raise ValueError(
-                f"model.flow=raft needs torchvision built for this torch ({err}); "
-                "or use model.flow=dis (CPU, in the loader)"
+                f"mask.flow.source=raft needs torchvision built for this torch ({err}); "
+                "or use mask.flow.source=dis (CPU, in the loader)"
             ) from None
         from sigma_video.files import safe_torch_load
 
@@ -128,9 +129,11 @@ def check_flow_source(options: FlowSettings) -> None:
     weights file, DIS without OpenCV (one-line errors)."""
     if options.source == "raft":
         if options.weights is None:
-            raise ValueError("model.flow=raft needs model.flow_weights=FILE (nothing downloads)")
+            raise ValueError(
+                "mask.flow.source=raft needs mask.flow.weights=FILE (nothing downloads)"
+            )
         if not Path(options.weights).is_file():
-            raise ValueError(f"model.flow_weights {options.weights}: no such file (RAFT weights)")
+            raise ValueError(f"mask.flow.weights {options.weights}: no such file (RAFT weights)")
     else:
         import_cv2()
 

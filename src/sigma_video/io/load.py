@@ -135,20 +135,15 @@ def random_config(name: str) -> PretrainConfig:
     """A preset's config, or (for a model name that is no preset) the defaults with it."""
     model = name in list_models() and name not in list_presets()
     return (
-        load_pretrain_config(None, [f"model.model={name}"]) if model else load_pretrain_config(name)
+        load_pretrain_config(None, [f"model.arch={name}"]) if model else load_pretrain_config(name)
     )
 
 
 def encoder_for(config: PretrainConfig, seed: int) -> VideoEncoder:
     """The encoder a pretraining run of ``config`` starts from with ``seed`` (built alone:
     a SIGMA-DINO run's DINO weights file need not be there)."""
-    model = dataclasses.replace(
-        config.model,
-        num_frames=config.model.num_frames or config.data.num_frames,
-        img_size=config.model.img_size or config.data.size,
-    )
     torch.manual_seed(seed)
-    return build_encoder(model)
+    return build_encoder(config.resolved().model)
 
 
 def checkpoint_folder(path: Path) -> Path:

@@ -22,7 +22,7 @@ from sigma_video.masks.device import DeviceFlowMasks
 from sigma_video.masks.mgm import MGMMasks
 from sigma_video.masks.mgmae import FlowMaskOptions, MGMAEMasks
 from sigma_video.masks.random import RandomMasks, random_mask
-from sigma_video.masks.token_mask import TokenMask
+from sigma_video.masks.token_mask import TokenMask, check_ratio
 from sigma_video.masks.tube import TubeMasks, tube_mask
 
 GENERATORS: dict[str, type[MaskGenerator]] = {
@@ -34,6 +34,26 @@ GENERATORS: dict[str, type[MaskGenerator]] = {
 MASK_KINDS = tuple(GENERATORS)
 # the kinds that read nothing of the clips, made for a whole batch at once
 BATCH_MASKS = {"tube": tube_mask, "random": random_mask}
+
+
+@dataclass
+class MaskSettings:
+    """The masks of a pretraining run (``[mask]``); ``MaskConfig`` adds the token grid."""
+
+    kind: str = "tube"
+    """`tube`, `random`, `mgm` (hide the tubes the codec's motion vectors say move most),
+    `mgmae` (flow-guided, MGMAE)"""
+    ratio: float = 0.9
+    """share of the tubes hidden"""
+    flow: FlowMaskOptions = field(default_factory=FlowMaskOptions)
+
+    def __post_init__(self) -> None:
+        generator_class(self.kind)
+        check_ratio(self.ratio, "mask.ratio")
+
+    def on(self, grid: tuple[int, int, int]) -> MaskConfig:
+        """These masks over the token ``grid`` ``(T, H, W)``."""
+        return MaskConfig(grid, self.kind, self.ratio, self.flow)
 
 
 @dataclass(frozen=True)

@@ -41,16 +41,22 @@ HOLE_FILLINGS = ("consist", "none")
 
 @dataclass(frozen=True)
 class FlowMaskOptions:
-    """MGMAE's settings: the flow ``source`` (``dis``: OpenCV in the loader workers;
-    ``raft``: torchvision RAFT on the training device from ``weights``), the initial map
-    ``init``, the ``base`` frame, ``holes`` filling and ``exposure`` noise."""
+    """MGMAE's settings (``[mask.flow]``): where the optical flow comes from and how the
+    visibility map is carried along it."""
 
     source: str = "dis"
+    """MGMAE's flow: `dis` (OpenCV, in the loader workers) or `raft` (torchvision RAFT, on
+    the device)"""
     weights: str | None = None
+    """RAFT's weights file (`mask.flow.source=raft`)"""
     init: str = "mix_gauss"
+    """MGMAE's initial visibility map: `mix_gauss` or `token_rand`"""
     base: str = "middle"
+    """MGMAE's base frame: `middle`, `first` or `random`"""
     holes: str = "consist"
+    """MGMAE's hole filling after warping: `consist` or `none`"""
     exposure: bool = False
+    """MGMAE's exposure noise on one time slot's scores"""
 
     def __post_init__(self) -> None:
         for name, allowed in (
@@ -60,8 +66,9 @@ class FlowMaskOptions:
             ("holes", HOLE_FILLINGS),
         ):
             if getattr(self, name) not in allowed:
-                key = "model.flow" if name == "source" else f"model.flow_{name}"
-                raise ValueError(f"{key} must be one of {allowed}, got {getattr(self, name)!r}")
+                raise ValueError(
+                    f"mask.flow.{name} must be one of {allowed}, got {getattr(self, name)!r}"
+                )
 
     @property
     def on_device(self) -> bool:

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 HELP = (
     "what helps at small scale: a lower optim.base_lr, keeping φ fixed through the warm-up "
-    "(model.freeze_target_epochs=1), a longer warm-up, a larger optim.batch_size; see "
+    "(model.target.freeze_epochs=1), a longer warm-up, a larger optim.batch_size; see "
     "docs/pretraining.md, 'Reading the training metrics'"
 )
 

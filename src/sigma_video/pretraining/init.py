@@ -30,8 +30,8 @@ def load_init(model: nn.Module, source: str | Path) -> list[str]:
     if detail:
         raise ValueError(
             f"--init {source} is a checkpoint of another variant or size ({detail}); "
-            "match model.model, model.target, model.objective, model.num_prototypes and "
-            "model.patch to it"
+            "match model.arch, model.target.kind, model.objective.kind, "
+            "model.objective.num_prototypes and model.encoder.patch to it"
         )
     plain.load_state_dict({k: state[k] for k in expected}, strict=False)
     return sorted(set(state) - set(expected) - {k for k in state if k.startswith(skip)})

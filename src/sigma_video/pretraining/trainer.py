@@ -24,8 +24,9 @@ from sigma_video.engine.optim import build_optimizer
 from sigma_video.engine.train import Built, Context, Steps, train
 from sigma_video.flow.sources import check_flow_source
 from sigma_video.masks.builder import MaskConfig, build_device_masks, build_generator
+from sigma_video.models.config import target_freeze_steps
 from sigma_video.models.header import pretrainer_metadata
-from sigma_video.pretrainer import build_pretrainer, target_freeze_steps
+from sigma_video.pretrainer import build_pretrainer
 from sigma_video.pretraining.collapse import CollapseMonitor
 from sigma_video.pretraining.config import PretrainConfig
 from sigma_video.pretraining.init import load_init
@@ -66,8 +67,8 @@ class PretrainRecipe:
         return config.resolved()
 
     def build(self, config: PretrainConfig, context: Context) -> Built:
-        if config.model.mask == "mgmae":  # RAFT weights or OpenCV missing: say so first
-            check_flow_source(config.model.flow_options)
+        if config.mask.kind == "mgmae":  # RAFT weights or OpenCV missing: say so first
+            check_flow_source(config.mask.flow)
         records = context.main_rank_first(lambda say: load_records(config, say))
         torch.manual_seed(config.run.seed)
         model = build_pretrainer(config.model)
@@ -141,9 +142,7 @@ def training_clips(
         backend=config.data.backend,
         seed=config.run.seed,
         time_limit=config.data.time_limit,
-        mask=MaskConfig(
-            grid, config.model.mask, config.model.mask_ratio, config.model.flow_options
-        ),
+        mask=config.mask.on(grid),
         decode_in=config.data.decode_in,
     )
 

@@ -44,15 +44,25 @@ class SevereTask:
     """One column of the table (see the module docstring for the keys)."""
 
     name: str
+    """the column; its slug names the task's run folder"""
     preset: str
+    """fine-tuning preset (or `.toml` path) the task starts from"""
     group: str = ""
+    """the column group (`Groups:` line of the table)"""
     task: str = "classification"
+    """`classification`, `multilabel` or `counting` (`model.task`)"""
     train: str | None = None
+    """training list, relative to `--data-root` (unset with `val`: the embedded data)"""
     val: str | None = None
+    """validation list, relative to `--data-root`"""
     test: str | None = None
+    """test list (`unset`: `val`)"""
     videos: str | None = None
+    """where the lists' relative paths lie, under `--data-root` (`data.data_root`)"""
     subset: int | None = None
+    """SEVERE's low-shot training subset (`data.subset`)"""
     overrides: tuple[str, ...] = ()
+    """the task's own `key=value` overrides, after the preset"""
 
     def __post_init__(self) -> None:
         if self.task not in TASKS:
@@ -87,6 +97,7 @@ class SevereTask:
 @dataclass(frozen=True)
 class Suite:
     name: str
+    """the results table's title (`unset`: the file's name)"""
     tasks: tuple[SevereTask, ...] = field(default_factory=tuple)
 
 
