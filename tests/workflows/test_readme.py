@@ -148,7 +148,7 @@ def check(words: list[str], folder: Path, monkeypatch) -> None:
         monkeypatch.setattr(annotations, "read_source", stop_at)
         with pytest.raises(Resolved):
             args.func(args)
-    elif command in ("config", "models", "presets"):
+    elif command in ("config", "models", "presets", "plan"):
         args.func(args)
     elif command == "probe":
         from sigma_video.cli.evaluate import ProbeSettings

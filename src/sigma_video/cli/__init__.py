@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 
 from sigma_video.bench import cli as bench
-from sigma_video.cli import data, evaluate, masks, severe, train
+from sigma_video.cli import data, evaluate, masks, plan, severe, train
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -34,6 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.segment_parser(sub)
     sub.add_parser("models", help="list the registered model presets").set_defaults(func=run_models)
     sub.add_parser("presets", help="list the configuration presets").set_defaults(func=run_presets)
+    plan.plan_parser(sub)
     bench.bench_parser(sub)
     data.data_parser(sub)
     return parser

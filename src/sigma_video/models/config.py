@@ -122,7 +122,7 @@ class PretrainerConfig:
 
     arch: str = "vit_base"
     """encoder/decoder preset (`sigma-video models`: `vit_tiny`, `vit_small`, `vit_base`,
-    `vit_large`)"""
+    `vit_large`, `vit_huge`, `vit_giant`)"""
     grad_checkpointing: bool = False
     """recompute each block's activations in the backward pass (less memory)"""
     encoder: EncoderSettings = field(default_factory=EncoderSettings)

@@ -91,7 +91,7 @@ class VideoEncoder(nn.Module):
             self.pos_embed = nn.Parameter(table)  # (N, D), trained and saved
         else:
             self.register_buffer("pos_embed", table, persistent=False)  # (N, D), not saved
-        rates = torch.linspace(0, config.drop_path, config.depth).tolist()
+        rates = torch.linspace(0, config.drop_path, config.depth, device="cpu").tolist()
         self.blocks = nn.ModuleList(
             Block(config.embed_dim, config.num_heads, config.mlp_ratio, config.qkv_bias, rate)
             for rate in rates

@@ -1,5 +1,6 @@
 """Named model presets, registered explicitly: ``vit_tiny``, ``vit_small``, ``vit_base``,
-``vit_large``. A preset is an encoder shape plus the matching decoder shape."""
+``vit_large``, ``vit_huge``, ``vit_giant``. A preset is an encoder shape plus the matching
+decoder shape."""
 
 from __future__ import annotations
 
@@ -105,4 +106,23 @@ def vit_large() -> ModelPreset:
     return ModelPreset(
         EncoderConfig(embed_dim=1024, depth=24, num_heads=16),
         DecoderConfig(embed_dim=512, depth=4, num_heads=8),
+    )
+
+
+@register_model("vit_huge")
+def vit_huge() -> ModelPreset:
+    """VideoMAE's ViT-H/16 (632 M parameters) and its pretraining decoder (640 wide)."""
+    return ModelPreset(
+        EncoderConfig(embed_dim=1280, depth=32, num_heads=16),
+        DecoderConfig(embed_dim=640, depth=4, num_heads=8),
+    )
+
+
+@register_model("vit_giant")
+def vit_giant() -> ModelPreset:
+    """VideoMAE V2's ViT-g/14 (1.01 B parameters): 1408 wide, 40 blocks, MLP ratio 48/11
+    (6144 hidden), 14-pixel tubes; its decoder is 512 wide with the same MLP ratio."""
+    return ModelPreset(
+        EncoderConfig(embed_dim=1408, depth=40, num_heads=16, mlp_ratio=48 / 11, patch=14),
+        DecoderConfig(embed_dim=512, depth=4, num_heads=8, mlp_ratio=48 / 11),
     )
