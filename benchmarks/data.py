@@ -20,7 +20,7 @@ import numpy as np
 
 from sigma_video.bench import bench_data
 from sigma_video.data.annotations import VideoRecord, read_list
-from sigma_video.data.synth import default_dataset
+from sigma_video.synth.dataset import default_dataset
 
 
 def long_video(path: Path, seconds: int = 60, fps: int = 25) -> Path:

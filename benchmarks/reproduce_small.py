@@ -37,11 +37,12 @@ from pathlib import Path
 import torch
 
 from sigma_video.data.clip import ClipSpec
-from sigma_video.data.synth import default_dataset, usable_cores
 from sigma_video.evaluation.report import embedded_metrics
 from sigma_video.io.load import encoder_for, load_model
 from sigma_video.pretraining.config import load_pretrain_config
 from sigma_video.pretraining.trainer import pretrain
+from sigma_video.synth.dataset import default_dataset
+from sigma_video.synth.pool import usable_cores
 
 VARIANTS = {
     "SIGMA-MLP": [],

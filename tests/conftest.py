@@ -26,7 +26,8 @@ def sample_videos():
 @pytest.fixture(scope="session")
 def synth_root(tmp_path_factory):
     """A small generated dataset (real mp4 files, lists, DAVIS layout)."""
-    from sigma_video.data.synth import SynthConfig, write_dataset
+    from sigma_video.synth.dataset import write_dataset
+    from sigma_video.synth.spec import SynthConfig
 
     return write_dataset(
         tmp_path_factory.mktemp("synth") / "data", SynthConfig(num_train=16, num_val=8)
@@ -36,7 +37,7 @@ def synth_root(tmp_path_factory):
 @pytest.fixture(scope="session")
 def task_root(tmp_path_factory):
     """Small generated multi-label and counting datasets (real mp4 files and lists)."""
-    from sigma_video.data.synth_tasks import TaskSynthConfig, write_task_dataset
+    from sigma_video.synth.tasks import TaskSynthConfig, write_task_dataset
 
     return write_task_dataset(
         tmp_path_factory.mktemp("tasks") / "data", TaskSynthConfig(num_train=8, num_val=4)

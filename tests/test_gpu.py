@@ -94,7 +94,7 @@ def test_step_decode_on_cuda_matches_the_cpu_loader(tmp_path):
     from sigma_video.data import ClipConfig, VideoClips, VideoRecord, collate
     from sigma_video.data.decode import PyAVBackend, available_backends, get_backend
     from sigma_video.data.step_decode import StepDecoder
-    from sigma_video.data.synth import write_mp4
+    from sigma_video.synth.write import write_mp4
 
     items = []
     for i, (height, width) in enumerate(((144, 176), (240, 320))):

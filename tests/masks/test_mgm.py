@@ -7,11 +7,13 @@ import numpy as np
 import pytest
 import torch
 
-from sigma_video.data import synth
 from sigma_video.data.collate import collate
 from sigma_video.data.decode import PyAVBackend
 from sigma_video.masks.mgm import motion_guided_mask, tube_motion
 from sigma_video.masks.tube import tube_mask
+from sigma_video.synth.render import render
+from sigma_video.synth.spec import SynthConfig, video_spec
+from sigma_video.synth.write import write_mp4
 
 
 def test_tube_motion_is_the_mean_per_tube():
@@ -42,19 +44,19 @@ def test_motion_guided_mask_hides_the_most_moving_tubes_per_slot():
 def test_codec_motion_puts_the_masks_on_the_moving_object(tmp_path):
     """Real H.264 motion vectors of the generated shapes: the motion-guided mask hides the
     travelling object's tubes far more often than tube masking does."""
-    config = synth.SynthConfig(distractor_prob=0.0)
+    config = SynthConfig(distractor_prob=0.0)
     backend = PyAVBackend()
     indices = list(range(0, 32, 4))  # 8 frames, stride 4
     on_object = {"mgm": [], "tube": []}
     rng = random.Random(0)
     found = 0
     for index in range(40):
-        spec = synth.video_spec(config, "val", index)
+        spec = video_spec(config, "val", index)
         if spec.motion >= 4:  # the travelling classes move the most
             continue
-        rgb, ids = synth.render(spec, config.frames, config.size)
+        rgb, ids = render(spec, config.frames, config.size)
         path = tmp_path / f"{index}.mp4"
-        synth.write_mp4(path, rgb, config.fps)
+        write_mp4(path, rgb, config.fps)
         frames, motion = backend.decode_motion(str(path), indices)
         assert frames.shape == (8, 96, 96, 3) and motion.shape == (8, 96, 96)
         object_tubes = tube_motion(torch.from_numpy((ids[indices] == 1).astype(np.float32)), 2, 16)

@@ -216,7 +216,8 @@ def bench_records(args: argparse.Namespace) -> list:
     """The records a data benchmark times: ``--like`` files (``--count`` of them, and the
     recipe's stride for that dataset), ``--list``, or the embedded set."""
     from sigma_video.data.annotations import VideoRecord, read_list
-    from sigma_video.data.synth import default_cache_dir, default_dataset
+    from sigma_video.synth.cache import default_cache_dir
+    from sigma_video.synth.dataset import default_dataset
 
     if args.like is not None:
         from sigma_video.bench.like import LIKE, write_like

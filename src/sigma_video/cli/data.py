@@ -87,12 +87,13 @@ def run_data_check(args: argparse.Namespace) -> None:
 
 
 def run_data_synth(args: argparse.Namespace) -> None:
-    from sigma_video.data.synth import SynthConfig, write_dataset
+    from sigma_video.synth.dataset import write_dataset
+    from sigma_video.synth.spec import SynthConfig
 
     given = {k: getattr(args, k) for k in ("num_train", "num_val", "frames", "size", "seed")}
     given = {k: v for k, v in given.items() if v is not None}
     if args.tasks:
-        from sigma_video.data.synth_tasks import TaskSynthConfig, write_task_dataset
+        from sigma_video.synth.tasks import TaskSynthConfig, write_task_dataset
 
         tasks = TaskSynthConfig(**given)
         root = write_task_dataset(args.output, tasks, workers=args.workers)

@@ -36,10 +36,10 @@ def run_masks(args: argparse.Namespace) -> None:
 
     from sigma_video.data.annotations import read_records
     from sigma_video.data.dataset import ClipConfig, VideoClips
-    from sigma_video.data.synth import default_dataset
     from sigma_video.mask_picture import mask_strip
     from sigma_video.masks.builder import MaskConfig
     from sigma_video.masks.token_mask import TokenMask
+    from sigma_video.synth.dataset import default_dataset
 
     kinds = [k.strip() for k in args.mask.split(",") if k.strip()]
     if args.count < 1 or args.size % args.patch or args.num_frames % 2:

@@ -1,4 +1,4 @@
-"""Video data: annotation lists, decoding, sampling, augmentation, datasets, the synthetic set."""
+"""Video data: annotation lists, decoding, sampling, augmentation, datasets."""
 
 from sigma_video.data.annotations import VideoRecord, read_folder, read_list, read_ssv2
 from sigma_video.data.collate import collate
@@ -6,7 +6,6 @@ from sigma_video.data.dataset import ClipConfig, VideoClips
 from sigma_video.data.decode import DecodeError, available_backends, get_backend
 from sigma_video.data.eval_clips import EvalClips
 from sigma_video.data.skips import DataError, SkipCounter
-from sigma_video.data.synth import SynthConfig, default_dataset, write_dataset
 from sigma_video.data.transforms import normalize
 
 __all__ = [
@@ -15,16 +14,13 @@ __all__ = [
     "DecodeError",
     "EvalClips",
     "SkipCounter",
-    "SynthConfig",
     "VideoClips",
     "VideoRecord",
     "available_backends",
     "collate",
-    "default_dataset",
     "get_backend",
     "normalize",
     "read_folder",
     "read_list",
     "read_ssv2",
-    "write_dataset",
 ]

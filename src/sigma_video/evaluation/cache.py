@@ -14,10 +14,10 @@ from torch import Tensor
 
 from sigma_video.config import to_dict
 from sigma_video.data.annotations import read_records
-from sigma_video.data.synth import default_cache_dir
 from sigma_video.evaluation.features import extract_features
 from sigma_video.files import save_tensors
 from sigma_video.io.load import load_model, random_config
+from sigma_video.synth.cache import default_cache_dir
 
 CACHE_VERSION = 2  # bump when extraction changes what it computes
 

@@ -10,7 +10,6 @@ import torch
 
 from sigma_video.data.annotations import read_list
 from sigma_video.data.clip import ClipSpec
-from sigma_video.data.synth import default_dataset
 from sigma_video.engine.run import resolve_device, write_json
 from sigma_video.evaluation.features import extract_features
 from sigma_video.evaluation.knn import knn_scores
@@ -20,6 +19,7 @@ from sigma_video.evaluation.segmentation import evaluate_segmentation
 from sigma_video.io.load import encoder_for, load_model
 from sigma_video.models.encoder import VideoEncoder
 from sigma_video.pretraining.config import load_pretrain_config
+from sigma_video.synth.dataset import default_dataset
 
 TASKS = (("motion", ".csv"), ("appearance", "_appearance.csv"))
 

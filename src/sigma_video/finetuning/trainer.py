@@ -27,8 +27,6 @@ from sigma_video.data.dataset import VideoClips
 from sigma_video.data.eval_clips import EvalClips
 from sigma_video.data.randaugment import RandAugment
 from sigma_video.data.subset import label_range_records, subset_records, subset_text
-from sigma_video.data.synth import default_dataset
-from sigma_video.data.synth_tasks import default_task_dataset
 from sigma_video.data.transforms import normalize
 from sigma_video.engine.loop import Forward, Loop
 from sigma_video.engine.optim import build_optimizer
@@ -43,6 +41,8 @@ from sigma_video.io.load import CLASSIFIER_FILE, load_classifier_meta, load_mode
 from sigma_video.models.classifier import VideoClassifier, finetuning_encoder
 from sigma_video.models.encoder import EncoderConfig, VideoEncoder
 from sigma_video.models.header import classifier_metadata
+from sigma_video.synth.dataset import default_dataset
+from sigma_video.synth.tasks import default_task_dataset
 from sigma_video.tubes import token_grid
 
 
@@ -55,7 +55,7 @@ class Splits:
 
 def embedded_lists(task: str) -> tuple[Path, Path]:
     """The embedded training and validation lists of a task: the generated dataset's motion
-    labels (classification), or the generated task videos (``synth_tasks``)."""
+    labels (classification), or the generated task videos (``synth.tasks``)."""
     if task == "classification":
         root = default_dataset()
         return root / "train.csv", root / "val.csv"

@@ -17,7 +17,6 @@ from sigma_video.data.clip import ClipSpec
 from sigma_video.data.dataset import VideoClips
 from sigma_video.data.decode import get_backend
 from sigma_video.data.step_decode import StepDecoder, decoded_in_step
-from sigma_video.data.synth import default_dataset
 from sigma_video.data.transforms import normalize
 from sigma_video.engine.loop import Loop, TrainingError
 from sigma_video.engine.optim import build_optimizer
@@ -30,6 +29,7 @@ from sigma_video.pretrainer import build_pretrainer
 from sigma_video.pretraining.collapse import CollapseMonitor
 from sigma_video.pretraining.config import PretrainConfig
 from sigma_video.pretraining.init import load_init
+from sigma_video.synth.dataset import default_dataset
 from sigma_video.tubes import token_grid
 
 __all__ = ["PretrainRecipe", "TrainingError", "load_records", "pretrain"]

@@ -1,7 +1,8 @@
 """Generated videos for the SEVERE-style task-shift heads: multi-label and repetition counting.
 
-Both use the embedded dataset's shapes and textures (``synth``), so an encoder pretrained on
-it has seen their look, and both are pure functions of ``(seed, task, split, index)``:
+Both use the embedded dataset's shapes and textures (``spec``, ``render``), so an encoder
+pretrained on it has seen their look, and both are pure functions of
+``(seed, task, split, index)``:
 
 - ``multilabel``: one to ``max_objects`` shapes of *different* appearance classes, each in
   its own quadrant of the frame, drifting slowly; the labels are the set of classes present
@@ -39,20 +40,11 @@ from pathlib import Path
 
 import numpy as np
 
-from sigma_video.data.synth import (
-    APPEARANCE_CLASSES,
-    ShapeSpec,
-    _colour,
-    background_field,
-    building,
-    default_cache_dir,
-    default_workers,
-    finished,
-    map_jobs,
-    render_shapes,
-    write_meta,
-    write_mp4,
-)
+from sigma_video.synth.cache import building, default_cache_dir, finished, write_meta
+from sigma_video.synth.pool import default_workers, map_jobs
+from sigma_video.synth.render import background_field, render_shapes
+from sigma_video.synth.spec import APPEARANCE_CLASSES, ShapeSpec, random_colour
+from sigma_video.synth.write import write_mp4
 
 TASK_KINDS = ("multilabel", "count")
 TASK_FORMAT_VERSION = 3  # 3: counting by blinks, 960 training videos; 2: one swing amplitude
@@ -212,7 +204,7 @@ def render_task_video(
     else:
         shape, repeats = counting_shape(config, rng)
         shapes, labels = [shape], (repeats,)
-    colours = (_colour(rng), _colour(rng))
+    colours = (random_colour(rng), random_colour(rng))
     background = background_field(
         colours, rng.randrange(2**31), config.background_contrast, config.size
     )
@@ -223,6 +215,7 @@ def render_task_video(
 def write_task_video(
     work: Path, config: TaskSynthConfig, task: str, split: str, index: int
 ) -> tuple[str, tuple[int, ...]]:
+    """Render and encode one task video under ``work``: ``(relative path, labels)``."""
     rgb, _, labels = render_task_video(config, task, split, index)
     relative = f"videos/{task}/{split}/{index:05d}.mp4"
     write_mp4(work / relative, rgb, config.fps, config.crf)
@@ -263,6 +256,7 @@ def write_task_dataset(
 
 
 def is_complete(root: Path, config: TaskSynthConfig) -> bool:
+    """True if ``root`` holds finished task datasets made with ``config``."""
     return finished(root, config, TASK_FORMAT_VERSION)
 
 

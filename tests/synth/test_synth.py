@@ -5,16 +5,16 @@ import pytest
 from PIL import Image
 
 from sigma_video.data.decode import PyAVBackend
-from sigma_video.data.synth import (
+from sigma_video.files import umask_mode
+from sigma_video.synth.dataset import write_dataset
+from sigma_video.synth.render import render
+from sigma_video.synth.spec import (
     APPEARANCE_CLASSES,
     DISTRACTOR,
     MOTION_CLASSES,
     SynthConfig,
-    render,
     video_spec,
-    write_dataset,
 )
-from sigma_video.files import umask_mode
 
 CONFIG = SynthConfig(num_train=16, num_val=8)
 
@@ -153,7 +153,7 @@ def test_generation_is_byte_reproducible_on_any_number_of_processes(tmp_path):
 
 
 def test_default_dataset_says_once_that_it_generates(tmp_path, monkeypatch):
-    from sigma_video.data.synth import default_dataset
+    from sigma_video.synth.dataset import default_dataset
 
     monkeypatch.setenv("SIGMA_VIDEO_CACHE", str(tmp_path))
     config = SynthConfig(num_train=2, num_val=1, frames=4, size=32)

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from sigma_video.data.annotations import read_list, read_multilabel
-from sigma_video.data.synth import APPEARANCE_CLASSES
-from sigma_video.data.synth_tasks import (
+from sigma_video.synth.spec import APPEARANCE_CLASSES
+from sigma_video.synth.tasks import (
     TaskSynthConfig,
     blink_ranges,
     render_task_video,
