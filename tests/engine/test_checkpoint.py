@@ -93,7 +93,7 @@ def test_checkpoint_files_honour_the_umask(tmp_path, umask):
 def test_the_checkpointer_restores_what_it_saved(tmp_path):
     """``save`` then ``load``: the weights, each ``Stateful`` (optimizer moments, scaler),
     the plain values and the RNG streams come back; the header carries the metadata."""
-    from sigma_video.io.checkpoint import read_metadata
+    from sigma_video.checkpoint_format import read_metadata
 
     model = small_model()
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)

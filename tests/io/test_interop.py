@@ -173,8 +173,8 @@ def test_finetuning_checkpoint_with_fc_norm_and_learned_positions(tmp_path):
 
 
 def test_a_learned_position_table_survives_convert_and_finetuning(synth_root, tmp_path, capsys):
+    from sigma_video.checkpoint_format import list_checkpoints, load_checkpoint
     from sigma_video.finetuning.trainer import finetune
-    from sigma_video.io.checkpoint import list_checkpoints, load_checkpoint
     from tests.finetuning.test_trainer import small
 
     sd = reference_encoder_state(prefix="", final_norm=False)

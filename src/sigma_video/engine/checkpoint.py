@@ -1,7 +1,7 @@
 """Checkpointing as one component (``Checkpointer``) and the model side of it: the plain
 module inside wrappers, its savable weights (frozen pretrained parts left out), loading
 them back, RNG states. The file format itself (atomic folders, listing, safe loading,
-metadata) is ``sigma_video.io.checkpoint``."""
+metadata) is ``sigma_video.checkpoint_format``."""
 
 from __future__ import annotations
 
@@ -13,7 +13,12 @@ from typing import Any, Protocol
 import torch
 from torch import nn
 
-from sigma_video.io.checkpoint import PREFIX, list_checkpoints, load_checkpoint, write_checkpoint
+from sigma_video.checkpoint_format import (
+    PREFIX,
+    list_checkpoints,
+    load_checkpoint,
+    write_checkpoint,
+)
 from sigma_video.state_dict import check_fit
 
 __all__ = [
@@ -100,7 +105,7 @@ class Stateful(Protocol):
 @dataclass
 class Checkpointer:
     """A run's checkpoints, as torchtitan's manager over ``Stateful`` objects: ``save``
-    writes ``run_dir/checkpoints/step_N`` atomically (``io.checkpoint``) and keeps the
+    writes ``run_dir/checkpoints/step_N`` atomically (``checkpoint_format``) and keeps the
     newest ``keep_last``; ``load`` restores one.
 
     A checkpoint holds the plain model's weights (frozen pretrained parts left out) in

@@ -15,10 +15,10 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
+from sigma_video.checkpoint_format import damage
 from sigma_video.config import config_changes, load_config, save_config, session_keys, to_dict
 from sigma_video.engine.checkpoint import list_checkpoints, unwrap
 from sigma_video.engine.distributed import DistInfo, init_distributed
-from sigma_video.io.checkpoint import damage
 
 T = TypeVar("T")
 
@@ -195,7 +195,7 @@ def resume_point(
     run_dir: Path, resume: str | None, log: Callable[[str], None] = print
 ) -> Path | None:
     """The checkpoint to resume from: ``--resume auto`` takes the newest whole checkpoint
-    of ``run_dir`` (None if there is none): one found damaged (``io.checkpoint.damage``) is
+    of ``run_dir`` (None if there is none): one found damaged (``checkpoint_format.damage``) is
     passed over with a warning line, as a requeued job cannot be asked; a named folder is
     taken as it is (a damaged one is refused when loaded)."""
     if resume is None:

@@ -20,10 +20,10 @@ import torch
 from safetensors.torch import load_file
 from torch import Tensor, nn
 
+from sigma_video.checkpoint_format import list_checkpoints, load_checkpoint, read_metadata
 from sigma_video.config import list_presets
 from sigma_video.data.clip import ClipSpec
 from sigma_video.files import save_tensors
-from sigma_video.io.checkpoint import list_checkpoints, load_checkpoint, read_metadata
 from sigma_video.io.huggingface import import_videomae, is_videomae_folder
 from sigma_video.io.keys import pretrainer_weights
 from sigma_video.io.official import official_classifier, official_encoder, read_checkpoint
