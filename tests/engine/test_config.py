@@ -114,7 +114,7 @@ def test_a_saved_config_with_earlier_key_names_still_resumes(tmp_path):
     import json
 
     from sigma_video.config import save_config, to_dict
-    from sigma_video.engine.run import resume_config
+    from sigma_video.engine.resume import resume_config
     from sigma_video.pretraining.config import PretrainConfig
 
     with pytest.raises(ValueError, match=r"unknown config key 'model\.targets'"):

@@ -87,7 +87,9 @@ def test_run_precision_sets_the_steps_autocast(tmp_path, precision, autocast, sc
     """``run.precision``: the dtype ``Loop.train_step`` autocasts to, and fp16's grad scaler."""
     from torch import nn
 
+    from sigma_video.data.skips import SkipCounter
     from sigma_video.engine.config import OptimConfig
+    from sigma_video.engine.context import Context
     from sigma_video.engine.distributed import DistInfo
     from sigma_video.engine.loop import make_plan, open_loop
     from sigma_video.pretraining.config import RunConfig
@@ -100,15 +102,14 @@ def test_run_precision_sets_the_steps_autocast(tmp_path, precision, autocast, sc
         model,
         optimizer,
         make_plan(optim, 4, 1),
-        torch.device("cpu"),
-        DistInfo(),
+        Context(torch.device("cpu"), DistInfo(), None, print),
         optim=optim,
         run=run,
-        num_samples=4,
-        max_bad_fraction=0.05,
+        skips=SkipCounter(4, 0.05),
     )
     loop.close()
-    assert loop.autocast_dtype == autocast and loop.scaler.is_enabled() == scaled
+    precision = loop.precision
+    assert precision.autocast_dtype == autocast and precision.scaler.is_enabled() == scaled
 
 
 @pytest.fixture
@@ -202,7 +203,7 @@ def test_max_bad_fraction_lets_a_list_with_missing_files_through(synth_root, tmp
 
 
 def test_run_device(synth_root):
-    from sigma_video.engine.run import start_device
+    from sigma_video.engine.device import start_device
 
     config = tiny(synth_root, "unused", "run.device=cpu")
     assert start_device(config.run)[0] == torch.device("cpu")
@@ -217,13 +218,13 @@ def test_run_device(synth_root):
 @pytest.mark.parametrize("tf32", [False, True])
 def test_run_tf32_sets_the_cuda_matmul_precision(synth_root, monkeypatch, tf32):
     """``run.tf32`` on a CUDA device (on the CPU there is nothing to set)."""
-    import sigma_video.engine.run as run_module
+    import sigma_video.engine.device as device_module
 
-    monkeypatch.setattr(run_module, "resolve_device", lambda name: torch.device("cuda"))
+    monkeypatch.setattr(device_module, "resolve_device", lambda name: torch.device("cuda"))
     flags = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
     try:
         torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = not tf32
-        run_module.start_device(tiny(synth_root, "unused", f"run.tf32={str(tf32).lower()}").run)
+        device_module.start_device(tiny(synth_root, "unused", f"run.tf32={str(tf32).lower()}").run)
         assert torch.backends.cuda.matmul.allow_tf32 is tf32
         assert torch.backends.cudnn.allow_tf32 is tf32
     finally:

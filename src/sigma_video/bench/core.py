@@ -19,7 +19,7 @@ from sigma_video.bench.timing import (
     time_calls,
 )
 from sigma_video.config import load_config
-from sigma_video.engine.run import set_tf32
+from sigma_video.engine.device import set_tf32
 from sigma_video.losses.sinkhorn import sinkhorn_knopp
 from sigma_video.masks.builder import MaskSettings
 from sigma_video.models.config import PretrainerConfig

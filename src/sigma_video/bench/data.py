@@ -143,7 +143,7 @@ def bench_pipeline(
     import tempfile
     from pathlib import Path
 
-    from sigma_video.engine.run import resolve_device
+    from sigma_video.engine.device import resolve_device
     from sigma_video.pretraining.config import load_pretrain_config
     from sigma_video.pretraining.trainer import pretrain
 

@@ -65,7 +65,7 @@ def run_eval(args: argparse.Namespace) -> None:
     import torch
 
     from sigma_video.data.annotations import read_records
-    from sigma_video.engine.run import resolve_device
+    from sigma_video.engine.device import resolve_device
     from sigma_video.evaluation.cache import check_labels, features_for
 
     args.device = str(resolve_device(args.device, "--device"))
@@ -271,7 +271,7 @@ def segment_parser(sub: argparse._SubParsersAction) -> None:
 def run_segment(args: argparse.Namespace) -> None:
     from pathlib import Path
 
-    from sigma_video.engine.run import resolve_device
+    from sigma_video.engine.device import resolve_device
     from sigma_video.evaluation.segmentation import SegmentConfig, evaluate_segmentation
     from sigma_video.io.load import load_model
 

@@ -154,7 +154,7 @@ def run_test(args: argparse.Namespace) -> None:
     import torch
 
     from sigma_video.data.eval_clips import EvalClips
-    from sigma_video.engine.run import resolve_device
+    from sigma_video.engine.device import resolve_device
     from sigma_video.finetuning.evaluate import evaluate
     from sigma_video.finetuning.tasks import make_task
     from sigma_video.io.load import load_model

@@ -29,11 +29,12 @@ from sigma_video.data.collate import collate
 from sigma_video.data.skips import SkipCounter
 from sigma_video.engine.checkpoint import Checkpointer, list_checkpoints, unwrap
 from sigma_video.engine.config import BaseRunConfig, OptimConfig
-from sigma_video.engine.distributed import DistInfo, all_sum
+from sigma_video.engine.context import Context
+from sigma_video.engine.distributed import DistInfo, all_sum, ranks_in_sync, seed_ranks
 from sigma_video.engine.logger import RunLogger
 from sigma_video.engine.metrics import MetricsWindow, history_at_resume, run_history, run_summary
 from sigma_video.engine.plan import AUTOCAST, Plan, make_plan, set_schedule
-from sigma_video.engine.run import ranks_in_sync, seed_ranks, write_json
+from sigma_video.engine.run_dir import write_json
 from sigma_video.engine.sampler import RunSampler
 from sigma_video.engine.stop import StopRequest, detach_worker
 
@@ -49,7 +50,19 @@ class Monitor(Protocol):
     def update(self, step: int, scalars: dict[str, float]) -> str | None: ...
 
 
-__all__ = ["Forward", "Loop", "Plan", "TrainingError", "make_plan", "open_loop"]
+__all__ = [
+    "Faults",
+    "Forward",
+    "History",
+    "Loop",
+    "Plan",
+    "Precision",
+    "Progress",
+    "Saves",
+    "TrainingError",
+    "make_plan",
+    "open_loop",
+]
 
 
 class TrainingError(RuntimeError):
@@ -67,34 +80,32 @@ def open_loop(
     model: nn.Module,
     optimizer: torch.optim.Optimizer,
     plan: Plan,
-    device: torch.device,
-    info: DistInfo,
+    context: Context,
     *,
     optim: OptimConfig,
     run: BaseRunConfig,
-    num_samples: int,
-    max_bad_fraction: float,
-    resume_from: Path | None = None,
-    log: Callable[[str], None] = print,
+    skips: SkipCounter,
     metadata: dict[str, str] | None = None,
 ) -> Loop:
-    """The ``Loop`` of a run whose folder is prepared: grad scaler, checkpointer (its
-    checkpoints' ``metadata``), state restored from ``resume_from``, per-rank RNG streams,
-    ``torch.compile``/DDP wrapping, step budget, logger (main rank) and bad-sample counter."""
+    """The ``Loop`` of a run whose folder is prepared, on ``context``'s device and ranks:
+    grad scaler, checkpointer (its checkpoints' ``metadata``), state restored from the
+    checkpoint ``context.start``, per-rank RNG streams, ``torch.compile``/DDP wrapping, step
+    budget, logger (main rank); ``skips`` counts the bad samples."""
+    device, info, log = context.device, context.info, context.log
     precision = resolve_precision(run.precision, device)
     scaler = torch.amp.GradScaler(device.type, enabled=precision == "fp16")
     run_dir = Path(run.output)
     checkpointer = Checkpointer(run_dir, run.keep_last, metadata or {})
     step, nonfinite, history = 0, 0, {}
-    if resume_from is not None:
-        state = checkpointer.load(resume_from, model, {"optimizer": optimizer, "scaler": scaler})
+    if context.start is not None:
+        state = checkpointer.load(context.start, model, {"optimizer": optimizer, "scaler": scaler})
         step, nonfinite = int(state["step"]), int(state["nonfinite_total"])
         summary = run_dir / "summary.json"
         known = json.loads(summary.read_text()) if summary.exists() else None
         # the run's sessions up to this checkpoint ({} for checkpoints that predate them)
         history = history_at_resume(state.get("history", {}), known, step)
         if info.is_main:
-            log(f"resuming from {resume_from} (step {step})")
+            log(f"resuming from {context.start} (step {step})")
     seed_ranks(run.seed, info, step)  # drop path differs between ranks
     net: nn.Module = torch.compile(model) if run.compile else model
     if info.enabled:
@@ -110,57 +121,125 @@ def open_loop(
         model=model,
         net=net,
         optimizer=optimizer,
-        scaler=scaler,
+        precision=Precision(AUTOCAST.get(precision), scaler),
         device=device,
         info=info,
         optim=optim,
         run_config=run,
         plan=plan,
         run_dir=run_dir,
-        checkpointer=checkpointer,
-        last_step=last_step,
-        skips=SkipCounter(num_samples, max_bad_fraction),
-        autocast_dtype=AUTOCAST.get(precision),
+        progress=Progress(step=step, last_step=last_step, start_step=step),
+        saves=Saves(checkpointer, run.save_every, run.save_every_minutes),
+        faults=Faults(skips, nonfinite_total=nonfinite),
+        history=History(previous=history),
         logger=logger,
-        step=step,
-        start_step=step,
-        nonfinite_total=nonfinite,
-        previous=history,
     )
 
 
 @dataclasses.dataclass
+class Precision:
+    """How a step computes: the dtype it autocasts to (None: float32, no autocast) and
+    the grad scaler (enabled for fp16 only)."""
+
+    autocast_dtype: torch.dtype | None
+    scaler: torch.amp.GradScaler
+
+    def autocast(self, device: torch.device) -> torch.autocast:
+        return torch.autocast(
+            device.type, dtype=self.autocast_dtype, enabled=self.autocast_dtype is not None
+        )
+
+
+@dataclasses.dataclass
+class Progress:
+    """Where the run stands: the optimizer ``step`` (``Loop.train_step`` advances it), the
+    ``last_step`` it runs to, the step and time this session started at, and the signal
+    that stopped the session early (None: none did)."""
+
+    step: int
+    last_step: int
+    start_step: int
+    started: float = dataclasses.field(default_factory=time.perf_counter)
+    stopped_by: str | None = None
+
+    def session(self) -> dict:
+        """This session's record so far: steps, seconds, the signal that stopped it."""
+        return {
+            "start_step": self.start_step,
+            "end_step": self.step,
+            "seconds": round(time.perf_counter() - self.started, 1),
+            "stopped_by": self.stopped_by,
+        }
+
+
+@dataclasses.dataclass
+class Saves:
+    """The checkpoint cadence: a checkpoint every ``every`` steps, at the last step, and
+    once ``minutes`` (0: off) have passed since the last one; ``saved_step`` and
+    ``saved_at`` are the step and time of the last (the loop's start before any)."""
+
+    checkpointer: Checkpointer
+    every: int
+    minutes: float
+    saved_step: int = -1
+    saved_at: float = dataclasses.field(default_factory=time.perf_counter)
+
+    def due(self, step: int, last_step: int) -> bool:
+        """Whether the checkpoint cadence asks for one after ``step``."""
+        minutes = self.minutes
+        overdue = minutes > 0 and time.perf_counter() - self.saved_at >= 60 * minutes
+        return step % self.every == 0 or step == last_step or overdue
+
+    def save(self, step: int, model: nn.Module, states: dict) -> Path:
+        """The checkpoint of ``step`` (``Checkpointer.save``), its step and time kept."""
+        path = self.checkpointer.save(step, model, states)
+        self.saved_step, self.saved_at = step, time.perf_counter()
+        return path
+
+
+@dataclasses.dataclass
+class Faults:
+    """What the run passed over: bad files (``skips``; too many stop the run), steps whose
+    loss was not finite (in all, and in a row: ``run.max_nonfinite`` stops the run), and
+    motion-guided masks that fell back to tube masks (this rank)."""
+
+    skips: SkipCounter
+    nonfinite_total: int = 0
+    consecutive_nonfinite: int = 0
+    without_motion: int = 0
+
+
+@dataclasses.dataclass
+class History:
+    """The run's record for its checkpoints and summary: its earlier sessions (``previous``,
+    as of the checkpoint it resumed from) and the losses this session logged."""
+
+    previous: dict = dataclasses.field(default_factory=dict)
+    losses: list[float] = dataclasses.field(default_factory=list)
+
+
+@dataclasses.dataclass
 class Loop:
-    """Everything a training run steps with; ``train_step`` advances ``step`` in place."""
+    """Everything a training run steps with; ``train_step`` advances ``progress.step`` in
+    place."""
 
     model: nn.Module  # the plain model (checkpoints, hooks)
     net: nn.Module  # what is called: maybe compiled and/or DDP-wrapped
     optimizer: torch.optim.Optimizer
-    scaler: torch.amp.GradScaler
+    precision: Precision
     device: torch.device
     info: DistInfo
     optim: OptimConfig
     run_config: BaseRunConfig
     plan: Plan
     run_dir: Path
-    checkpointer: Checkpointer
-    last_step: int
-    skips: SkipCounter
-    autocast_dtype: torch.dtype | None = None
+    progress: Progress
+    saves: Saves
+    faults: Faults
+    history: History = dataclasses.field(default_factory=History)
+    window: MetricsWindow = dataclasses.field(default_factory=MetricsWindow)
     logger: RunLogger | None = None
     monitor: Monitor | None = None  # e.g. pretraining's collapse monitor
-    stopped_by: str | None = None  # the signal that stopped the run early
-    saved_step: int = -1
-    saved_at: float = dataclasses.field(default_factory=time.perf_counter)
-    step: int = 0
-    start_step: int = 0
-    nonfinite_total: int = 0
-    consecutive_nonfinite: int = 0
-    without_motion: int = 0  # motion-guided masks that fell back to tube masks (this rank)
-    losses: list[float] = dataclasses.field(default_factory=list)
-    started: float = dataclasses.field(default_factory=time.perf_counter)
-    window: MetricsWindow = dataclasses.field(default_factory=MetricsWindow)
-    previous: dict = dataclasses.field(default_factory=dict)  # the run's earlier sessions
 
     def loader(self, dataset: Dataset, workers: int) -> DataLoader:
         """One loader for the rest of the run (workers persist across epochs), resuming
@@ -175,7 +254,7 @@ class Loop:
             o.epochs,
             self.info.rank,
             self.info.world_size,
-            start=self.step * o.accum_steps,
+            start=self.progress.step * o.accum_steps,
         )
         return DataLoader(
             dataset,
@@ -196,12 +275,14 @@ class Loop:
         forward: Forward,
         after_step: Callable[[int], None] | None = None,
     ) -> None:
-        """Step through ``loader`` until ``last_step``; ``after_step(step)`` runs after each
-        optimizer step (after logging and saving), e.g. for an end-of-epoch evaluation.
+        """Step through ``loader`` until ``progress.last_step``; ``after_step(step)`` runs
+        after each optimizer step (after logging and saving), e.g. for an end-of-epoch
+        evaluation.
 
         A stop signal (``engine.stop``) ends the run after the current step with a
-        checkpoint; ``stopped_by`` then names the signal."""
-        if self.step >= self.last_step:
+        checkpoint; ``progress.stopped_by`` then names the signal."""
+        progress = self.progress
+        if progress.step >= progress.last_step:
             return
         batches = iter(loader)
         self.window.reset()
@@ -220,19 +301,20 @@ class Loop:
         forward: Forward,
         after_step: Callable[[int], None] | None,
     ) -> None:
+        progress = self.progress
         with StopRequest() as stop:
-            while self.step < self.last_step:
+            while progress.step < progress.last_step:
                 micro_batches = itertools.islice(batches, self.optim.accum_steps)
                 stopping = self.train_step(micro_batches, forward, stop)
                 if stopping is None:  # the loader ran out
                     break
                 if after_step is not None:
                     paused = time.perf_counter()
-                    after_step(self.step)
+                    after_step(progress.step)
                     self.window.started += time.perf_counter() - paused  # not throughput
-                if stopping and self.step < self.last_step:
-                    self.stopped_by = stop.signal_name or "a signal on another rank"
-                    if self.info.is_main and self.saved_step != self.step:
+                if stopping and progress.step < progress.last_step:
+                    progress.stopped_by = stop.signal_name or "a signal on another rank"
+                    if self.info.is_main and self.saves.saved_step != progress.step:
                         self.save()
                     break
 
@@ -242,30 +324,25 @@ class Loop:
         """One optimizer step over ``optim.accum_steps`` micro-batches (fetched lazily, the
         wait counted as data time); returns whether some rank was asked to stop, or None
         (and no step) when the micro-batches ran out first."""
-        accum, window = self.optim.accum_steps, self.window
-        lr = set_schedule(self.optimizer, self.plan, self.optim, self.step)
+        accum, window, faults = self.optim.accum_steps, self.window, self.faults
+        lr = set_schedule(self.optimizer, self.plan, self.optim, self.progress.step)
         finite = torch.ones((), dtype=torch.bool, device=self.device)
         seen = 0
         wait_start = time.perf_counter()
         for batch in micro_batches:
             window.wait += time.perf_counter() - wait_start
-            self.skips.update(batch["skipped"])
+            faults.skips.update(batch["skipped"])
             window.skipped += len(batch["skipped"])
-            self.without_motion += int(batch.get("without_motion", 0))
+            faults.without_motion += int(batch.get("without_motion", 0))
             seen += 1
             last = seen == accum
             sync = (
                 self.net.no_sync() if self.info.enabled and not last else contextlib.nullcontext()
             )
-            autocast = torch.autocast(
-                self.device.type,
-                dtype=self.autocast_dtype,
-                enabled=self.autocast_dtype is not None,
-            )
-            with sync, autocast:
-                loss, metrics = forward(batch, self.step)
+            with sync, self.precision.autocast(self.device):
+                loss, metrics = forward(batch, self.progress.step)
                 finite &= torch.isfinite(loss)
-                self.scaler.scale(loss / accum).backward()
+                self.precision.scaler.scale(loss / accum).backward()
             window.add(metrics, len(batch["video"]))
             wait_start = time.perf_counter()
         if seen < accum:
@@ -273,11 +350,11 @@ class Loop:
         stop_wanted = stop is not None and stop.signal_name is not None
         all_finite, stopping = self._agree(finite, stop_wanted)
         if all_finite:
-            self.consecutive_nonfinite = 0
+            faults.consecutive_nonfinite = 0
             self._optimizer_step()
         else:
             self._skip_step()
-        self.step += 1
+        self.progress.step += 1
         self._book(lr)
         return stopping
 
@@ -293,34 +370,36 @@ class Loop:
         return bool(all_finite), not all_keep
 
     def _optimizer_step(self) -> None:
+        step, scaler = self.progress.step, self.precision.scaler
         plain = unwrap(self.model)
         if hasattr(plain, "after_backward"):
-            plain.after_backward(self.step)
-        self.scaler.unscale_(self.optimizer)
+            plain.after_backward(step)
+        scaler.unscale_(self.optimizer)
         log_every = self.run_config.log_every
-        logs_next = (self.step + 1) % log_every == 0 or self.step + 1 == self.last_step
+        logs_next = (step + 1) % log_every == 0 or step + 1 == self.progress.last_step
         if self.optim.clip_grad or logs_next:  # the norm is a pass over all gradients
             self.window.grad_norm = _clip(self.model, self.optim.clip_grad)
-        self.scaler.step(self.optimizer)
-        self.scaler.update()
+        scaler.step(self.optimizer)
+        scaler.update()
         self.optimizer.zero_grad(set_to_none=True)
 
     def _skip_step(self) -> None:
+        faults = self.faults
         self.optimizer.zero_grad(set_to_none=True)
-        self.nonfinite_total += 1
-        self.consecutive_nonfinite += 1
+        faults.nonfinite_total += 1
+        faults.consecutive_nonfinite += 1
         self.window.nonfinite += 1
-        if self.consecutive_nonfinite >= self.run_config.max_nonfinite:
+        if faults.consecutive_nonfinite >= self.run_config.max_nonfinite:
             raise TrainingError(
-                f"the loss was not finite for {self.consecutive_nonfinite} steps in a row "
-                f"(step {self.step}); lower optim.base_lr or use run.precision=bf16/fp32"
+                f"the loss was not finite for {faults.consecutive_nonfinite} steps in a row "
+                f"(step {self.progress.step}); lower optim.base_lr or use run.precision=bf16/fp32"
             )
 
     def _book(self, lr: float) -> None:
-        step, run = self.step, self.run_config
+        step, last_step = self.progress.step, self.progress.last_step
         if self.logger is not None:
             self.logger.advance()
-        if step % run.log_every == 0 or step == self.last_step:
+        if step % self.run_config.log_every == 0 or step == last_step:
             scalars = self.window.flush(lr, self.info)
             warning = self.monitor.update(step, scalars) if self.monitor is not None else None
             if warning is not None:
@@ -329,51 +408,39 @@ class Loop:
                 if warning is not None:
                     self.logger.write(warning)
                 self.logger.log(step, scalars)
-                self.losses.append(scalars["loss"])
-        minutes = run.save_every_minutes
-        overdue = minutes > 0 and time.perf_counter() - self.saved_at >= 60 * minutes
-        if self.info.is_main and (step % run.save_every == 0 or step == self.last_step or overdue):
+                self.history.losses.append(scalars["loss"])
+        if self.info.is_main and self.saves.due(step, last_step):
             self.save()
-
-    def session(self) -> dict:
-        """This session's record so far: steps, seconds, the signal that stopped it."""
-        return {
-            "start_step": self.start_step,
-            "end_step": self.step,
-            "seconds": round(time.perf_counter() - self.started, 1),
-            "stopped_by": self.stopped_by,
-        }
 
     def save(self) -> Path:
         warning = self.monitor.warning if self.monitor is not None else None
+        previous = self.history.previous
         history = run_history(
-            [*self.previous.get("sessions", []), self.session()],
-            self.losses,
-            self.previous,
-            collapse_warning=warning or self.previous.get("collapse_warning"),
+            [*previous.get("sessions", []), self.progress.session()],
+            self.history.losses,
+            previous,
+            collapse_warning=warning or previous.get("collapse_warning"),
         )
         states = {
             "optimizer": self.optimizer,
-            "scaler": self.scaler,
-            "nonfinite_total": self.nonfinite_total,
+            "scaler": self.precision.scaler,
+            "nonfinite_total": self.faults.nonfinite_total,
             "history": history,
         }
-        path = self.checkpointer.save(self.step, self.model, states)
-        self.saved_step, self.saved_at = self.step, time.perf_counter()
-        return path
+        return self.saves.save(self.progress.step, self.model, states)
 
     def finished_summary(self, log: Callable[[str], None] = print) -> dict | None:
         """For a run resumed after its last step: its saved summary (``steps_this_session``
         0; the file stays as it is), after one line saying so; else None (there is work)."""
-        path = self.run_dir / "summary.json"
-        if self.start_step < self.last_step or not path.exists():
+        path, progress = self.run_dir / "summary.json", self.progress
+        if progress.start_step < progress.last_step or not path.exists():
             return None
         saved = json.loads(path.read_text())
-        if saved.get("steps") != self.step:  # the last session ended before its summary
+        if saved.get("steps") != progress.step:  # the last session ended before its summary
             return None
         self.close()
         if self.info.is_main:
-            log(f"{self.run_dir} already finished at step {self.step}; nothing to do")
+            log(f"{self.run_dir} already finished at step {progress.step}; nothing to do")
         return {**saved, "steps_this_session": 0}
 
     def close(self) -> None:
@@ -386,16 +453,16 @@ class Loop:
         saved = list_checkpoints(self.run_dir) if self.info.is_main else []
         summary = run_summary(
             run_dir=str(self.run_dir),
-            session=self.session(),
-            previous=self.previous,
+            session=self.progress.session(),
+            previous=self.history.previous,
             global_batch=self.plan.global_batch,
             world_size=self.info.world_size,
-            losses=self.losses,
+            losses=self.history.losses,
             collapse_warning=self.monitor.warning if self.monitor is not None else None,
             **extra,
-            nonfinite_steps_skipped=self.nonfinite_total,
-            bad_files_skipped=len(self.skips.bad),
-            samples_without_motion=all_sum(self.without_motion, self.info, self.device),
+            nonfinite_steps_skipped=self.faults.nonfinite_total,
+            bad_files_skipped=len(self.faults.skips.bad),
+            samples_without_motion=all_sum(self.faults.without_motion, self.info, self.device),
             ranks_in_sync=ranks_in_sync(self.model, self.info),
             checkpoint=str(saved[-1]) if saved else None,
         )
@@ -409,8 +476,8 @@ class Loop:
         where = f"{saved[-1].name} is intact" if saved else "no checkpoint was written yet"
         detail = str(err).strip().splitlines()[0].rstrip(". ")
         return (
-            f"a data loader worker died at step {self.step} ({detail}); the usual cause is "
-            f"memory: lower data.workers or data.num_sample; {where}, continue with "
+            f"a data loader worker died at step {self.progress.step} ({detail}); the usual "
+            f"cause is memory: lower data.workers or data.num_sample; {where}, continue with "
             "--resume auto"
         )
 
@@ -419,7 +486,7 @@ class Loop:
         saved = list_checkpoints(self.run_dir)
         where = f"checkpoint {saved[-1]}" if saved else "no checkpoint"
         return (
-            f"stopped by {self.stopped_by} after step {self.step}: {where}; "
+            f"stopped by {self.progress.stopped_by} after step {self.progress.step}: {where}; "
             "continue with --resume auto"
         )
 

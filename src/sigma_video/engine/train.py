@@ -14,44 +14,18 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol
 
 import torch
 from torch import nn
 from torch.utils.data import Dataset
 
-from sigma_video.engine.distributed import DistInfo
+from sigma_video.data.skips import SkipCounter
+from sigma_video.engine.context import Context
+from sigma_video.engine.device import start_device
 from sigma_video.engine.loop import Forward, Loop, make_plan, open_loop
-from sigma_video.engine.run import (
-    checked_resume,
-    main_rank_first,
-    resume_point,
-    start_device,
-    write_run_files,
-)
-
-T = TypeVar("T")
-
-
-@dataclass
-class Context:
-    """What a recipe may use while it builds: the device, the ranks, the checkpoint the run
-    resumes from (None: a fresh start), the log (every rank's lines reach only the main
-    rank's log)."""
-
-    device: torch.device
-    info: DistInfo
-    start: Path | None
-    log: Callable[[str], None]
-
-    def say(self, line: str) -> None:
-        """A line in the log, from the main rank only."""
-        if self.info.is_main:
-            self.log(line)
-
-    def main_rank_first(self, load: Callable[[Callable[[str], None]], T]) -> T:
-        """``load(log)`` on the main rank first (it may generate data), then the others."""
-        return main_rank_first(self.info, load, self.log)
+from sigma_video.engine.resume import checked_resume, resume_point
+from sigma_video.engine.run_dir import write_run_files
 
 
 @dataclass
@@ -113,7 +87,7 @@ def train(
 
     ``resume``: ``"auto"`` (the newest whole checkpoint of ``run.output``, if any) or a
     checkpoint folder; the resolved ``config`` must then be the run's own, apart from
-    session settings (``engine.run.resume_config``), unless ``allow_changes``."""
+    session settings (``engine.resume.resume_config``), unless ``allow_changes``."""
     device, info = start_device(config.run)
     main_log = log if info.is_main else _quiet
     context = Context(device, info, resume_point(Path(config.run.output), resume, main_log), log)
@@ -124,18 +98,15 @@ def train(
     plan = make_plan(config.optim, len(built.dataset), info.world_size, built.views)
     optimizer = built.optimizer(plan.lr)
     write_run_files(config, info, resume, overwrite, built.files)
+    skips = SkipCounter(len(built.dataset), config.data.max_bad_fraction)
     loop = open_loop(
         built.model,
         optimizer,
         plan,
-        device,
-        info,
+        context,
         optim=config.optim,
         run=config.run,
-        num_samples=len(built.dataset),
-        max_bad_fraction=config.data.max_bad_fraction,
-        resume_from=context.start,
-        log=log,
+        skips=skips,
         metadata=built.metadata,
     )
     done = loop.finished_summary(log)
@@ -149,7 +120,7 @@ def train(
         loop.close()
     summary = loop.finish(**extras)
     if info.is_main:
-        log(loop.stopped_line() if loop.stopped_by else recipe.done_line(summary, loop))
+        log(loop.stopped_line() if loop.progress.stopped_by else recipe.done_line(summary, loop))
     return summary
 
 

@@ -10,7 +10,8 @@ import torch
 
 from sigma_video.data.annotations import read_list
 from sigma_video.data.clip import ClipSpec
-from sigma_video.engine.run import resolve_device, write_json
+from sigma_video.engine.device import resolve_device
+from sigma_video.engine.run_dir import write_json
 from sigma_video.evaluation.features import extract_features
 from sigma_video.evaluation.knn import knn_scores
 from sigma_video.evaluation.metrics import topk_accuracy

@@ -28,9 +28,10 @@ from sigma_video.data.eval_clips import EvalClips
 from sigma_video.data.randaugment import RandAugment
 from sigma_video.data.subset import label_range_records, subset_records, subset_text
 from sigma_video.data.transforms import normalize
+from sigma_video.engine.context import Context
 from sigma_video.engine.loop import Forward, Loop
 from sigma_video.engine.optim import build_optimizer
-from sigma_video.engine.train import Built, Context, Steps, train
+from sigma_video.engine.train import Built, Steps, train
 from sigma_video.finetuning.config import FinetuneConfig, FinetuneOptimConfig
 from sigma_video.finetuning.erasing import random_erase
 from sigma_video.finetuning.evaluate import evaluate
@@ -256,7 +257,7 @@ class FinetuneRecipe:
         every = config.run.eval_every * loop.plan.steps_per_epoch
 
         def validate(at: int) -> None:
-            if every and at % every == 0 and at < loop.last_step:
+            if every and at % every == 0 and at < loop.progress.last_step:
                 result = self.score(loop, self.val)
                 self.history.append({"step": at, **result})
                 if loop.logger is not None:
@@ -277,7 +278,7 @@ class FinetuneRecipe:
 
     def results(self, loop: Loop) -> dict[str, Any]:
         data = self.config.data
-        self.tested = None if loop.stopped_by is not None else self.score(loop, self.test)
+        self.tested = None if loop.progress.stopped_by is not None else self.score(loop, self.test)
         views = {"clips": data.test_clips, "crops": data.test_crops}
         return {
             "task": self.task.name,
@@ -290,11 +291,11 @@ class FinetuneRecipe:
     def done_line(self, summary: dict[str, Any], loop: Loop) -> str:
         tested, data = self.tested, self.config.data
         return (
-            f"done: {loop.step} steps in {summary['seconds']:.0f} s; "
+            f"done: {loop.progress.step} steps in {summary['seconds']:.0f} s; "
             f"loss {summary['loss_first']} -> {summary['loss_last']}; "
             f"test {score_text(tested)} on "
             f"{tested['num']} videos × {data.test_clips} clips × {data.test_crops} crops "
-            f"({tested['unreadable']} unreadable, left out); {loop.skips.summary()}"
+            f"({tested['unreadable']} unreadable, left out); {loop.faults.skips.summary()}"
         )
 
 
@@ -309,7 +310,7 @@ def finetune(
     entry holds the multi-view scores of the task (``top1``/``top5`` %, ``map`` %, or
     ``mae``/``obo``). A resume (``resume``: ``"auto"`` or a checkpoint folder) takes the
     clip settings left unset from the run's own and must otherwise match its config, apart
-    from session settings, unless ``allow_changes`` (``engine.run.resume_config``); a run
+    from session settings, unless ``allow_changes`` (``engine.resume.resume_config``); a run
     already finished returns its saved summary (``steps_this_session`` 0)."""
     return train(FinetuneRecipe(), config, resume, overwrite, log, allow_changes)
 

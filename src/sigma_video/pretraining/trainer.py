@@ -18,9 +18,10 @@ from sigma_video.data.dataset import VideoClips
 from sigma_video.data.decode import get_backend
 from sigma_video.data.step_decode import StepDecoder, decoded_in_step
 from sigma_video.data.transforms import normalize
+from sigma_video.engine.context import Context
 from sigma_video.engine.loop import Loop, TrainingError
 from sigma_video.engine.optim import build_optimizer
-from sigma_video.engine.train import Built, Context, Steps, train
+from sigma_video.engine.train import Built, Steps, train
 from sigma_video.flow.sources import check_flow_source
 from sigma_video.masks.builder import MaskConfig, build_device_masks, build_generator
 from sigma_video.models.config import target_freeze_steps
@@ -118,11 +119,12 @@ class PretrainRecipe:
         return {}
 
     def done_line(self, summary: dict[str, Any], loop: Loop) -> str:
+        faults = loop.faults
         return (
-            f"done: {loop.step} steps ({summary['steps_this_session']} this session) in "
+            f"done: {loop.progress.step} steps ({summary['steps_this_session']} this session) in "
             f"{summary['seconds']:.0f} s, {summary['clips_per_s']} clips/s; "
             f"loss {summary['loss_first']} -> {summary['loss_last']}; "
-            f"{loop.nonfinite_total} non-finite step(s) skipped; {loop.skips.summary()}; "
+            f"{faults.nonfinite_total} non-finite step(s) skipped; {faults.skips.summary()}; "
             f"checkpoint {summary['checkpoint']}"
         )
 

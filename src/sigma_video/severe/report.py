@@ -13,7 +13,7 @@ import statistics
 from pathlib import Path
 from typing import Any
 
-from sigma_video.engine.run import write_json
+from sigma_video.engine.run_dir import write_json
 from sigma_video.finetuning.tasks import make_task
 
 
