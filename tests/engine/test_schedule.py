@@ -35,7 +35,7 @@ def test_hand_values():
 def test_paper_presets_warm_up_from_zero_as_the_official_scripts(preset):
     """run_mae_pretraining never passes ``start_warmup_value``: the official warm-up is
     ``linspace(0, base_lr, warmup_steps)``; ours must be the same sequence."""
-    from sigma_video.engine.loop import make_plan
+    from sigma_video.engine.plan import make_plan
     from sigma_video.pretraining.config import load_pretrain_config
 
     optim = load_pretrain_config(preset).optim

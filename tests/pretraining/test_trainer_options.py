@@ -91,7 +91,8 @@ def test_run_precision_sets_the_steps_autocast(tmp_path, precision, autocast, sc
     from sigma_video.engine.config import OptimConfig
     from sigma_video.engine.context import Context
     from sigma_video.engine.distributed import DistInfo
-    from sigma_video.engine.loop import make_plan, open_loop
+    from sigma_video.engine.loop import open_loop
+    from sigma_video.engine.plan import make_plan
     from sigma_video.pretraining.config import RunConfig
 
     model = nn.Linear(2, 2)

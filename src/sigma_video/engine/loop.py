@@ -33,7 +33,7 @@ from sigma_video.engine.context import Context
 from sigma_video.engine.distributed import DistInfo, all_sum, ranks_in_sync, seed_ranks
 from sigma_video.engine.logger import RunLogger
 from sigma_video.engine.metrics import MetricsWindow, history_at_resume, run_history, run_summary
-from sigma_video.engine.plan import AUTOCAST, Plan, make_plan, set_schedule
+from sigma_video.engine.plan import AUTOCAST, Plan, set_schedule
 from sigma_video.engine.run_dir import write_json
 from sigma_video.engine.sampler import RunSampler
 from sigma_video.engine.stop import StopRequest, detach_worker
@@ -55,12 +55,10 @@ __all__ = [
     "Forward",
     "History",
     "Loop",
-    "Plan",
     "Precision",
     "Progress",
     "Saves",
     "TrainingError",
-    "make_plan",
     "open_loop",
 ]
 

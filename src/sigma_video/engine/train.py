@@ -23,7 +23,8 @@ from torch.utils.data import Dataset
 from sigma_video.data.skips import SkipCounter
 from sigma_video.engine.context import Context
 from sigma_video.engine.device import start_device
-from sigma_video.engine.loop import Forward, Loop, make_plan, open_loop
+from sigma_video.engine.loop import Forward, Loop, open_loop
+from sigma_video.engine.plan import make_plan
 from sigma_video.engine.resume import checked_resume, resume_point
 from sigma_video.engine.run_dir import write_run_files
 
