@@ -130,7 +130,14 @@ def test_console_entry_point_lists_models():
     out = subprocess.run(
         [sys.executable, "-m", "sigma_video", "models"], capture_output=True, text=True, check=True
     ).stdout
-    assert out.split() == ["vit_base", "vit_large", "vit_small", "vit_tiny"]
+    assert out.split() == [
+        "vit_base",
+        "vit_giant",
+        "vit_huge",
+        "vit_large",
+        "vit_small",
+        "vit_tiny",
+    ]
 
 
 def test_data_synth_and_bench_data(capsys, tmp_path):
