@@ -252,12 +252,12 @@ def test_extract_probe_and_knn(capsys, synth_root, tmp_path):
 def test_mismatched_lists_are_refused_before_any_extraction(
     capsys, synth_root, tmp_path, monkeypatch, argv
 ):
-    from sigma_video.evaluation import cache
+    from sigma_video.evaluation import protocol
 
     def no_extraction(*args, **kwargs):
         raise AssertionError("features extracted before the labels were checked")
 
-    monkeypatch.setattr(cache, "features_for", no_extraction)
+    monkeypatch.setattr(protocol, "features_for", no_extraction)
     val = tmp_path / "val.csv"
     val.write_text(f"{synth_root / 'videos/val/00000.mp4'} 99\n")
     lists = ["--train", str(synth_root / "train.csv"), "--val", str(val)]

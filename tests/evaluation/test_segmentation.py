@@ -7,7 +7,6 @@ from PIL import Image
 
 from sigma_video.cli import main
 from sigma_video.evaluation.segmentation import (
-    SegmentConfig,
     VOSSequence,
     davis_sequences,
     evaluate_segmentation,
@@ -18,6 +17,7 @@ from sigma_video.evaluation.segmentation import (
     segment_clip,
     upsample,
 )
+from sigma_video.evaluation.settings import SegmentConfig
 from sigma_video.io import load_model
 
 
@@ -42,9 +42,10 @@ def test_clustering_separates_two_feature_groups():
 
 
 def test_segmentation_on_the_generated_davis_layout(synth_root, tmp_path, capsys):
-    encoder, _ = load_model("random:demo")
-    result = evaluate_segmentation(
-        encoder, synth_root / "davis", 64, overlays=tmp_path / "ovl", max_sequences=2
+    from sigma_video.evaluation.protocol import segment_protocol
+
+    result = segment_protocol(  # the demo encoder's own size: 64
+        "random:demo", synth_root / "davis", overlays=tmp_path / "ovl", max_sequences=2
     )
     assert (
         result["clips"] == 4

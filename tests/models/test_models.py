@@ -204,6 +204,20 @@ def test_position_tables_at_other_clip_sizes():
     assert "pos_embed" not in encoder.state_dict()
 
 
+def test_with_clip_rebuilds_the_encoder_for_another_default_clip():
+    from sigma_video.models.encoder import with_clip
+
+    encoder = create_encoder("vit_tiny").eval()  # built for 8×64²
+    assert with_clip(encoder, 8, 64) is encoder
+    rebuilt = with_clip(encoder, 4, 48)  # grid (2, 3, 3): its default table now
+    assert (rebuilt.config.num_frames, rebuilt.config.img_size) == (4, 48)
+    assert rebuilt.pos_embed.shape == (18, 192) and not rebuilt.training
+    video = torch.randn(1, 3, 4, 48, 48)
+    torch.testing.assert_close(rebuilt.forward_features(video), encoder.forward_features(video))
+    with pytest.raises(ValueError, match="learned position table"):
+        with_clip(create_encoder("vit_tiny", learned_pos=True), 4, 48)
+
+
 def test_a_learned_position_table_is_a_saved_trained_parameter():
     from sigma_video.engine.optim import parameter_groups
 

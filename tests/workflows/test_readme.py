@@ -151,8 +151,8 @@ def check(words: list[str], folder: Path, monkeypatch) -> None:
     elif command in ("config", "models", "presets", "plan"):
         args.func(args)
     elif command == "probe":
-        from sigma_video.cli.evaluate import ProbeSettings
         from sigma_video.config import load_config
+        from sigma_video.evaluation.settings import ProbeSettings
 
         load_config(None, args.settings, cls=ProbeSettings)
     elif command == "severe" and not args.compare:

@@ -11,14 +11,11 @@ import numpy as np
 import torch
 
 from sigma_video.bench.timing import device_name
-from sigma_video.evaluation.knn import knn_scores
+from sigma_video.evaluation.knn import knn_accuracy
 from sigma_video.evaluation.probe import linear_probe
-from sigma_video.evaluation.segmentation import (
-    SegmentConfig,
-    match_clusters,
-    reduce_tubes,
-    upsample,
-)
+from sigma_video.evaluation.protocol import percent
+from sigma_video.evaluation.segmentation import match_clusters, reduce_tubes, upsample
+from sigma_video.evaluation.settings import KNN_KS, SegmentConfig
 
 
 def _clustered(count: int, dim: int, classes: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -32,15 +29,15 @@ def _clustered(count: int, dim: int, classes: int, seed: int) -> tuple[torch.Ten
 def bench_probe(
     num_train: int = 10_000, num_val: int = 2_000, dim: int = 768, classes: int = 400
 ) -> dict[str, Any]:
-    """Seconds (wall and CPU) of a linear probe and a kNN (k 20, 200) on cached features."""
+    """Seconds (wall and CPU) of a linear probe and a kNN (each k of ``KNN_KS``) on cached
+    features."""
     train_x, train_y = _clustered(num_train, dim, classes, 1)
     val_x, val_y = _clustered(num_val, dim, classes, 2)
     wall, cpu = time.perf_counter(), time.process_time()
     probe = linear_probe(train_x, train_y, val_x, val_y)
     probe_s, probe_cpu = time.perf_counter() - wall, time.process_time() - cpu
     wall = time.perf_counter()
-    for k in (20, 200):
-        knn_scores(train_x, train_y, val_x, k=k, temperature=0.07, num_classes=classes)
+    knn_accuracy(train_x, train_y, val_x, val_y, KNN_KS)
     return {
         "bench": "probe",
         "device": device_name(torch.device("cpu")),
@@ -50,7 +47,7 @@ def bench_probe(
         "classes": classes,
         "probe_s": round(probe_s, 3),
         "probe_cpu_s": round(probe_cpu, 3),
-        "probe_top1": round(100 * probe["top1"], 2),  # %, as the evaluation commands print
+        "probe_top1": percent(probe["top1"]),  # %, as the evaluation commands print
         "knn_s": round(time.perf_counter() - wall, 3),
     }
 

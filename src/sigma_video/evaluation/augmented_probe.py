@@ -21,6 +21,7 @@ from sigma_video.engine.sampler import epoch_order
 from sigma_video.engine.stop import detach_worker
 from sigma_video.evaluation.inference import eval_autocast
 from sigma_video.evaluation.metrics import topk_accuracy
+from sigma_video.evaluation.settings import AUGMENTED_WEIGHT_DECAY, ProbeSettings
 from sigma_video.models.encoder import VideoEncoder
 
 
@@ -30,10 +31,10 @@ def augmented_probe(
     clip: ClipConfig,
     val_x: Tensor,
     val_y: Tensor,
-    epochs: int = 10,
-    batch_size: int = 32,
-    lr: float = 1e-3,
-    weight_decay: float = 0.0,
+    epochs: int = ProbeSettings.epochs,
+    batch_size: int = ProbeSettings.batch_size,
+    lr: float = ProbeSettings.lr,
+    weight_decay: float = AUGMENTED_WEIGHT_DECAY,
     workers: int = 0,
     device: str | torch.device = "cpu",
     seed: int = 0,

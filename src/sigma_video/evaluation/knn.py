@@ -6,13 +6,16 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from sigma_video.evaluation.metrics import topk_accuracy
+from sigma_video.evaluation.settings import KNN_KS, KNN_TEMPERATURE
+
 
 def knn_scores(
     bank: Tensor,
     bank_labels: Tensor,
     queries: Tensor,
-    k: int = 200,
-    temperature: float = 0.07,
+    k: int = max(KNN_KS),
+    temperature: float = KNN_TEMPERATURE,
     num_classes: int | None = None,
     chunk: int = 1024,
 ) -> Tensor:
@@ -38,3 +41,29 @@ def knn_scores(
         )
         out.append(votes)
     return torch.cat(out)
+
+
+def knn_accuracy(
+    train_x: Tensor,
+    train_y: Tensor,
+    val_x: Tensor,
+    val_y: Tensor,
+    ks: tuple[int, ...] = KNN_KS,
+    temperature: float = KNN_TEMPERATURE,
+) -> dict[str, float | int]:
+    """The kNN protocol on frozen features: the training set is the bank, each validation
+    item is classified by ``knn_scores`` once per ``k``.
+
+    Args:
+        train_x: ``(N, D)`` bank features; train_y: ``(N,)`` labels ≥ 0;
+        val_x: ``(Q, D)`` query features; val_y: ``(Q,)`` labels.
+
+    Returns:
+        ``num_train``, ``num_val`` and ``top1_k{k}`` (a fraction) for each ``k`` in ``ks``.
+    """
+    classes = int(max(train_y.max(), val_y.max())) + 1
+    result: dict[str, float | int] = {"num_train": len(train_x), "num_val": len(val_x)}
+    for k in ks:
+        scores = knn_scores(train_x, train_y, val_x, k, temperature, num_classes=classes)
+        result[f"top1_k{k}"] = topk_accuracy(scores, val_y, 1)
+    return result

@@ -16,10 +16,15 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from sigma_video.evaluation.metrics import topk_accuracy
+from sigma_video.evaluation.settings import LBFGS_MAX_ITER, LBFGS_WEIGHT_DECAY
 
 
 def fit_linear(
-    x: Tensor, y: Tensor, num_classes: int, weight_decay: float = 1e-4, max_iter: int = 100
+    x: Tensor,
+    y: Tensor,
+    num_classes: int,
+    weight_decay: float = LBFGS_WEIGHT_DECAY,
+    max_iter: int = LBFGS_MAX_ITER,
 ) -> tuple[Tensor, Tensor]:
     """Multinomial logistic regression: minimise ``mean CE(x Wᵀ + b, y) + wd/2 ‖W‖²``
     (bias not decayed) with full-batch L-BFGS from zero, which is convex and deterministic;
@@ -61,8 +66,8 @@ def linear_probe(
     train_y: Tensor,
     val_x: Tensor,
     val_y: Tensor,
-    weight_decay: float = 1e-4,
-    max_iter: int = 100,
+    weight_decay: float = LBFGS_WEIGHT_DECAY,
+    max_iter: int = LBFGS_MAX_ITER,
 ) -> dict[str, float]:
     """A linear classifier on frozen features: a norm (standardisation with the training
     set's statistics) and a linear layer fitted by ``fit_linear``, all in float64 (module

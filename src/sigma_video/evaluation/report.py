@@ -13,10 +13,10 @@ from sigma_video.data.clip import ClipSpec
 from sigma_video.engine.device import resolve_device
 from sigma_video.engine.run_dir import write_json
 from sigma_video.evaluation.features import extract_features
-from sigma_video.evaluation.knn import knn_scores
-from sigma_video.evaluation.metrics import topk_accuracy
+from sigma_video.evaluation.knn import knn_accuracy
 from sigma_video.evaluation.probe import linear_probe
 from sigma_video.evaluation.segmentation import evaluate_segmentation
+from sigma_video.evaluation.settings import KNN_KS
 from sigma_video.io.load import encoder_for, load_model
 from sigma_video.models.encoder import VideoEncoder
 from sigma_video.pretraining.config import load_pretrain_config
@@ -56,8 +56,9 @@ def embedded_metrics(
         out[f"probe_{task}"] = linear_probe(feats["train"], y["train"], feats["val"], y["val"])[
             "top1"
         ]
-        scores = knn_scores(feats["train"], y["train"], feats["val"], k=20, temperature=0.07)
-        out[f"knn20_{task}"] = topk_accuracy(scores, y["val"], 1)
+        k = KNN_KS[0]
+        knn = knn_accuracy(feats["train"], y["train"], feats["val"], y["val"], ks=(k,))
+        out[f"knn{k}_{task}"] = knn[f"top1_k{k}"]
     seg = evaluate_segmentation(encoder, root / "davis", spec.size, max_sequences=max_sequences)
     out["vos_clustering"] = seg["miou_clustering"]
     out["vos_overclustering"] = seg["miou_overclustering"]

@@ -35,23 +35,8 @@ from sigma_video.evaluation.matching import (
     nearest_indices,
     overclustering_from_counts,
 )
+from sigma_video.evaluation.settings import CLIP_LEN, SegmentConfig
 from sigma_video.models.encoder import VideoEncoder
-
-CLIP_LEN = {"davis": 16, "ytvos": 4}
-
-
-@dataclass(frozen=True)
-class SegmentConfig:
-    """``clusters=None``: K = number of ground-truth segments of the clip;
-    ``clip_len=None``: 16 frames on DAVIS, 4 annotated frames on YouTube-VOS (Time-Tuning)."""
-
-    clip_len: int | None = None
-    clusters: int | None = None
-    overclusters: int = 10
-    pca_dim: int = 50
-    kmeans_iters: int = 50
-    kmeans_restarts: int = 5
-    seed: int = 0
 
 
 @dataclass(frozen=True)

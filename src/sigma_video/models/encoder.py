@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 from torch import Tensor, nn
@@ -168,3 +168,17 @@ class VideoEncoder(nn.Module):
 
     def forward(self, video: Tensor, visible: Tensor | None = None) -> Tensor:
         return self.forward_features(video, visible)
+
+
+def with_clip(encoder: VideoEncoder, num_frames: int, size: int) -> VideoEncoder:
+    """The encoder for another default clip (``num_frames`` × ``size``²), same weights, in
+    eval mode; itself when the clip is already its own. Its fixed sinusoid table is
+    rebuilt; a learned table cannot follow, so a change is refused."""
+    c = encoder.config
+    if (c.num_frames, c.img_size) == (num_frames, size):
+        return encoder
+    if c.learned_pos:
+        raise ValueError("this encoder has a learned position table: its clip size is fixed")
+    rebuilt = VideoEncoder(replace(c, num_frames=num_frames, img_size=size))
+    rebuilt.load_state_dict(encoder.state_dict())
+    return rebuilt.eval()
