@@ -36,10 +36,12 @@ def write_checkpoint(
     state: dict[str, Any],
     keep_last: int = 3,
     metadata: dict[str, str] | None = None,
+    folders: dict[str, Path] | None = None,
 ) -> Path:
     """Write ``checkpoints/step_<step>`` atomically (``tensors`` to ``model.safetensors``
     with ``metadata`` and the step in its header, ``state`` to ``state.pt``, both fsynced)
-    and keep the newest ``keep_last``."""
+    and keep the newest ``keep_last``. ``folders`` (name -> a folder already written, e.g.
+    the sharded state) are moved in under their names before the checkpoint appears."""
     root = Path(run_dir) / "checkpoints"
     final = root / f"{PREFIX}{step:08d}"
     tmp = root / f".tmp-{final.name}-{os.getpid()}"
@@ -53,9 +55,13 @@ def write_checkpoint(
         for path in (tmp / "model.safetensors", tmp / "state.pt"):
             with open(path, "rb") as handle:
                 os.fsync(handle.fileno())
+        for name, folder in (folders or {}).items():
+            os.replace(folder, tmp / name)
     except (OSError, RuntimeError) as err:  # torch.save reports a full disk as RuntimeError
         line = write_failure(root, final.name, err)  # while the disk is still full
         shutil.rmtree(tmp, ignore_errors=True)  # nothing half-written stays behind
+        for folder in (folders or {}).values():
+            shutil.rmtree(folder, ignore_errors=True)
         raise CheckpointWriteError(line) from None
     if final.exists():
         shutil.rmtree(final)

@@ -86,6 +86,20 @@ class SigmaPretrainer(nn.Module):
                 parameter.grad = None
         self.objective.after_backward(step)
 
+    def shard_units(self) -> list[nn.Module]:
+        """FSDP2's units (``engine.parallel``): each transformer block of Ψ and of the
+        decoder; the rest (embeddings, norms, heads, φ-MLP, prototypes) goes with the
+        root."""
+        return [*self.encoder.blocks, *self.decoder.blocks]
+
+    def before_sharded_forward(self) -> None:
+        """Under FSDP2 the prototypes are normalised on their shards before the forward:
+        inside it they are a gathered copy whose in-place normalisation FSDP2 drops (each
+        shard holds whole rows, so normalising a shard is exact)."""
+        prototypes = getattr(self.objective, "prototypes", None)
+        if prototypes is not None:
+            prototypes.normalize_()
+
     def frozen_prefixes(self) -> tuple[str, ...]:
         """State-dict prefixes of frozen pretrained weights that checkpoints leave out (they
         are rebuilt from their own files, e.g. ``model.target.dino_weights``)."""

@@ -19,6 +19,7 @@ from sigma_video.checkpoint_format import (
     load_checkpoint,
     write_checkpoint,
 )
+from sigma_video.engine.parallel import is_sharded
 from sigma_video.state_dict import check_fit
 
 __all__ = [
@@ -119,8 +120,14 @@ class Checkpointer:
     keep_last: int = 3
     metadata: dict[str, str] = field(default_factory=dict)
 
-    def save(self, step: int, model: nn.Module, states: dict[str, Any]) -> Path:
-        """Write step ``step``; refuses (ValueError) weights that hold NaN or Inf."""
+    def save(self, step: int, model: nn.Module, states: dict[str, Any]) -> Path | None:
+        """Write step ``step``; refuses (ValueError) weights that hold NaN or Inf. A model
+        sharded with FSDP2 is saved by every rank (``engine.sharded``); the path is the main
+        rank's answer (None on the others)."""
+        if is_sharded(model):
+            from sigma_video.engine.sharded import save_sharded
+
+            return save_sharded(self, step, model, states)
         if not all_finite(model):
             raise ValueError(f"refusing to save step {step}: the weights hold NaN or Inf")
         state = {name: _saved(value) for name, value in states.items()}
@@ -133,7 +140,16 @@ class Checkpointer:
         """Restore checkpoint ``path`` into ``model``, each of ``states`` (those it holds:
         a checkpoint without a grad scaler leaves it as it is) and the RNGs; returns the
         whole saved state (``step`` and the plain values among it)."""
+        if is_sharded(model):
+            from sigma_video.engine.sharded import load_sharded
+
+            return load_sharded(path, model, states)
         tensors, state = load_checkpoint(path)
+        if "optimizer" in states and "optimizer" not in state:
+            raise ValueError(
+                f"{path} was written with run.parallel=fsdp (its optimizer state is sharded); "
+                "resume it with run.parallel=fsdp"
+            )
         try:
             load_weights_into(model, tensors)
         except ValueError as err:

@@ -12,6 +12,7 @@ from typing import TypeVar
 import torch
 import torch.distributed as dist
 from torch import nn
+from torch.distributed.tensor import DTensor
 
 from sigma_video.engine.checkpoint import unwrap
 
@@ -87,11 +88,14 @@ def seed_ranks(seed: int, info: DistInfo, step: int) -> None:
 
 
 def ranks_in_sync(model: nn.Module, info: DistInfo) -> bool:
-    """True if every rank holds the same weights (checked by a checksum all-reduce)."""
+    """True if every rank holds the same weights (checked by a checksum all-reduce); of a
+    model sharded with FSDP2, the weights every rank holds whole (its shards differ)."""
     if not info.enabled:
         return True
+    whole = [p for p in unwrap(model).parameters() if not isinstance(p, DTensor)]
     with torch.no_grad():
-        total = torch.stack([p.double().sum() for p in unwrap(model).parameters()]).sum()
+        total = torch.stack([p.double().sum() for p in whole]).sum() if whole else torch.zeros(())
+        total = total.to(next(unwrap(model).parameters()).device)
         high, low = total.clone(), total.clone()
         dist.all_reduce(high, op=dist.ReduceOp.MAX)
         dist.all_reduce(low, op=dist.ReduceOp.MIN)

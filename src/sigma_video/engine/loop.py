@@ -11,7 +11,6 @@ signal. What a step computes is the caller's ``forward(batch, step)``.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import itertools
 import json
@@ -33,6 +32,7 @@ from sigma_video.engine.context import Context
 from sigma_video.engine.distributed import DistInfo, all_sum, ranks_in_sync, seed_ranks
 from sigma_video.engine.logger import RunLogger
 from sigma_video.engine.metrics import MetricsWindow, history_at_resume, run_history, run_summary
+from sigma_video.engine.parallel import full, gradient_sync, is_sharded
 from sigma_video.engine.plan import AUTOCAST, Plan, set_schedule
 from sigma_video.engine.run_dir import write_json
 from sigma_video.engine.sampler import RunSampler
@@ -106,7 +106,7 @@ def open_loop(
             log(f"resuming from {context.start} (step {step})")
     seed_ranks(run.seed, info, step)  # drop path differs between ranks
     net: nn.Module = torch.compile(model) if run.compile else model
-    if info.enabled:
+    if info.enabled and not is_sharded(model):
         ids = [device.index] if device.type == "cuda" else None
         net = nn.parallel.DistributedDataParallel(net, device_ids=ids)
     last_step = plan.total_steps
@@ -182,13 +182,24 @@ class Saves:
     saved_step: int = -1
     saved_at: float = dataclasses.field(default_factory=time.perf_counter)
 
-    def due(self, step: int, last_step: int) -> bool:
-        """Whether the checkpoint cadence asks for one after ``step``."""
+    def due(
+        self,
+        step: int,
+        last_step: int,
+        info: DistInfo | None = None,
+        device: torch.device | None = None,
+    ) -> bool:
+        """Whether the checkpoint cadence asks for one after ``step``; the time-based one is
+        the main rank's clock, told to every rank (``info``) so that all save together."""
         minutes = self.minutes
         overdue = minutes > 0 and time.perf_counter() - self.saved_at >= 60 * minutes
+        if minutes > 0 and info is not None and info.enabled:
+            flag = torch.tensor(int(overdue), device=device)
+            dist.broadcast(flag, 0)
+            overdue = bool(flag)
         return step % self.every == 0 or step == last_step or overdue
 
-    def save(self, step: int, model: nn.Module, states: dict) -> Path:
+    def save(self, step: int, model: nn.Module, states: dict) -> Path | None:
         """The checkpoint of ``step`` (``Checkpointer.save``), its step and time kept."""
         path = self.checkpointer.save(step, model, states)
         self.saved_step, self.saved_at = step, time.perf_counter()
@@ -312,7 +323,7 @@ class Loop:
                     self.window.started += time.perf_counter() - paused  # not throughput
                 if stopping and progress.step < progress.last_step:
                     progress.stopped_by = stop.signal_name or "a signal on another rank"
-                    if self.info.is_main and self.saves.saved_step != progress.step:
+                    if self.writes_checkpoints and self.saves.saved_step != progress.step:
                         self.save()
                     break
 
@@ -334,10 +345,7 @@ class Loop:
             faults.without_motion += int(batch.get("without_motion", 0))
             seen += 1
             last = seen == accum
-            sync = (
-                self.net.no_sync() if self.info.enabled and not last else contextlib.nullcontext()
-            )
-            with sync, self.precision.autocast(self.device):
+            with gradient_sync(self.net, last), self.precision.autocast(self.device):
                 loss, metrics = forward(batch, self.progress.step)
                 finite &= torch.isfinite(loss)
                 self.precision.scaler.scale(loss / accum).backward()
@@ -407,10 +415,16 @@ class Loop:
                     self.logger.write(warning)
                 self.logger.log(step, scalars)
                 self.history.losses.append(scalars["loss"])
-        if self.info.is_main and self.saves.due(step, last_step):
+        if self.saves.due(step, last_step, self.info, self.device) and self.writes_checkpoints:
             self.save()
 
-    def save(self) -> Path:
+    @property
+    def writes_checkpoints(self) -> bool:
+        """Whether this rank takes part in saving: the main rank, or every rank of a
+        sharded model (each writes its shards)."""
+        return self.info.is_main or is_sharded(self.model)
+
+    def save(self) -> Path | None:
         warning = self.monitor.warning if self.monitor is not None else None
         previous = self.history.previous
         history = run_history(
@@ -509,6 +523,11 @@ def _clip(model: nn.Module, max_norm: float | None) -> torch.Tensor:
     """The total gradient norm before clipping; the gradients are scaled down in place to
     a total norm of ``max_norm`` when it is set and exceeded."""
     params = [p for p in model.parameters() if p.grad is not None]
+    if is_sharded(model):  # DTensor gradients: the norm over all ranks' shards
+        norm = torch.nn.utils.get_total_norm([p.grad for p in params])
+        if max_norm:
+            torch.nn.utils.clip_grads_with_norm_(params, max_norm, norm)
+        return full(norm)
     if max_norm:
         return torch.nn.utils.clip_grad_norm_(params, max_norm)
     return torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(p.grad) for p in params]))

@@ -23,7 +23,7 @@ from torch.utils.data import Dataset
 from sigma_video.data.skips import SkipCounter
 from sigma_video.engine.context import Context
 from sigma_video.engine.device import start_device
-from sigma_video.engine.loop import Forward, Loop, open_loop
+from sigma_video.engine.loop import Forward, Loop, open_loop, resolve_precision
 from sigma_video.engine.plan import make_plan
 from sigma_video.engine.resume import checked_resume, resume_point
 from sigma_video.engine.run_dir import write_run_files
@@ -96,6 +96,8 @@ def train(
     config = checked_resume(config, context.start, allow_changes, info)
     built = recipe.build(config, context)
     config = built.config
+    if getattr(config.run, "parallel", "ddp") == "fsdp":  # before the optimizer: DTensors
+        shard_for_run(built.model, config.run, info, device)
     plan = make_plan(config.optim, len(built.dataset), info.world_size, built.views)
     optimizer = built.optimizer(plan.lr)
     write_run_files(config, info, resume, overwrite, built.files)
@@ -123,6 +125,21 @@ def train(
     if info.is_main:
         log(loop.stopped_line() if loop.progress.stopped_by else recipe.done_line(summary, loop))
     return summary
+
+
+def shard_for_run(model: nn.Module, run: Any, info: Any, device: torch.device) -> None:
+    """FSDP2 over the run's ranks (``engine.parallel.shard``), gathering bf16 weights when
+    the run computes in bf16; a single process gets a process group of its own (so a run
+    saved on N ranks resumes on one, and one rank runs the same code)."""
+    import torch.distributed as dist
+
+    from sigma_video.engine.parallel import shard
+
+    if not dist.is_initialized():
+        backend = "nccl" if device.type == "cuda" else "gloo"
+        dist.init_process_group(backend, store=dist.HashStore(), rank=0, world_size=1)
+    bf16 = resolve_precision(run.precision, device) == "bf16"
+    shard(model, bf16, run.reshard_after_forward)
 
 
 def _quiet(line: str) -> None:

@@ -14,6 +14,8 @@ from sigma_video.engine.config import BaseRunConfig, OptimConfig
 from sigma_video.masks.builder import MaskSettings
 from sigma_video.models.config import PretrainerConfig
 
+PARALLEL = ("ddp", "fsdp")
+
 
 @dataclass
 class RunConfig(BaseRunConfig):
@@ -30,7 +32,19 @@ class RunConfig(BaseRunConfig):
     """start from these weights (official `.pth`, checkpoint folder or run), with a fresh optimizer
     and schedule"""
 
-    SESSION_KEYS = (*BaseRunConfig.SESSION_KEYS, "probe_after")
+    parallel: str = "ddp"
+    """`ddp` (every rank holds the whole model) or `fsdp` (FSDP2: weights, gradients and AdamW
+    state sharded over the ranks, checkpoints sharded with DCP)"""
+    reshard_after_forward: bool = True
+    """FSDP2: free each block's gathered weights after its forward and gather them again for
+    the backward (less memory, more communication)"""
+
+    SESSION_KEYS = (*BaseRunConfig.SESSION_KEYS, "probe_after", "reshard_after_forward")
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.parallel not in PARALLEL:
+            raise ValueError(f"run.parallel must be one of {PARALLEL}, got {self.parallel!r}")
 
 
 @dataclass

@@ -21,6 +21,7 @@ from sigma_video.data.transforms import normalize
 from sigma_video.engine.context import Context
 from sigma_video.engine.loop import Loop, TrainingError
 from sigma_video.engine.optim import build_optimizer
+from sigma_video.engine.parallel import is_sharded
 from sigma_video.engine.train import Built, Steps, train
 from sigma_video.flow.sources import check_flow_source
 from sigma_video.masks.builder import MaskConfig, build_device_masks, build_generator
@@ -100,6 +101,7 @@ class PretrainRecipe:
         clips = config.optim.batch_size * loop.info.world_size
         loop.monitor = collapse_monitor(self.model, dataset.mask, clips)
         device_masks = build_device_masks(dataset.mask, device)  # None: the loader's masks
+        sharded = is_sharded(self.model)
 
         def forward(batch: dict, step: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
             raw = batch["video"].to(device, non_blocking=True)
@@ -107,6 +109,8 @@ class PretrainRecipe:
                 mask = device_masks(raw, batch["mask_seed"])
             else:
                 mask = batch["mask"].to(device, non_blocking=True)
+            if sharded:
+                self.model.before_sharded_forward()
             return loop.net(normalize(raw), mask)
 
         batches = loop.loader(dataset, config.data.workers)
