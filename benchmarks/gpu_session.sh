@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Every GPU measurement issue 7 owes, as ONE device call (15 minutes of device time per
-# session: run this once with timeout_s 600 — its own timeouts add up to 580 s plus installs,
+# Every GPU measurement the issues owe, as ONE device call (15 minutes of device time per
+# session: run this once with timeout_s 600 — its own timeouts add up to 570 s plus installs,
 # and what is written under $OUT comes back even if the call runs out — keep the rest for a
 # rerun, then give_back). Never run yet: no device was lent so far.
 #
@@ -22,18 +22,26 @@ nvidia-smi --query-gpu=name,memory.total,clocks.max.sm --format=csv | tee "$OUT/
 timeout 60 python3 -m pytest -q -m gpu tests/test_gpu.py 2>&1 | tail -5 | tee "$OUT/gpu_tests.txt"
 
 # 2. Sinkhorn at 45 056 x 3000 and the ViT-S/B steps (SIGMA-MLP, pixel baseline), batch 32
-timeout 150 python3 benchmarks/core.py --device cuda 2>&1 | tee "$OUT/core.jsonl"
+timeout 120 python3 benchmarks/core.py --device cuda 2>&1 | tee "$OUT/core.jsonl"
 timeout 40 python3 benchmarks/dino_precision.py --device cuda --batch-size 32 2>&1 | tail -1 \
     | tee -a "$OUT/core.jsonl"
 timeout 50 sigma-video bench step --batch-size 32 model.arch=vit_base model.target.kind=dino \
     --device cuda 2>&1 | tail -1 | tee -a "$OUT/core.jsonl"
 timeout 50 sigma-video bench step --batch-size 128 model.arch=vit_base model.grad_checkpointing=true \
     --device cuda 2>&1 | tail -1 | tee -a "$OUT/core.jsonl"
-timeout 100 sigma-video bench step --batch-size 32 --compile model.arch=vit_base \
+timeout 70 sigma-video bench step --batch-size 32 --compile model.arch=vit_base \
     --device cuda 2>&1 | tail -1 | tee -a "$OUT/core.jsonl"
 
+# 2b. beyond the paper (issue 30): ViT-L and ViT-H SIGMA-MLP steps at bf16 with activation
+#     checkpointing; compare peak_memory_gib with `sigma-video plan --gpus 1 --json
+#     model.arch=vit_large` (states + 32 × per-clip bytes: the plan needs no GPU)
+timeout 40 sigma-video bench step --batch-size 32 --repeats 3 model.arch=vit_large \
+    model.grad_checkpointing=true --device cuda 2>&1 | tail -1 | tee -a "$OUT/core.jsonl"
+timeout 40 sigma-video bench step --batch-size 32 --repeats 3 model.arch=vit_huge \
+    model.grad_checkpointing=true --device cuda 2>&1 | tail -1 | tee -a "$OUT/core.jsonl"
+
 # 3. the whole pipeline on real decoded video: GPU-busy share per loader worker count
-timeout 90 sigma-video bench pipeline --config vit_b_ssv2_mlp --steps 25 --workers 4,8,14 \
+timeout 60 sigma-video bench pipeline --config vit_b_ssv2_mlp --steps 25 --workers 4,8,14 \
     optim.batch_size=32 run.device=cuda 2>&1 | tee "$OUT/pipeline.jsonl"
 
 # 4. decoding in the training step (issue 18, `data.decode_in=step`): the workers only plan,

@@ -144,3 +144,34 @@ def test_a_saved_config_with_earlier_key_names_still_resumes(tmp_path):
         "target",
         "objective",
     }
+
+
+@pytest.mark.parametrize("size", ["l", "h", "g"])
+@pytest.mark.parametrize(
+    "recipe", ["k400_mlp", "k400_dino", "k400_videomae", "ssv2_mlp", "ssv2_dino", "ssv2_videomae"]
+)
+def test_large_presets_are_the_vit_b_recipe_with_another_encoder(size, recipe):
+    """No recipe is published beyond ViT-B: the L/H/g presets change the encoder, the run
+    folder, FSDP2 for H and g, and for ViT-g/14 a DINO φ in 14-pixel patches."""
+    import dataclasses
+
+    big, base = (
+        load_pretrain_config(f"vit_{size}_{recipe}"),
+        load_pretrain_config(f"vit_b_{recipe}"),
+    )
+    arch = {"l": "vit_large", "h": "vit_huge", "g": "vit_giant"}[size]
+    assert big.model.arch == arch and big.run.output == f"runs/vit_{size}_{recipe}"
+    assert big.run.parallel == ("ddp" if size == "l" else "fsdp")
+    target = big.model.target
+    if size == "g" and target.kind == "dino":
+        assert target.dino_arch == "dinov2_vitb14"
+        target = dataclasses.replace(target, dino_arch=base.model.target.dino_arch)
+    model = dataclasses.replace(big.model, arch=base.model.arch, target=target)
+    run = dataclasses.replace(big.run, output=base.run.output, parallel="ddp")
+    assert (model, big.mask, big.data, big.optim, run) == (
+        base.model,
+        base.mask,
+        base.data,
+        base.optim,
+        base.run,
+    )
