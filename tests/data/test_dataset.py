@@ -2,15 +2,10 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from sigma_video.data import (
-    ClipConfig,
-    DataError,
-    SkipCounter,
-    VideoClips,
-    VideoRecord,
-    collate,
-    read_list,
-)
+from sigma_video.data.annotations import VideoRecord, read_list
+from sigma_video.data.collate import collate
+from sigma_video.data.dataset import ClipConfig, VideoClips
+from sigma_video.data.skips import DataError, SkipCounter
 from sigma_video.masks.builder import MaskConfig
 from tests.data.test_decode import make_bad_files
 

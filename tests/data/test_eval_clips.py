@@ -3,7 +3,8 @@ import shutil
 import pytest
 import torch
 
-from sigma_video.data import ClipConfig, VideoRecord, read_list
+from sigma_video.data.annotations import VideoRecord, read_list
+from sigma_video.data.dataset import ClipConfig
 from sigma_video.data.decode import DecodeError
 from sigma_video.data.eval_clips import EvalClips
 

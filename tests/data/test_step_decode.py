@@ -7,9 +7,12 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from sigma_video.data import ClipConfig, DataError, VideoClips, VideoRecord, collate
+from sigma_video.data.annotations import VideoRecord
+from sigma_video.data.collate import collate
+from sigma_video.data.dataset import ClipConfig, VideoClips
 from sigma_video.data.decode import FrameFolder, ImageFile, PyAVBackend
 from sigma_video.data.randaugment import RandAugment
+from sigma_video.data.skips import DataError
 from sigma_video.data.step_decode import StepDecoder, decoded_in_step
 from sigma_video.masks.builder import MaskConfig
 from sigma_video.pretraining.config import load_pretrain_config
