@@ -11,7 +11,8 @@ results → the summary. What a recipe is: ``Recipe``; pretraining's is
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import contextlib
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -96,8 +97,25 @@ def train(
     config = checked_resume(config, context.start, allow_changes, info)
     built = recipe.build(config, context)
     config = built.config
-    if getattr(config.run, "parallel", "ddp") == "fsdp":  # before the optimizer: DTensors
-        shard_for_run(built.model, config.run, info, device)
+    sharded = getattr(config.run, "parallel", "ddp") == "fsdp"
+    # FSDP2 in a single process shards over a process group of its own, left at the end
+    group = own_process_group(device) if sharded and not info.enabled else contextlib.nullcontext()
+    with group:
+        if sharded:  # before the optimizer: the parameters become DTensors
+            shard_for_run(built.model, config.run, device)
+        return _train_built(recipe, built, context, resume, overwrite, log)
+
+
+def _train_built(
+    recipe: Recipe,
+    built: Built,
+    context: Context,
+    resume: str | None,
+    overwrite: bool,
+    log: Callable[[str], None],
+) -> dict[str, Any]:
+    """The run from its built model on: plan, optimizer, run files, the loop, the summary."""
+    config, info = built.config, context.info
     plan = make_plan(config.optim, len(built.dataset), info.world_size, built.views)
     optimizer = built.optimizer(plan.lr)
     write_run_files(config, info, resume, overwrite, built.files)
@@ -127,17 +145,29 @@ def train(
     return summary
 
 
-def shard_for_run(model: nn.Module, run: Any, info: Any, device: torch.device) -> None:
-    """FSDP2 over the run's ranks (``engine.parallel.shard``), gathering bf16 weights when
-    the run computes in bf16; a single process gets a process group of its own (so a run
-    saved on N ranks resumes on one, and one rank runs the same code)."""
+@contextlib.contextmanager
+def own_process_group(device: torch.device) -> Iterator[None]:
+    """A process group of this process alone (FSDP2 needs one), destroyed on leaving; one
+    already joined is used as it is."""
     import torch.distributed as dist
 
+    if dist.is_initialized():
+        yield
+        return
+    backend = "nccl" if device.type == "cuda" else "gloo"
+    dist.init_process_group(backend, store=dist.HashStore(), rank=0, world_size=1)
+    try:
+        yield
+    finally:
+        dist.destroy_process_group()
+
+
+def shard_for_run(model: nn.Module, run: Any, device: torch.device) -> None:
+    """FSDP2 over the run's ranks (``engine.parallel.shard``), gathering bf16 weights when
+    the run computes in bf16 (a single process: over its own group, so a run saved on N
+    ranks resumes on one)."""
     from sigma_video.engine.parallel import shard
 
-    if not dist.is_initialized():
-        backend = "nccl" if device.type == "cuda" else "gloo"
-        dist.init_process_group(backend, store=dist.HashStore(), rank=0, world_size=1)
     bf16 = resolve_precision(run.precision, device) == "bf16"
     shard(model, bf16, run.reshard_after_forward)
 
