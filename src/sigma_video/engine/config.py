@@ -83,8 +83,8 @@ class BaseRunConfig:
     """the run folder: `config.json`, `metrics.jsonl`, `summary.json`, `checkpoints/`,
     `tensorboard/`"""
     seed: int = 0
-    """seed of everything random in the run: the weights, the sample order, crops, augmentation
-    and masks"""
+    """seed of everything random in the run: the weights, the sample order, crops, augmentation,
+    masks, erasing and mixing"""
     device: str = "auto"
     """`auto` (CUDA when there is one, else the CPU), `cpu`, `cuda`, `cuda:N`"""
     precision: str = "auto"

@@ -345,7 +345,8 @@ class Loop:
             faults.without_motion += int(batch.get("without_motion", 0))
             seen += 1
             last = seen == accum
-            with gradient_sync(self.net, last), self.precision.autocast(self.device):
+            synced = self.model if is_sharded(self.model) else self.net  # not a compiled wrapper
+            with gradient_sync(synced, last), self.precision.autocast(self.device):
                 loss, metrics = forward(batch, self.progress.step)
                 finite &= torch.isfinite(loss)
                 self.precision.scaler.scale(loss / accum).backward()

@@ -84,7 +84,7 @@ def save_sharded(
                 checkpointer.metadata,
                 folders={SHARDS: shards},
             )
-        except CheckpointWriteError as err:
+        except Exception as err:  # told to every rank, which would otherwise wait forever
             error = err
     if not _agreed(error is None, device):
         if error is not None:

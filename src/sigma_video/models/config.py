@@ -1,7 +1,7 @@
 """The pretraining model's settings (``[model]``), in one section per part: the encoder Ψ,
 the decoder, the target network φ and the objective. The defaults are the released
 SIGMA-MLP recipe at ViT-B; each field's docstring is what ``sigma-video config`` prints
-beside its value."""
+above its value."""
 
 from __future__ import annotations
 

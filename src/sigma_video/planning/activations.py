@@ -31,11 +31,6 @@ def checkpointed_block_bytes(tokens: int, dim: int) -> int:
     return tokens * FLOAT32 * dim
 
 
-def weight_cast_bytes(dim: int, hidden: int, autocast: bool) -> int:
-    """The bf16 copies of a block's four weight matrices that autocast keeps (0 without)."""
-    return 2 * (4 * dim * dim + 2 * dim * hidden) if autocast else 0
-
-
 def layer_norm_bytes(tokens: int, dim: int) -> int:
     """A LayerNorm over float32 input: the input and its per-token mean and inverse std."""
     return tokens * FLOAT32 * (dim + 2)

@@ -28,10 +28,10 @@ from sigma_video.planning.model import (
     recompute_bytes,
     weight_cast_bytes,
 )
+from sigma_video.pretraining.config import PARALLEL
 
 GIB = 2**30
 RESERVE = 2 * GIB
-PARALLEL = ("ddp", "fsdp")
 
 
 @dataclass(frozen=True)

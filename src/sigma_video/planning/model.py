@@ -47,9 +47,10 @@ def parameter_counts(model: SigmaPretrainer) -> dict[str, int]:
 
 
 def clip_tokens(model: SigmaPretrainer, mask: MaskConfig) -> Tokens:
+    """The tokens of one clip of ``model`` under ``mask`` (over the encoder's grid)."""
     grid = model.encoder.config.grid
     total = grid[0] * grid[1] * grid[2]
-    masked = build_generator(MaskConfig(grid, mask.kind, mask.ratio, mask.flow)).num_masked
+    masked = build_generator(mask).num_masked
     return Tokens(total, total - masked, masked)
 
 

@@ -45,6 +45,10 @@ class RunConfig(BaseRunConfig):
         super().__post_init__()
         if self.parallel not in PARALLEL:
             raise ValueError(f"run.parallel must be one of {PARALLEL}, got {self.parallel!r}")
+        if self.parallel == "fsdp" and self.precision == "fp16":
+            raise ValueError(
+                "run.parallel=fsdp trains in bf16 or fp32; fp16's grad scaler is not sharded"
+            )
 
 
 @dataclass
