@@ -129,11 +129,15 @@ def list_checkpoints(run_dir: str | Path) -> list[Path]:
     return sorted(found, key=lambda p: int(p.name[len(PREFIX) :]))
 
 
-def load_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-    """``(weights, state)`` of a checkpoint folder, without executing pickled code."""
+def load_checkpoint(
+    path: str | Path, weights: bool = True
+) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """``(weights, state)`` of a checkpoint folder, without executing pickled code; with
+    ``weights=False`` the weights file is not read (``{}``: a sharded resume reads its
+    shards instead)."""
     path = Path(path)
     try:
-        model_state = load_file(str(path / "model.safetensors"))
+        model_state = load_file(str(path / "model.safetensors")) if weights else {}
         state = torch.load(path / "state.pt", map_location="cpu", weights_only=True)
     except FileNotFoundError as err:
         raise ValueError(

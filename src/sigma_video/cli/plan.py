@@ -39,9 +39,7 @@ def run_plan(args: argparse.Namespace) -> None:
             row |= {"fixed": p.fixed, "per_clip": p.per_clip, "max_batch": p.max_batch}
             print(json.dumps(row | {"batch_size": batch, "fits": p.max_batch >= batch}))
         return
-    trainable = sum(
-        v for k, v in summary.items() if k in ("encoder", "decoder", "target", "objective")
-    )
+    trainable = summary["trainable"]
     print(
         f"{config.model.arch}, φ {config.model.target.kind}, {summary['tokens']} tubes a clip "
         f"({summary['visible']} visible, {summary['masked']} masked); "

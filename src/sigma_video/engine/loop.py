@@ -182,19 +182,14 @@ class Saves:
     saved_step: int = -1
     saved_at: float = dataclasses.field(default_factory=time.perf_counter)
 
-    def due(
-        self,
-        step: int,
-        last_step: int,
-        info: DistInfo | None = None,
-        device: torch.device | None = None,
-    ) -> bool:
-        """Whether the checkpoint cadence asks for one after ``step``; the time-based one is
-        the main rank's clock, told to every rank (``info``) so that all save together."""
+    def due(self, step: int, last_step: int, agree_on: torch.device | None = None) -> bool:
+        """Whether the checkpoint cadence asks for one after ``step``. With ``agree_on`` (the
+        device of a run whose every rank saves: FSDP2) the time-based part is the main
+        rank's clock, told to all ranks so that they save together."""
         minutes = self.minutes
         overdue = minutes > 0 and time.perf_counter() - self.saved_at >= 60 * minutes
-        if minutes > 0 and info is not None and info.enabled:
-            flag = torch.tensor(int(overdue), device=device)
+        if minutes > 0 and agree_on is not None:
+            flag = torch.tensor(int(overdue), device=agree_on)
             dist.broadcast(flag, 0)
             overdue = bool(flag)
         return step % self.every == 0 or step == last_step or overdue
@@ -416,7 +411,8 @@ class Loop:
                     self.logger.write(warning)
                 self.logger.log(step, scalars)
                 self.history.losses.append(scalars["loss"])
-        if self.saves.due(step, last_step, self.info, self.device) and self.writes_checkpoints:
+        agree_on = self.device if self.info.enabled and is_sharded(self.model) else None
+        if self.writes_checkpoints and self.saves.due(step, last_step, agree_on):
             self.save()
 
     @property

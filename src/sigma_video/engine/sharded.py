@@ -125,7 +125,7 @@ def load_sharded(path: Path, model: nn.Module, states: dict[str, Any]) -> dict[s
     for name, parameter in model.named_parameters():
         if parameter.requires_grad and f"optimizer.state.{name}.step" not in held:
             optimizer.state.pop(parameter, None)  # as a fresh AdamW: no state until its step
-    _, state = load_checkpoint(path)
+    _, state = load_checkpoint(path, weights=False)  # the weights came from the shards
     for name, value in states.items():
         if name != "optimizer" and name in state:
             value.load_state_dict(state[name])

@@ -26,6 +26,7 @@ from sigma_video.planning.model import (
     meta_pretrainer,
     parameter_counts,
     recompute_bytes,
+    trainable_count,
     weight_cast_bytes,
 )
 from sigma_video.pretraining.config import PARALLEL
@@ -82,7 +83,7 @@ def plan_memory(
         raise ValueError(f"need gpus >= 1 and gpu memory > 0, got {gpus} and {gpu_memory_gib}")
     model = meta_pretrainer(model_config)
     counts = parameter_counts(model)
-    trainable = sum(v for k, v in counts.items() if k != "frozen")
+    trainable = trainable_count(counts)
     tokens = clip_tokens(model, mask.on(model.encoder.config.grid))
     nbytes = 2 if bf16 else FLOAT32
     prototypes = getattr(model.objective, "prototypes", None)
@@ -115,11 +116,14 @@ def plan_memory(
 
 
 def model_summary(model_config: PretrainerConfig, mask: MaskSettings) -> dict[str, int]:
-    """Parameter counts per part and the tokens of one clip."""
+    """Parameter counts per part (and ``trainable``, their sum without the frozen ones) and
+    the tokens of one clip."""
     model = meta_pretrainer(model_config)
     tokens = clip_tokens(model, mask.on(model.encoder.config.grid))
+    counts = parameter_counts(model)
     return {
-        **parameter_counts(model),
+        **counts,
+        "trainable": trainable_count(counts),
         "tokens": tokens.total,
         "visible": tokens.visible,
         "masked": tokens.masked,

@@ -46,6 +46,11 @@ def parameter_counts(model: SigmaPretrainer) -> dict[str, int]:
     return counts
 
 
+def trainable_count(counts: dict[str, int]) -> int:
+    """The trained parameters of ``parameter_counts``: every part but the frozen ones."""
+    return sum(v for k, v in counts.items() if k != "frozen")
+
+
 def clip_tokens(model: SigmaPretrainer, mask: MaskConfig) -> Tokens:
     """The tokens of one clip of ``model`` under ``mask`` (over the encoder's grid)."""
     grid = model.encoder.config.grid
