@@ -14,6 +14,7 @@ from torch import Tensor, nn
 
 from sigma_video.losses.objectives import L2Objective, SigmaObjective
 from sigma_video.masks.builder import MaskSettings, batch_mask
+from sigma_video.masks.dual import DecoderMasks
 from sigma_video.masks.token_mask import TokenMask
 from sigma_video.models.config import PretrainerConfig, TargetSettings
 from sigma_video.models.decoder import VideoDecoder
@@ -62,7 +63,7 @@ class SigmaPretrainer(nn.Module):
         self.freeze_target_steps = freeze_target_steps
 
     def forward_prediction(self, video: Tensor, mask: TokenMask) -> Tensor:
-        """Ψ: encode the visible tokens, decode the masked ones: ``(B, N_mask, D)``."""
+        """Ψ: encode the visible tokens, decode the predicted ones: ``(B, N_pred, D)``."""
         grid = self.encoder.grid_of(video)
         if mask.num_tokens != grid[0] * grid[1] * grid[2] or mask.masked.shape[0] != len(video):
             raise ValueError(
@@ -75,7 +76,7 @@ class SigmaPretrainer(nn.Module):
     def forward(self, video: Tensor, mask: TokenMask) -> tuple[Tensor, dict[str, Tensor]]:
         """Loss and detached scalar metrics for clips ``(B, C, T, H, W)`` and their mask."""
         predicted = self.forward_prediction(video, mask)
-        target = self.target(video, mask.masked)
+        target = self.target(video, mask.predicted)
         return self.objective(predicted, target)
 
     def after_backward(self, step: int) -> None:
@@ -182,10 +183,15 @@ def sample_mask(
     video: Tensor,
     generator: torch.Generator | None = None,
 ) -> TokenMask:
-    """A fresh mask of ``mask``'s kind and ratio for a clip batch, on its device: the kinds
-    that read nothing of the clips (``tube``, ``random``); ``mgm`` and ``mgmae`` raise
-    ValueError (their masks come with each sample from the loader)."""
+    """A fresh mask of ``mask``'s kind and ratio (and decoder masking) for a clip batch, on
+    its device: the kinds that read nothing of the clips (``tube``, ``random``); ``mgm``
+    and ``mgmae`` raise ValueError (their masks come with each sample from the loader)."""
     grid = model.encoder.grid_of(video)
-    return batch_mask(
+    drawn = batch_mask(
         mask.kind, len(video), grid, mask.ratio, generator=generator, device=video.device
     )
+    if not mask.decoder_ratio:
+        return drawn
+    on = generator.device if generator is not None else video.device
+    seeds = torch.randint(2**62, (len(video),), generator=generator, device=on).tolist()
+    return DecoderMasks(grid, mask.decoder_ratio)(drawn, seeds)

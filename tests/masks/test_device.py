@@ -36,3 +36,20 @@ def test_loader_masks_are_per_view_reproducible_and_match_the_device_path(synth_
     again = device(planned["video"], planned["mask_seed"])
     assert torch.equal(again.visible, batch["mask"].visible)
     assert torch.equal(again.masked, batch["mask"].masked)
+
+
+def test_device_masks_with_decoder_masking(synth_root):
+    records = read_list(synth_root / "train.csv", root=str(synth_root))[0]
+    clip = ClipConfig(num_frames=8, stride=4, size=64, num_sample=1)
+    raft = FlowMaskOptions(source="raft", weights="raft.pth")
+    config = MaskConfig((4, 8, 8), "mgmae", 0.75, raft, decoder_ratio=0.5)
+    planned = collate([VideoClips(records, clip, seed=3, mask=config)[(i, 1)] for i in (5, 6)])
+    device = build_device_masks(config, torch.device("cpu"), source=DISFlow())
+    mask = device(planned["video"], planned["mask_seed"])
+    plain = build_device_masks(
+        MaskConfig((4, 8, 8), "mgmae", 0.75, raft), torch.device("cpu"), source=DISFlow()
+    )(planned["video"], planned["mask_seed"])
+    assert torch.equal(mask.masked, plain.masked) and plain.decoded is None
+    assert mask.decoded.shape == (2, 96) and mask.boolean().gather(1, mask.decoded).all()
+    again = device(planned["video"], planned["mask_seed"])
+    assert torch.equal(again.decoded, mask.decoded)

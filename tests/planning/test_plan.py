@@ -55,25 +55,39 @@ def small(arch="vit_tiny", kind="mlp", objective="sigma", checkpointing=False):
     )
 
 
+DUAL = MaskSettings(decoder_ratio=0.5)
+
+
 @pytest.mark.parametrize(
-    ("config", "autocast"),
+    ("config", "autocast", "masks"),
     [
-        (small(), False),
-        (small(), True),
-        (small(kind="pixels", objective="l2"), False),
-        (small(kind="pixels", objective="l2"), True),
-        (small("vit_small"), True),
-        (small(checkpointing=True), False),
+        (small(), False, MaskSettings()),
+        (small(), True, MaskSettings()),
+        (small(kind="pixels", objective="l2"), False, MaskSettings()),
+        (small(kind="pixels", objective="l2"), True, MaskSettings()),
+        (small("vit_small"), True, MaskSettings()),
+        (small(checkpointing=True), False, MaskSettings()),
+        (small(), False, DUAL),
+        (small(kind="pixels", objective="l2"), True, DUAL),
     ],
-    ids=["mlp-fp32", "mlp-bf16", "pixels-fp32", "pixels-bf16", "small-bf16", "checkpoint-fp32"],
+    ids=[
+        "mlp-fp32",
+        "mlp-bf16",
+        "pixels-fp32",
+        "pixels-bf16",
+        "small-bf16",
+        "checkpoint-fp32",
+        "mlp-fp32-decoder-masked",
+        "pixels-bf16-decoder-masked",
+    ],
 )
-def test_planned_activations_are_what_autograd_saves(config, autocast):
+def test_planned_activations_are_what_autograd_saves(config, autocast, masks):
     torch.manual_seed(0)
     model = build_pretrainer(config).train()
     video = torch.randn(4, 3, 8, 64, 64)
-    mask = sample_mask(MaskSettings(), model, video)
+    mask = sample_mask(masks, model, video)
     measured = saved_bytes(model, video, mask, autocast)
-    tokens = clip_tokens(model, MaskSettings().on(model.encoder.config.grid))
+    tokens = clip_tokens(model, masks.on(model.encoder.config.grid))
     parts = clip_activation_bytes(model, tokens, 2 if autocast else 4, config.grad_checkpointing)
     planned = 4 * sum(parts.values()) + (weight_cast_bytes(model) if autocast else 0)
     assert abs(planned / measured - 1) < 0.10, (planned, measured)

@@ -128,6 +128,7 @@ def bench_step(
         "clip": list(shape[1:]),
         "num_prototypes": config.objective.num_prototypes,
         "mask_ratio": variant.mask.ratio,
+        "decoder_mask_ratio": variant.mask.decoder_ratio,
         "precision": ("bf16-autocast" + ("+tf32" if tf32 else "")) if use_bf16 else "fp32",
         "grad_checkpointing": config.grad_checkpointing,
         "compiled": compile,

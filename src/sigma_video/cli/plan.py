@@ -40,9 +40,12 @@ def run_plan(args: argparse.Namespace) -> None:
             print(json.dumps(row | {"batch_size": batch, "fits": p.max_batch >= batch}))
         return
     trainable = summary["trainable"]
+    decoded = ""
+    if summary["predicted"] != summary["masked"]:
+        decoded = f", {summary['predicted']} of them decoded"
     print(
         f"{config.model.arch}, φ {config.model.target.kind}, {summary['tokens']} tubes a clip "
-        f"({summary['visible']} visible, {summary['masked']} masked); "
+        f"({summary['visible']} visible, {summary['masked']} masked{decoded}); "
         f"{trainable / 1e6:.1f} M trainable parameters (encoder {summary['encoder'] / 1e6:.1f} M), "
         f"{summary['frozen'] / 1e6:.1f} M frozen"
     )

@@ -10,6 +10,7 @@ from typing import Any, ClassVar, Protocol
 from torch import Tensor
 
 from sigma_video.flow.sources import FlowSettings, FlowSource, make_flow_source
+from sigma_video.masks.dual import DecoderMasks
 from sigma_video.masks.mgmae import view_seeds
 from sigma_video.masks.token_mask import TokenMask
 
@@ -37,7 +38,8 @@ class SampleMasks:
     without any gets ``fallback``'s masks and is marked ``without_motion``) or the optical
     flow of each view's ``frames``, computed here from ``flow``'s source (``"flow"``).
     ``deferred``: the training step makes the masks on its device (``masks.device``); only
-    the views' seeds travel with the sample (``mask_seed``).
+    the views' seeds travel with the sample (``mask_seed``). ``decoder``: decoder masking,
+    drawn after the masks (so it changes none of their draws).
     """
 
     def __init__(
@@ -46,9 +48,10 @@ class SampleMasks:
         fallback: MaskGenerator | None = None,
         flow: FlowSettings | None = None,
         deferred: bool = False,
+        decoder: DecoderMasks | None = None,
     ) -> None:
         self.generator, self.fallback, self.flow = generator, fallback, flow
-        self.deferred = deferred
+        self.deferred, self.decoder = deferred, decoder
         self._flow_source: FlowSource | None = None
 
     @property
@@ -73,13 +76,19 @@ class SampleMasks:
         if self.deferred:
             return {"mask": None, "mask_seed": view_seeds(rng, views)}
         reads = self.generator.reads
+        fields: dict[str, Any] = {}
         if reads == "codec" and motion is None:
-            return {"mask": self.fallback(rng, views), "without_motion": True}
-        if reads == "flow":
-            if frames is None:
-                raise ValueError("flow-guided masks need the views' frames in the loader")
-            motion = [self.flow_of(view) for view in frames]
-        return {"mask": self.generator(rng, views, motion)}
+            mask = self.fallback(rng, views)
+            fields["without_motion"] = True
+        else:
+            if reads == "flow":
+                if frames is None:
+                    raise ValueError("flow-guided masks need the views' frames in the loader")
+                motion = [self.flow_of(view) for view in frames]
+            mask = self.generator(rng, views, motion)
+        if self.decoder is not None:
+            mask = self.decoder(mask, view_seeds(rng, views))
+        return {"mask": mask, **fields}
 
     def flow_of(self, view: Tensor) -> tuple[Tensor, Tensor]:
         """The forward and backward flows ``(T-1, 2, S, S)`` of a view ``uint8 (3, T, S, S)``

@@ -19,6 +19,7 @@ import torch
 from sigma_video.flow.sources import FlowSource
 from sigma_video.masks.attach import MaskGenerator, SampleMasks
 from sigma_video.masks.device import DeviceFlowMasks
+from sigma_video.masks.dual import DecoderMasks, check_decoder_ratio, decoded_count
 from sigma_video.masks.mgm import MGMMasks
 from sigma_video.masks.mgmae import FlowMaskOptions, MGMAEMasks
 from sigma_video.masks.random import RandomMasks, random_mask
@@ -45,29 +46,46 @@ class MaskSettings:
     `mgmae` (flow-guided, MGMAE)"""
     ratio: float = 0.9
     """share of the tubes hidden"""
+    decoder_ratio: float = 0.0
+    """share of the hidden tubes the decoder leaves out, chosen by VideoMAE V2's running
+    cell (dual masking): 0 (the paper's) decodes them all; 0.25, 0.5 (V2's) or 0.75"""
     flow: FlowMaskOptions = field(default_factory=FlowMaskOptions)
 
     def __post_init__(self) -> None:
         generator_class(self.kind)
         check_ratio(self.ratio, "mask.ratio")
+        check_decoder_ratio(self.decoder_ratio)
 
     def on(self, grid: tuple[int, int, int]) -> MaskConfig:
         """These masks over the token ``grid`` ``(T, H, W)``."""
-        return MaskConfig(grid, self.kind, self.ratio, self.flow)
+        return MaskConfig(grid, self.kind, self.ratio, self.flow, self.decoder_ratio)
 
 
 @dataclass(frozen=True)
 class MaskConfig:
     """The masks made with each sample: ``kind`` (one of ``MASK_KINDS``) over the token
-    ``grid`` ``(T, H, W)`` at ``ratio``; ``flow``: MGMAE's settings (``kind="mgmae"``)."""
+    ``grid`` ``(T, H, W)`` at ``ratio``; ``flow``: MGMAE's settings (``kind="mgmae"``);
+    ``decoder_ratio``: the share of the masked tubes the decoder leaves out (0: none)."""
 
     grid: tuple[int, int, int]
     kind: str = "tube"
     ratio: float = 0.9
     flow: FlowMaskOptions = field(default_factory=FlowMaskOptions)
+    decoder_ratio: float = 0.0
 
     def __post_init__(self) -> None:
-        build_generator(self)  # checked now, not in a loader worker
+        self.num_predicted  # noqa: B018 - checked now, not in a loader worker
+
+    @property
+    def num_predicted(self) -> int:
+        """The tubes per clip the decoder predicts (all the masked ones without decoder
+        masking)."""
+        return decoded_count(build_generator(self).num_masked, self.decoder_ratio)
+
+    @property
+    def decoder_masks(self) -> DecoderMasks | None:
+        """The decoder masking of these masks, or None (off)."""
+        return DecoderMasks(self.grid, self.decoder_ratio) if self.decoder_ratio else None
 
     @property
     def on_device(self) -> bool:
@@ -105,7 +123,9 @@ def build_loader_masks(config: MaskConfig) -> SampleMasks:
     # a clip without codec motion (a frame folder, an intra-only file) gets tube masks of
     # the same count, counted in the batch as ``without_motion``
     fallback = TubeMasks(config.grid, config.ratio) if generator.reads == "codec" else None
-    return SampleMasks(generator, fallback, config.flow, deferred=config.on_device)
+    return SampleMasks(
+        generator, fallback, config.flow, deferred=config.on_device, decoder=config.decoder_masks
+    )
 
 
 def build_device_masks(
@@ -115,7 +135,8 @@ def build_device_masks(
     from RAFT, or from ``source``), else None: the batch brings the loader's."""
     if not config.on_device:
         return None
-    return DeviceFlowMasks(build_generator(config), device, source)  # type: ignore[arg-type]
+    generator = build_generator(config)
+    return DeviceFlowMasks(generator, device, source, config.decoder_masks)  # type: ignore[arg-type]
 
 
 def batch_mask(

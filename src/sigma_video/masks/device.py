@@ -8,21 +8,30 @@ import torch
 from torch import Tensor
 
 from sigma_video.flow.sources import FlowSource, make_flow_source
+from sigma_video.masks.dual import DecoderMasks, decoder_seeds
 from sigma_video.masks.mgmae import MGMAEMasks
 from sigma_video.masks.token_mask import TokenMask
 
 
 class DeviceFlowMasks:
     """``masks(video uint8 (B, 3, T, S, S) on the device, seeds (B,)) -> TokenMask`` on the
-    device; ``source``: the flow source (default: the one ``generator.options`` names)."""
+    device; ``source``: the flow source (default: the one ``generator.options`` names);
+    ``decoder``: decoder masking, from seeds derived from the views' own."""
 
     def __init__(
-        self, generator: MGMAEMasks, device: torch.device, source: FlowSource | None = None
+        self,
+        generator: MGMAEMasks,
+        device: torch.device,
+        source: FlowSource | None = None,
+        decoder: DecoderMasks | None = None,
     ) -> None:
-        self.generator, self.device = generator, device
+        self.generator, self.device, self.decoder = generator, device, decoder
         self.source = source or make_flow_source(generator.options, device)
 
     @torch.no_grad()
     def __call__(self, video: Tensor, seeds: Tensor) -> TokenMask:
         flows = [self.source(clip.permute(1, 2, 3, 0)) for clip in video]  # (T, S, S, 3) each
-        return self.generator.from_seeds(seeds.tolist(), flows).to(self.device)
+        mask = self.generator.from_seeds(seeds.tolist(), flows)
+        if self.decoder is not None:
+            mask = self.decoder(mask, decoder_seeds(seeds.tolist()))
+        return mask.to(self.device)

@@ -5,7 +5,8 @@ Tokens are the space-time tubes of a clip in ``(t, h, w)`` raster order, i.e. to
 a time slot is one ``t``. A mask is a pair of sorted index tensors: ``visible`` (B, N_vis)
 enters the encoder and ``masked`` (B, N_mask) is predicted by the decoder; together they
 partition ``range(N)``. Ascending order matches the reference code's boolean selection
-``x[~mask]`` / ``x[mask]``.
+``x[~mask]`` / ``x[mask]``. With decoder masking (``masks.dual``) ``decoded`` (B, N_dec)
+names the masked tokens the decoder predicts; without it, it predicts all of ``masked``.
 """
 
 from __future__ import annotations
@@ -23,20 +24,31 @@ class TokenMask:
 
     Attributes:
         visible: ``(B, N_vis)`` int64 indices of the tokens the encoder sees.
-        masked: ``(B, N_mask)`` int64 indices of the tokens to predict.
+        masked: ``(B, N_mask)`` int64 indices of the tokens hidden from the encoder.
+        decoded: ``(B, N_dec)`` int64 indices, a subset of ``masked``: the tokens the
+            decoder predicts and the loss is taken over (decoder masking); None: all of
+            ``masked``.
     """
 
     visible: Tensor
     masked: Tensor
+    decoded: Tensor | None = None
+
+    @property
+    def predicted(self) -> Tensor:
+        """``(B, N_pred)`` the tokens the decoder predicts: ``decoded``, else ``masked``."""
+        return self.masked if self.decoded is None else self.decoded
 
     @property
     def num_tokens(self) -> int:
         return self.visible.shape[1] + self.masked.shape[1]
 
     def to(self, device: torch.device | str, non_blocking: bool = False) -> TokenMask:
+        decoded = self.decoded
         return TokenMask(
             self.visible.to(device, non_blocking=non_blocking),
             self.masked.to(device, non_blocking=non_blocking),
+            None if decoded is None else decoded.to(device, non_blocking=non_blocking),
         )
 
     def boolean(self) -> Tensor:
@@ -49,9 +61,13 @@ class TokenMask:
     @staticmethod
     def cat(masks: Sequence[TokenMask]) -> TokenMask:
         """Masks of several clips (the same counts) as one: rows stacked in order."""
+        decoded = [m.decoded for m in masks if m.decoded is not None]
+        if decoded and len(decoded) != len(masks):
+            raise ValueError("masks with and without decoder masking cannot be stacked")
         return TokenMask(
             visible=torch.cat([m.visible for m in masks]),
             masked=torch.cat([m.masked for m in masks]),
+            decoded=torch.cat(decoded) if decoded else None,
         )
 
 

@@ -39,8 +39,9 @@ class VideoDecoder(nn.Module):
     """Maps encoded visible tokens and mask tokens to predictions for the masked tokens.
 
     ``encoder_to_decoder`` (no bias) projects the encoder width to the decoder width; visible
-    tokens and a learnable ``mask_token`` at every masked position get the decoder's own
-    sinusoid table; after the blocks and the norm only the masked tokens go through ``head``.
+    tokens and a learnable ``mask_token`` at every predicted position (``mask.predicted``:
+    every masked one, or the share decoder masking keeps) get the decoder's own sinusoid
+    table; after the blocks and the norm only the predicted tokens go through ``head``.
     """
 
     def __init__(self, config: DecoderConfig, encoder_dim: int) -> None:
@@ -76,16 +77,16 @@ class VideoDecoder(nn.Module):
             mask: the batch's ``TokenMask``.
 
         Returns:
-            ``(B, N_mask, out_dim)`` predictions, in the order of ``mask.masked`` (ascending
-            token index, the reference's ``x[bool_masked_pos]`` order).
+            ``(B, N_pred, out_dim)`` predictions, in the order of ``mask.predicted``
+            (ascending token index, the reference's ``x[bool_masked_pos]`` order).
         """
         x = self.encoder_to_decoder(encoded)  # (B, N_vis, D)
         b, _, _dim = x.shape
         table = self.position_table(mask.num_tokens, x.device).to(x.dtype)
         table = table.unsqueeze(0).expand(b, -1, -1)  # (B, N, D)
         visible = x + gather_tokens(table, mask.visible)
-        masked = self.mask_token.to(x.dtype) + gather_tokens(table, mask.masked)
-        x = torch.cat([visible, masked], dim=1)  # (B, N, D): visible first, like VideoMAE
+        predicted = mask.predicted
+        masked = self.mask_token.to(x.dtype) + gather_tokens(table, predicted)
+        x = torch.cat([visible, masked], dim=1)  # (B, N_vis + N_pred, D): visible first
         x = run_blocks(self.blocks, x, self.config.grad_checkpointing and self.training)
-        num_masked = mask.masked.shape[1]
-        return self.head(self.norm(x[:, -num_masked:]))
+        return self.head(self.norm(x[:, -predicted.shape[1] :]))

@@ -88,7 +88,7 @@ def plan_memory(
     nbytes = 2 if bf16 else FLOAT32
     prototypes = getattr(model.objective, "prototypes", None)
     k = prototypes.weight.shape[0] if prototypes is not None else 0
-    sinkhorn = 2 * 3 * tokens.masked * k * FLOAT32
+    sinkhorn = 2 * 3 * tokens.predicted * k * FLOAT32
     block = _largest_block(model)
     plans = []
     for parallel in PARALLEL:
@@ -127,4 +127,5 @@ def model_summary(model_config: PretrainerConfig, mask: MaskSettings) -> dict[st
         "tokens": tokens.total,
         "visible": tokens.visible,
         "masked": tokens.masked,
+        "predicted": tokens.predicted,
     }

@@ -18,11 +18,18 @@ from sigma_video.pretrainer import SigmaPretrainer, build_pretrainer
 
 @dataclass(frozen=True)
 class Tokens:
-    """Tokens of one clip: all of them, the visible ones Ψ encodes, the masked ones."""
+    """Tokens of one clip: all of them, the visible ones Ψ encodes, the masked ones, and
+    of those the ones the decoder predicts (all of them without decoder masking)."""
 
     total: int
     visible: int
     masked: int
+    predicted: int
+
+    @property
+    def decoded(self) -> int:
+        """The decoder's sequence: the visible tokens and the predicted ones."""
+        return self.visible + self.predicted
 
 
 def meta_pretrainer(config: PretrainerConfig) -> SigmaPretrainer:
@@ -56,7 +63,7 @@ def clip_tokens(model: SigmaPretrainer, mask: MaskConfig) -> Tokens:
     grid = model.encoder.config.grid
     total = grid[0] * grid[1] * grid[2]
     masked = build_generator(mask).num_masked
-    return Tokens(total, total - masked, masked)
+    return Tokens(total, total - masked, masked, mask.num_predicted)
 
 
 def _blocks(blocks: nn.ModuleList, tokens: int, nbytes: int, checkpointing: bool) -> int:
@@ -76,7 +83,7 @@ def recompute_bytes(model: SigmaPretrainer, tokens: Tokens, nbytes: int) -> int:
         act.block_bytes(n, b.mlp.fc1.in_features, b.mlp.fc1.out_features, b.attn.num_heads, nbytes)
         for blocks, n in (
             (model.encoder.blocks, tokens.visible),
-            (model.decoder.blocks, tokens.total),
+            (model.decoder.blocks, tokens.decoded),
         )
         for b in blocks
     ]
@@ -96,22 +103,22 @@ def clip_activation_bytes(
         + _blocks(enc.blocks, tokens.visible, nbytes, checkpointing)
         + act.layer_norm_bytes(tokens.visible, d_enc),
         "decoder": act.linear_bytes(tokens.visible, d_enc, nbytes)
-        + _blocks(dec.blocks, tokens.total, nbytes, checkpointing)
-        + act.layer_norm_bytes(tokens.total, d_dec)  # the norm keeps the whole sequence
-        + act.linear_bytes(tokens.masked, d_dec, nbytes),
+        + _blocks(dec.blocks, tokens.decoded, nbytes, checkpointing)
+        + act.layer_norm_bytes(tokens.decoded, d_dec)  # the norm keeps the whole sequence
+        + act.linear_bytes(tokens.predicted, d_dec, nbytes),
     }
     target = model.target
     if isinstance(target, MLPProjection):
         widths = [m.in_features for m in target.mlp if isinstance(m, nn.Linear)]
-        parts["target"] = act.mlp_bytes(tokens.masked, [*widths, target.out_dim], nbytes)
+        parts["target"] = act.mlp_bytes(tokens.predicted, [*widths, target.out_dim], nbytes)
     else:
         parts["target"] = 0  # pixels, or a frozen extractor under no_grad
     prototypes = getattr(model.objective, "prototypes", None)
     if prototypes is not None:
         k, dim = prototypes.weight.shape
-        parts["objective"] = act.prototype_score_bytes(tokens.masked, dim, k)
+        parts["objective"] = act.prototype_score_bytes(tokens.predicted, dim, k)
     else:
-        parts["objective"] = 2 * tokens.masked * target.out_dim * act.FLOAT32
+        parts["objective"] = 2 * tokens.predicted * target.out_dim * act.FLOAT32
     return parts
 
 

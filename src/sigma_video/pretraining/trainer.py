@@ -24,7 +24,7 @@ from sigma_video.engine.optim import build_optimizer
 from sigma_video.engine.parallel import is_sharded
 from sigma_video.engine.train import Built, Steps, train
 from sigma_video.flow.sources import check_flow_source
-from sigma_video.masks.builder import MaskConfig, build_device_masks, build_generator
+from sigma_video.masks.builder import MaskConfig, build_device_masks
 from sigma_video.models.config import target_freeze_steps
 from sigma_video.models.header import pretrainer_metadata
 from sigma_video.pretrainer import build_pretrainer
@@ -50,14 +50,13 @@ def load_records(config: PretrainConfig, log: Callable[[str], None] = print) -> 
 
 
 def collapse_monitor(model: nn.Module, mask: MaskConfig, clips_per_batch: int) -> CollapseMonitor:
-    """The monitor for a pretrainer's logged diagnostics (φ's width D, K, masked tubes)."""
+    """The monitor for a pretrainer's logged diagnostics (φ's width D, K, predicted tubes)."""
     objective = model.objective
     prototypes = getattr(objective, "prototypes", None)
-    masked = build_generator(mask).num_masked  # per clip
     return CollapseMonitor(
         model.target.out_dim,
         prototypes.num_prototypes if prototypes is not None else None,
-        masked * clips_per_batch,
+        mask.num_predicted * clips_per_batch,
     )
 
 
