@@ -16,6 +16,14 @@ def first_line(err: BaseException, limit: int = 200) -> str:
     return (text.splitlines()[0] if text else type(err).__name__)[:limit]
 
 
+def atomic_write_text(path: str | Path, text: str) -> None:
+    """Write a text file whole or not at all: a temporary name beside it, then a rename."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
 def safe_torch_load(path: str | Path, what: str, allowed: tuple[type, ...] = ()) -> Any:
     """``torch.load(weights_only=True)`` (only tensors, containers and ``allowed`` classes:
     no pickled code runs) with one-line errors: ``"{what} {path} not found"`` or

@@ -9,9 +9,10 @@ import json
 
 def data_parser(sub: argparse._SubParsersAction) -> None:
     data = sub.add_parser(
-        "data", help="datasets: check a list before training, write the embedded dataset"
+        "data",
+        help="datasets: check a list, write it as shards, write the embedded dataset",
     )
-    which = data.add_subparsers(dest="data", required=True, metavar="{check,synth}")
+    which = data.add_subparsers(dest="data", required=True, metavar="{check,shard,synth}")
     check = which.add_parser(
         "check",
         help="report malformed lines and missing, undecodable, too-short and too-small "
@@ -32,6 +33,23 @@ def data_parser(sub: argparse._SubParsersAction) -> None:
     check.add_argument("--backend", default=None, help="default: data.backend")
     check.add_argument("overrides", nargs="*", metavar="key=value", help="dotted config overrides")
     check.set_defaults(func=run_data_check)
+    shard = which.add_parser(
+        "shard",
+        help="write a list's videos as tar shards (WebDataset layout, with an index per shard "
+        "and shards.json); continues after the shards already complete in --output",
+    )
+    shard.add_argument("list", help="annotation list, SSv2 JSON or folder")
+    shard.add_argument("--output", required=True, help="folder of the shards")
+    shard.add_argument("--data-root", default=None, help="prefix for relative paths")
+    shard.add_argument("--shard-size", default="1GB", help="bytes per shard, e.g. 1GB, 500MB")
+    shard.add_argument(
+        "--resize-short",
+        type=int,
+        default=None,
+        help="re-encode videos whose shorter side is larger to this many pixels (H.264)",
+    )
+    shard.add_argument("--jobs", type=int, default=1, help="processes reading the inputs")
+    shard.set_defaults(func=run_data_shard)
     synth = which.add_parser("synth", help="write the procedural video dataset")
     synth.add_argument("--output", required=True, help="folder to create")
     for name in ("num-train", "num-val", "frames", "size", "seed"):  # default: the embedded set's
@@ -84,6 +102,32 @@ def run_data_check(args: argparse.Namespace) -> None:
     print(json.dumps({"list": str(args.list), **report.counts()}))
     if report.unusable:
         sys.exit(1)
+
+
+def run_data_shard(args: argparse.Namespace) -> None:
+    from tqdm import tqdm
+
+    from sigma_video.data.annotations import read_source
+    from sigma_video.data.shard_writer import parse_size, write_shards
+
+    if args.jobs < 1 or (args.resize_short is not None and args.resize_short < 2):
+        raise ValueError("--jobs must be >= 1 and --resize-short >= 2")
+    size = parse_size(args.shard_size)
+    records, malformed = read_source(args.list, args.data_root)
+    with tqdm(total=len(records), unit="video", mininterval=2) as bar:
+        manifest = write_shards(
+            records, args.output, size, args.resize_short, args.jobs, bar.update
+        )
+    skipped = manifest["skipped"]
+    if skipped:
+        shown = "; ".join(f"{p} ({r})" for p, r in skipped[:5])
+        more = f" and {len(skipped) - 5} more" if len(skipped) > 5 else ""
+        print(f"{len(skipped)} unreadable, left out: {shown}{more}")
+    print(
+        f"wrote {manifest['samples']} videos in {len(manifest['shards'])} shards to "
+        f"{args.output} ({len(malformed)} malformed list lines, {len(skipped)} unreadable "
+        f"videos left out); read them with data.train={args.output}"
+    )
 
 
 def run_data_synth(args: argparse.Namespace) -> None:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -205,16 +206,21 @@ def read_folder(root: str | os.PathLike) -> tuple[list[VideoRecord], list[str]]:
 SSV2_LABELS = ("something-something-v2-labels.json", "labels.json")
 
 
-def read_records(path: str | os.PathLike, root: str | None = None) -> list[VideoRecord]:
-    """Records of an annotation list, a folder (``read_list`` / ``read_folder``), or an SSv2
-    JSON file (``read_ssv2``; its labels file beside it, the videos in ``root``)."""
+def read_records(path: str | os.PathLike, root: str | None = None) -> Sequence[VideoRecord]:
+    """Records of an annotation list, a folder (``read_list`` / ``read_folder``), an SSv2
+    JSON file (``read_ssv2``; its labels file beside it, the videos in ``root``) or tar
+    shards (``data.shards.read_shards``: ``shards.json``, its folder, ``{a..b}.tar``)."""
     return read_source(path, root)[0]
 
 
 def read_source(
     path: str | os.PathLike, root: str | None = None
-) -> tuple[list[VideoRecord], list[ListProblem]]:
+) -> tuple[Sequence[VideoRecord], list[ListProblem]]:
     """``read_records`` with the lines it left out (logged too; none for a folder)."""
+    from sigma_video.data.shards import is_shard_source, read_shards
+
+    if is_shard_source(path):
+        return read_shards(path), []
     path = Path(path)
     if path.is_dir():
         return read_folder(path)[0], []

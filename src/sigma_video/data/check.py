@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 from sigma_video.data.annotations import ListProblem, VideoRecord
 from sigma_video.data.decode import Backend, DecodeError, FrameFolder, ImageFile, get_backend
+from sigma_video.data.shards import ShardRecords, parse_address
 
 PROBLEMS = ("malformed", "missing", "undecodable", "too_short", "too_small")
 
@@ -56,7 +57,7 @@ def check_record(
 ) -> tuple[str | None, str]:
     """``(problem kind or None, detail)`` for one record; decodes its first frame
     (``videos`` decodes video files; frame folders and images have their own readers)."""
-    if not os.path.exists(record.path):
+    if parse_address(record.path) is None and not os.path.exists(record.path):
         return "missing", "no such file or folder"
     backend = FrameFolder() if record.is_frames else ImageFile() if record.is_image else videos
     try:
@@ -110,7 +111,10 @@ def refuse_missing(
 ) -> None:
     """The fast check a run makes when it starts: more missing files than a run may skip
     (``max(min_count, max_fraction · N)``, the loader's own limit) is a ValueError before
-    any training; fewer are one warning line."""
+    any training; fewer are one warning line. Of tar shards only the shards are checked,
+    one stat each: a missing shard counts all its samples."""
+    if isinstance(records, ShardRecords):
+        return refuse_missing_shards(records, source, max_fraction, min_count, log)
     missing = missing_files(records)
     if not missing:
         return
@@ -125,3 +129,23 @@ def refuse_missing(
         f"warning: {len(missing)} of {len(records)} files of {source} do not exist and will "
         f"be skipped (first: {first})"
     )
+
+
+def refuse_missing_shards(
+    records: ShardRecords,
+    source: str,
+    max_fraction: float,
+    min_count: int = 10,
+    log: Callable[[str], None] = print,
+) -> None:
+    """``refuse_missing`` for tar shards: the samples of the missing shards against the
+    same limit."""
+    missing = records.missing()
+    if not missing:
+        return
+    lost = sum(records.counts[records.shards.index(s)] for s in missing)
+    text = f"{len(missing)} of {len(records.shards)} shards of {source} do not exist "
+    text += f"({lost} of {len(records)} samples; first: {missing[0]})"
+    if lost > max(min_count, max_fraction * len(records)):
+        raise ValueError(text)
+    log(f"warning: {text}; their samples will be skipped")

@@ -131,7 +131,7 @@ class VideoClips(Dataset):
             raise ValueError("dataset has no samples")
         if decode_in not in DECODE_IN:
             raise ValueError(f"decode_in must be one of {DECODE_IN}, got {decode_in!r}")
-        self.records = list(records)
+        self.records = records if isinstance(records, Sequence) else list(records)
         self.clip = clip or ClipConfig()
         self.decode_in = decode_in
         if decode_in == "step":

@@ -16,6 +16,7 @@ backend.
 from __future__ import annotations
 
 import importlib.util
+import io
 import os
 import time
 from collections.abc import Sequence
@@ -84,6 +85,24 @@ def _check_file(path: str) -> None:
         raise DecodeError(path, "permission denied")
 
 
+def open_source(path: str) -> str | io.BytesIO:
+    """What a decoder opens for ``path``: the file, checked, or for a sample inside a tar
+    shard (``data.shards``) its bytes in memory; DecodeError when neither can be read (a
+    truncated or missing shard is named as the shard, so it is reported once)."""
+    from sigma_video.data.shards import ShardError, parse_address, read_member
+
+    if parse_address(path) is None:
+        _check_file(path)
+        return path
+    try:
+        return io.BytesIO(read_member(path))
+    except ShardError as err:
+        shard, _, reason = str(err).rpartition(": ")
+        raise DecodeError(shard, reason) from None
+    except OSError as err:
+        raise DecodeError(path, f"cannot read its shard: {first_line(err)}") from None
+
+
 def check_indices(path: str, frame_indices: Sequence[int]) -> None:
     if len(frame_indices) == 0:
         raise DecodeError(path, "no frames requested")
@@ -137,9 +156,9 @@ class PyAVBackend:
     def _open(self, path: str):
         import av
 
-        _check_file(path)
+        source = open_source(path)
         try:
-            container = av.open(path, timeout=self.time_limit)
+            container = av.open(source, timeout=self.time_limit)
         except av.error.ExitError:  # FFmpeg's I/O was interrupted by the time limit
             raise DecodeError(path, f"opening took longer than {self.time_limit:g} s") from None
         except (av.error.FFmpegError, OSError, UnicodeDecodeError) as err:
@@ -282,10 +301,11 @@ class TorchCodecBackend:
     def _decoder(self, path: str, device: str = "cpu"):
         from torchcodec.decoders import VideoDecoder
 
-        _check_file(path)
+        source = open_source(path)
+        source = source.getvalue() if isinstance(source, io.BytesIO) else source
         try:
             return VideoDecoder(
-                path, seek_mode="approximate", dimension_order="NHWC", device=device
+                source, seek_mode="approximate", dimension_order="NHWC", device=device
             )
         except (RuntimeError, ValueError) as err:
             raise DecodeError(path, f"cannot open: {first_line(err)}") from None
@@ -321,9 +341,9 @@ class DecordBackend:
     def _reader(self, path: str):
         import decord
 
-        _check_file(path)
+        source = open_source(path)
         try:
-            return decord.VideoReader(path, num_threads=1)
+            return decord.VideoReader(source, num_threads=1)
         except (RuntimeError, decord.DECORDError) as err:
             raise DecodeError(path, f"cannot open: {first_line(err)}") from None
 

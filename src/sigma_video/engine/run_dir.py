@@ -4,7 +4,6 @@ the run's files written into it, and JSON files written atomically."""
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from pathlib import Path
 from typing import Any
@@ -12,6 +11,7 @@ from typing import Any
 from sigma_video.config import save_config
 from sigma_video.engine.checkpoint import list_checkpoints
 from sigma_video.engine.distributed import DistInfo
+from sigma_video.files import atomic_write_text
 
 RUN_FILES = (
     "config.json",
@@ -46,9 +46,7 @@ def write_run_files(
 
 def write_json(path: Path, value: Any) -> None:
     """Write a JSON file atomically (temporary name, then rename)."""
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(json.dumps(value, indent=2) + "\n")
-    os.replace(tmp, path)
+    atomic_write_text(path, json.dumps(value, indent=2) + "\n")
 
 
 def prepare_run_dir(config: Any, resume: str | None, overwrite: bool) -> Path:
