@@ -159,10 +159,13 @@ def convert(value: Any, kind: Any, name: str) -> Any:
         inner = [a for a in args if a is not type(None)]
         return convert(_Raw(value) if raw else value, inner[0], name)
     if origin is tuple:
-        items = value.split(",") if raw else value
+        empty = raw and value.strip().lower() in ("", "none")  # an empty list
+        items = ([] if empty else value.split(",")) if raw else value
         if not isinstance(items, list | tuple):
             raise ValueError(f"config key {name!r} expects a list, got {value!r}")
         inner = args[0]
+        if dataclasses.is_dataclass(inner):  # a list of tables, or ``a=1,b=2`` typed
+            return tuple(table(item, inner, name) for item in items)
         fixed = len(args) != 2 or args[1] is not Ellipsis
         if fixed and len(items) != len(args):
             raise ValueError(f"config key {name!r} expects {len(args)} values, got {value!r}")
@@ -194,6 +197,18 @@ def convert(value: Any, kind: Any, name: str) -> Any:
             f"config key {name!r} expects {pretty.get(kind, kind)}, got {value!r}"
         ) from None
     raise ValueError(f"config key {name!r} has unsupported type {kind}")
+
+
+def table(item: Any, kind: type, name: str) -> Any:
+    """One entry of a list of tables: a TOML/JSON table, or command-line text
+    ``FIRST=SECOND`` naming the dataclass's first two fields (``path=weight``)."""
+    if isinstance(item, dict):
+        return build(kind, item, f"{name}[].")
+    first, second = (f.name for f in dataclasses.fields(kind)[:2])
+    head, sep, tail = str(item).strip().rpartition("=")
+    if not sep or not head:
+        raise ValueError(f"config key {name!r} expects {first}={second} entries, got {item!r}")
+    return build(kind, {first: _Raw(head), second: _Raw(tail)}, f"{name}[].")
 
 
 def to_dict(config: Any) -> dict[str, Any]:

@@ -227,7 +227,12 @@ def config_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def toml_value(value: object) -> str:
-    """One TOML value (strings, booleans, numbers, lists of them)."""
+    """One TOML value (strings, booleans, numbers, lists of them, inline tables)."""
+    import dataclasses
+
+    if dataclasses.is_dataclass(value):
+        fields = dataclasses.asdict(value)  # type: ignore[arg-type]
+        return "{" + ", ".join(f"{k} = {toml_value(v)}" for k, v in fields.items()) + "}"
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, (list, tuple)):

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sigma_video.data.dataset import CROPS, DECODE_IN
+from sigma_video.data.mix import Source
 
 
 @dataclass
@@ -57,9 +58,14 @@ class DataConfig(LoaderSettings):
     decode_in: str = "loader"
     """`loader` (workers decode) or `step` (workers plan, the training process decodes, NVDEC with
     torchcodec)"""
+    sources: tuple[Source, ...] = ()
+    """several lists or shards mixed by weight, instead of `data.train` (`[[data.sources]]`
+    tables of `path` and `weight`, or `PATH=WEIGHT,PATH=WEIGHT`)"""
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        if self.sources and self.train is not None:
+            raise ValueError("set data.train or data.sources, not both")
         if self.decode_in not in DECODE_IN:
             raise ValueError(f"data.decode_in must be one of {DECODE_IN}, got {self.decode_in!r}")
         for name in ("num_frames", "stride", "size"):

@@ -27,6 +27,7 @@ from torch.utils.data import Dataset
 
 from sigma_video.data.annotations import VideoRecord
 from sigma_video.data.decode import Backend, DecodeError, FrameFolder, ImageFile, get_backend
+from sigma_video.data.mix import record_at
 from sigma_video.data.randaugment import RandAugment, randaugment_clip, sample_ops
 from sigma_video.data.sampling import PAD_MODES, random_clip_indices, segment_indices
 from sigma_video.data.skips import DataError
@@ -166,10 +167,11 @@ class VideoClips(Dataset):
             rng = sample_rng(self.seed, epoch, current, attempt)
             views, plan = None, None
             try:
+                record = record_at(self.records, current, epoch)
                 if self.decode_in == "step":
-                    plan = self.plan(self.records[current], rng)
+                    plan = self.plan(record, rng)
                 else:
-                    views = self.cut(self.records[current], rng)
+                    views = self.cut(record, rng)
             except DecodeError as err:
                 self._log_once(err)
                 skipped.append((err.path, err.reason))
@@ -177,7 +179,7 @@ class VideoClips(Dataset):
                 continue
             item = {
                 "video": None if views is None else views.video,
-                "label": self.records[current].label,
+                "label": record.label,
                 "index": current,
                 "skipped": skipped,
                 "mask": None,

@@ -4,7 +4,7 @@ wires them."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +16,7 @@ from sigma_video.data.check import refuse_missing
 from sigma_video.data.clip import ClipSpec
 from sigma_video.data.dataset import VideoClips
 from sigma_video.data.decode import get_backend
+from sigma_video.data.mix import MixedRecords
 from sigma_video.data.step_decode import StepDecoder, decoded_in_step
 from sigma_video.data.transforms import normalize
 from sigma_video.engine.context import Context
@@ -37,15 +38,35 @@ from sigma_video.tubes import token_grid
 __all__ = ["PretrainRecipe", "TrainingError", "load_records", "pretrain"]
 
 
-def load_records(config: PretrainConfig, log: Callable[[str], None] = print) -> list[VideoRecord]:
-    """The training records; a list with more missing files than the run may skip stops
-    here, before any training (``data.check.refuse_missing``)."""
+def load_records(
+    config: PretrainConfig, log: Callable[[str], None] = print
+) -> Sequence[VideoRecord]:
+    """The training records (of ``data.train``, or of ``data.sources`` mixed by weight); a
+    source with more missing files than the run may skip stops here, before any training
+    (``data.check.refuse_missing``)."""
     data = config.data
+    if data.sources:
+        parts = [checked_records(s.path, config, log) for s in data.sources]
+        mixed = MixedRecords(
+            parts, [s.weight for s in data.sources], config.run.seed, [s.path for s in data.sources]
+        )
+        for name, row in mixed.summary().items():
+            log(
+                f"source {name}: {row['videos']} videos, weight {row['weight']:g}, "
+                f"{row['per_epoch']} samples an epoch ({row['passes_per_epoch']:g} passes)"
+            )
+        return mixed
     if data.train is None:
         root = default_dataset(log=log)
         return read_list(root / "train.csv", root=str(root))[0]
-    records = read_records(data.train, data.data_root)
-    refuse_missing(records, data.train, data.max_bad_fraction, log=log)
+    return checked_records(data.train, config, log)
+
+
+def checked_records(
+    source: str, config: PretrainConfig, log: Callable[[str], None]
+) -> Sequence[VideoRecord]:
+    records = read_records(source, config.data.data_root)
+    refuse_missing(records, source, config.data.max_bad_fraction, log=log)
     return records
 
 
@@ -119,7 +140,8 @@ class PretrainRecipe:
         return Steps(batches, forward)
 
     def results(self, loop: Loop) -> dict[str, Any]:
-        return {}
+        records = self.dataset.records
+        return {"sources": records.summary()} if isinstance(records, MixedRecords) else {}
 
     def done_line(self, summary: dict[str, Any], loop: Loop) -> str:
         faults = loop.faults
@@ -133,7 +155,7 @@ class PretrainRecipe:
 
 
 def training_clips(
-    config: PretrainConfig, records: list[VideoRecord], model: nn.Module
+    config: PretrainConfig, records: Sequence[VideoRecord], model: nn.Module
 ) -> VideoClips:
     """The masked training clips of ``records`` for the encoder of ``model``."""
     enc = model.encoder.config
