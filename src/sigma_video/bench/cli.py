@@ -4,8 +4,10 @@ torch before the arguments are parsed."""
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 
@@ -81,6 +83,11 @@ def bench_parser(sub: argparse._SubParsersAction) -> None:
     dt.add_argument("--count", type=int, default=6, help="with --like: how many files")
     dt.add_argument(
         "--profile", action="store_true", help="also where one decode's time goes (--like)"
+    )
+    dt.add_argument(
+        "--shards",
+        action="store_true",
+        help="read the same videos from tar shards (written once beside them: data shard)",
     )
     dt.add_argument(
         "--decode-in",
@@ -214,8 +221,9 @@ def run_masking(args: argparse.Namespace) -> None:
 
 def bench_records(args: argparse.Namespace) -> list:
     """The records a data benchmark times: ``--like`` files (``--count`` of them, and the
-    recipe's stride for that dataset), ``--list``, or the embedded set."""
-    from sigma_video.data.annotations import VideoRecord, read_list
+    recipe's stride for that dataset), ``--list`` (a list or shards), or the embedded set;
+    with ``--shards`` the same videos read from tar shards written beside them."""
+    from sigma_video.data.annotations import VideoRecord, read_list, read_records
     from sigma_video.synth.cache import default_cache_dir
     from sigma_video.synth.dataset import default_dataset
 
@@ -223,9 +231,22 @@ def bench_records(args: argparse.Namespace) -> list:
         from sigma_video.bench.like import LIKE, write_like
 
         args.stride = LIKE[args.like].stride
-        paths = write_like(args.like, default_cache_dir() / "like", getattr(args, "count", 6))
-        return [VideoRecord(str(p), 0) for p in paths]
-    if args.list is None:
+        folder = default_cache_dir() / "like"
+        paths = write_like(args.like, folder, getattr(args, "count", 6))
+        records = [VideoRecord(str(p), 0) for p in paths]
+        name = f"{args.like}-{len(paths)}"
+    elif args.list is None:
         root = default_dataset()
-        return read_list(root / "train.csv", root=str(root))[0]
-    return read_list(args.list, root=args.data_root)[0]
+        records, folder, name = read_list(root / "train.csv", root=str(root))[0], root, "train"
+    else:
+        records = read_records(args.list, root=args.data_root)
+        folder = default_cache_dir() / "bench-shards"
+        name = hashlib.sha1(str(Path(args.list).resolve()).encode()).hexdigest()[:12]
+    if not getattr(args, "shards", False):
+        return records
+    from sigma_video.data.shard_writer import write_shards
+
+    shards = Path(folder) / "shards" / name
+    if not (shards / "shards.json").exists():
+        write_shards(records, shards)
+    return read_records(shards)

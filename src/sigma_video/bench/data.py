@@ -11,7 +11,14 @@ from typing import Any
 import numpy as np
 
 from sigma_video.bench.timing import device_name
-from sigma_video.data.decode import DecodeError, PyAVBackend, check_indices, pick_frames, to_rgb
+from sigma_video.data.decode import (
+    DecodeError,
+    PyAVBackend,
+    check_indices,
+    open_source,
+    pick_frames,
+    to_rgb,
+)
 from sigma_video.files import first_line
 
 
@@ -195,7 +202,8 @@ def profile_decode(
     kind: str = "",
     samples: int = 24,
 ) -> dict[str, Any]:
-    """Where one training sample's time goes, on one core: opening the file, seeking and
+    """Where one training sample's time goes, on one core: opening the file (reading a
+    shard's sample into memory first), seeking and
     decoding up to the last frame the clip needs (every frame: the plain decode, counting
     the frames), colour conversion of the kept frames, and one multiscale crop + resize to
     ``size``² — median ms over ``samples`` random clips (the recipe's sampling, seeded)."""
@@ -217,7 +225,7 @@ def profile_decode(
         count = backend.num_frames(path)  # known in training (cached per file): not timed
         wanted = random_clip_indices(count, num_frames, stride, rng, "repeat")
         t0 = time.perf_counter()
-        with av.open(path) as container:
+        with av.open(open_source(path)) as container:  # a shard's sample: read, then opened
             stream = container.streams.video[0]
             stream.thread_count = 1
             rate = stream.average_rate or stream.guessed_rate

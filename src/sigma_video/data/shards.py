@@ -257,38 +257,39 @@ def local_copy(location: str) -> str:
 
 
 class MemberReader:
-    """Reads a sample's bytes from its shard; keeps the last few shards open, so a worker
-    reading many samples of one shard opens it once."""
+    """Reads a sample's bytes from its shard with ``os.pread`` (no shared file position, so
+    loader workers forked with a shard open never disturb each other); keeps the last few
+    shards open, so a worker reading many samples of one shard opens it once."""
 
     def __init__(self, keep_open: int = 8) -> None:
         self.keep_open = keep_open
-        self._files: dict[str, object] = {}
+        self._files: dict[str, int] = {}
+        self._pid = os.getpid()
 
     def __call__(self, address: str) -> bytes:
         parsed = parse_address(address)
         if parsed is None:
             raise ValueError(f"not a shard sample address: {address}")
         shard, _, offset, size = parsed
-        handle = self._open(shard)
-        handle.seek(offset)  # type: ignore[attr-defined]
-        data = handle.read(size)  # type: ignore[attr-defined]
+        data = os.pread(self._open(shard), size, offset)
         if len(data) != size:
             raise ShardError(f"{shard}: truncated shard (a sample ends past its end)")
         return data
 
-    def _open(self, shard: str):
+    def _open(self, shard: str) -> int:
+        if os.getpid() != self._pid:  # a forked worker opens its own
+            self._files, self._pid = {}, os.getpid()
         if shard not in self._files:
             if len(self._files) >= self.keep_open:
-                oldest = next(iter(self._files))
-                self._files.pop(oldest).close()  # type: ignore[attr-defined]
+                os.close(self._files.pop(next(iter(self._files))))
             try:
-                self._files[shard] = open(local_copy(shard), "rb")  # noqa: SIM115 - kept open
+                self._files[shard] = os.open(local_copy(shard), os.O_RDONLY)
             except FileNotFoundError:
                 raise ShardError(f"{shard}: shard not found") from None
         return self._files[shard]
 
     def __getstate__(self) -> dict:  # open files stay in the process that opened them
-        return {"keep_open": self.keep_open, "_files": {}}
+        return {"keep_open": self.keep_open, "_files": {}, "_pid": -1}
 
 
 read_member = MemberReader()
