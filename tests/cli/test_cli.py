@@ -191,7 +191,7 @@ def test_data_synth_and_bench_data(capsys, tmp_path):
 def test_bad_list_is_one_line_error(capsys, tmp_path):
     with pytest.raises(SystemExit) as exc:
         main(["bench", "data", "--list", str(tmp_path / "missing.csv")])
-    assert exc.value.code == 2 and "cannot read list" in capsys.readouterr().err
+    assert exc.value.code == 2 and "missing.csv does not exist" in capsys.readouterr().err
 
 
 def test_extract_probe_and_knn(capsys, synth_root, tmp_path):
