@@ -4,6 +4,7 @@ ranks and workers, and a pretraining run from shards against the same run from t
 
 import json
 import os
+import re
 import subprocess
 import sys
 import tarfile
@@ -19,7 +20,7 @@ from sigma_video.data.dataset import ClipConfig, VideoClips
 from sigma_video.data.decode import DecodeError, get_backend
 from sigma_video.data.shard_writer import parse_size, resized_size, write_shards
 from sigma_video.data.shards import ShardRecords, parse_address, read_shards, scan_shard
-from sigma_video.engine.sampler import RunSampler
+from sigma_video.engine.sampler import RunSampler, epoch_order
 from sigma_video.pretraining.trainer import pretrain
 from tests.pretraining.test_trainer import assert_same_weights, final_weights, losses, tiny
 
@@ -139,6 +140,45 @@ def test_ranks_and_workers_read_disjoint_samples_that_cover_the_epoch(shards):
         seen.append([int(i) for batch in loader for i in batch["index"]])
     assert not set(seen[0]) & set(seen[1])
     assert sorted(seen[0] + seen[1]) == list(range(16))
+
+
+@pytest.mark.slow
+def test_two_gloo_ranks_with_two_workers_each_read_each_sample_once_per_epoch(shards, tmp_path):
+    """``torchrun`` with 2 gloo ranks, the training loop's loader with 2 workers on each:
+    over two epochs, the ranks' samples are disjoint and cover each epoch, the workers of a
+    rank share its samples, and each rank reads its slices of the epoch's order."""
+    out = tmp_path / "seen"
+    out.mkdir()
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
+    cmd += ["-m", "tests.data.shard_ranks", str(shards), str(out)]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    root = Path(__file__).parents[2]
+    done = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=root, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    seen = {}  # (rank, worker) -> [(epoch, index, shard)]
+    for path in out.glob("rank*_worker*.txt"):
+        rank, worker = map(int, re.findall(r"\d+", path.stem))
+        rows = [line.split() for line in path.read_text().splitlines()]
+        seen[rank, worker] = [(int(e), int(i), name) for e, i, name in rows]
+    assert sorted(seen) == [(0, 0), (0, 1), (1, 0), (1, 1)]  # every worker of every rank read
+    shard_names = {Path(s).name for s in json_shards(shards)}
+    assert {name for rows in seen.values() for _, _, name in rows} == shard_names
+    for epoch in (0, 1):
+        per_rank = [
+            [i for w in (0, 1) for e, i, _ in seen[rank, w] if e == epoch] for rank in (0, 1)
+        ]
+        assert not set(per_rank[0]) & set(per_rank[1])
+        assert sorted(per_rank[0] + per_rank[1]) == list(range(16))
+        order = epoch_order(16, seed=1, epoch=epoch)  # global batch 4: rank r takes 2 of each
+        for rank in (0, 1):
+            mine = [i for b in range(4) for i in order[4 * b + 2 * rank : 4 * b + 2 * rank + 2]]
+            assert sorted(per_rank[rank]) == sorted(mine)
+            workers = [{i for e, i, _ in seen[rank, w] if e == epoch} for w in (0, 1)]
+            assert workers[0] and workers[1] and not workers[0] & workers[1]
+
+
+def json_shards(folder):
+    return [folder / s["name"] for s in json.loads((folder / "shards.json").read_text())["shards"]]
 
 
 def test_pretraining_from_shards_equals_from_the_list_and_resumes_exactly(
