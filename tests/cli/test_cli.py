@@ -181,11 +181,16 @@ def test_data_synth_and_bench_data(capsys, tmp_path):
         "32",
         "--num-sample",
         "2",
-        "--no-baseline",
+        "--backend",
+        "pyav",
     )
     rows = [json.loads(line) for line in out.strip().splitlines()]
-    assert code == 0 and [r["num_sample"] for r in rows] == [1, 2]
-    assert rows[1]["views_per_s"] > rows[1]["decodes_per_s"] and rows[0]["skipped"] == 0
+    compared = ["pyav", "pyav-two-opens", "pyav-noskip", "pyav-whole-video"]
+    assert code == 0 and [(r["backend"], r["num_sample"]) for r in rows] == [
+        (name, n) for name in compared for n in (1, 2)
+    ]
+    assert rows[1]["views_per_s"] > rows[1]["decodes_per_s"]
+    assert all(r["skipped"] == 0 for r in rows)
 
 
 def test_bad_list_is_one_line_error(capsys, tmp_path):

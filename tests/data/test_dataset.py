@@ -2,9 +2,11 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
+from sigma_video.bench.like import write_like
 from sigma_video.data.annotations import VideoRecord, read_list
 from sigma_video.data.collate import collate
 from sigma_video.data.dataset import ClipConfig, VideoClips
+from sigma_video.data.decode import PyAVBackend
 from sigma_video.data.skips import DataError, SkipCounter
 from sigma_video.masks.builder import MaskConfig
 from tests.data.test_decode import make_bad_files
@@ -95,3 +97,49 @@ def test_clip_config_errors():
         ClipConfig(crop="five")
     with pytest.raises(ValueError, match="num_sample"):
         ClipConfig(num_sample=0)
+
+
+@pytest.fixture(scope="module")
+def webm(tmp_path_factory):
+    """A VP9 WebM shaped like SSv2's files: its header states no frame count."""
+    return str(write_like("ssv2", tmp_path_factory.mktemp("webm"), count=1, seconds=2.0)[0])
+
+
+class CountingPyAV(PyAVBackend):
+    """The PyAV backend, counting its opens; ``opens_once=False`` counts a file's frames in
+    one open and decodes in another (what the dataset did before)."""
+
+    def __init__(self, opens_once: bool = True) -> None:
+        super().__init__()
+        self.opens_once, self.opens = opens_once, 0
+
+    def _open(self, path):
+        self.opens += 1
+        return super()._open(path)
+
+
+@pytest.mark.parametrize("kind", ["tube", "mgm"])  # mgm decodes with the codec's motion
+def test_a_sample_opens_its_video_once_and_gets_the_same_clip(sample_videos, webm, kind):
+    """A video the run has not met: one open per sample (the frame count read from the
+    same container: an MP4's header, or a WebM's packets) and the same frames, crops and
+    masks as counting first; a video met before: one open too (its length is known)."""
+    names = ["bikes", "carphone_pristine"]
+    found = [VideoRecord(str(sample_videos[n]), 1) for n in names] + [VideoRecord(webm, 2)]
+    later = [VideoRecord(str(sample_videos["bikes"]), 0, start=10)]  # starts inside a file
+    clip = ClipConfig(num_frames=8, stride=2, size=64, num_sample=2)
+    mask = MaskConfig(grid=(4, 4, 4), kind=kind, ratio=0.75)
+    once, twice = CountingPyAV(), CountingPyAV(opens_once=False)
+    for records in (found, later):
+        a = VideoClips(records, clip, backend=once, seed=5, mask=mask)
+        b = VideoClips(records, clip, backend=twice, seed=5, mask=mask)
+        for i in range(len(records)):
+            once.opens = twice.opens = 0
+            x, y = a[i], b[i]
+            assert (once.opens, twice.opens) == (1, 2)
+            assert torch.equal(x["video"], y["video"]) and torch.equal(
+                x["mask"].masked, y["mask"].masked
+            )
+            assert a._lengths == b._lengths
+        once.opens = 0
+        a[(0, 1)]  # the next epoch: the length is known, the file opened to decode only
+        assert once.opens == 1

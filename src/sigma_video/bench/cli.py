@@ -72,7 +72,11 @@ def bench_parser(sub: argparse._SubParsersAction) -> None:
     )
     dt.add_argument("--clips", type=int, default=64, help="decodes per measurement")
     dt.add_argument("--backend", action="append", default=None, help="repeatable; default all")
-    dt.add_argument("--no-baseline", action="store_true", help="skip the whole-video baseline")
+    dt.add_argument(
+        "--no-baseline",
+        action="store_true",
+        help="skip the comparisons (two opens per sample, no frame skipping, whole video)",
+    )
     dt.add_argument(
         "--like",
         default=None,

@@ -4,15 +4,16 @@ and the whole training pipeline's busy share per worker count (``bench pipeline`
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
 from fractions import Fraction
 from typing import Any
 
 import numpy as np
 
 from sigma_video.bench.timing import device_name
+from sigma_video.data.dataset import VideoClips
 from sigma_video.data.decode import (
     DecodeError,
+    Positions,
     PyAVBackend,
     check_indices,
     open_source,
@@ -28,16 +29,38 @@ class WholeVideoBaseline(PyAVBackend):
 
     name = "pyav-whole-video"
 
-    def decode(self, path: str, frame_indices: Sequence[int]) -> np.ndarray:
+    def decode(self, path: str, frame_indices: Positions) -> np.ndarray:
         import av
 
-        check_indices(path, frame_indices)
         with self._open(path) as container:
+            if callable(frame_indices):
+                frame_indices = frame_indices(self._count(container, path))
+                container.seek(0)  # counting may have read the packets to the end
+            check_indices(path, frame_indices)
             try:
                 frames = dict(enumerate(to_rgb(f) for f in container.decode(video=0)))
             except av.error.FFmpegError as err:
                 raise DecodeError(path, f"corrupt data: {first_line(err)}") from None
         return pick_frames(path, frames, frame_indices)
+
+
+class FirstPass(VideoClips):
+    """Training clips, each loaded as if its file were new to the worker — as on the first
+    pass over a dataset of many more files than a benchmark holds: nothing about the file
+    (frame count, frame size) is remembered from an earlier sample."""
+
+    def __getitem__(self, key: int | tuple[int, int]) -> dict:
+        self._lengths.clear()
+        self._sizes.clear()
+        return super().__getitem__(key)
+
+
+class TwoOpensBackend(PyAVBackend):
+    """The PyAV backend opening a file twice per sample, to count its frames and to decode
+    (the comparison for ``opens_once``)."""
+
+    name = "pyav-two-opens"
+    opens_once = False
 
 
 class NoSkipBackend(PyAVBackend):
@@ -65,16 +88,18 @@ def bench_data(
     """Loader throughput for pretraining-style sampling, per backend and ``num_sample``.
 
     ``clips`` samples are loaded through a ``DataLoader`` with ``workers`` processes (batch
-    size 1); the first one (worker start-up) is not timed. ``views_per_s`` counts augmented
-    clips (``num_sample`` per decode). ``decode_in="step"``: the workers only plan the clips
-    and this process decodes and crops them on ``device`` (``data.step_decode``; NVDEC with
-    the torchcodec backend on ``cuda``).
-    """
+    size 1); the first one (worker start-up) is not timed. Each sample is loaded as on the
+    first pass over a dataset of many more files (``FirstPass``: nothing of its file
+    known). ``views_per_s`` counts augmented clips (``num_sample`` per decode).
+    ``decode_in="step"``: the workers only plan the clips and this process decodes and
+    crops them on ``device`` (``data.step_decode``; NVDEC with the torchcodec backend on
+    ``cuda``). ``baseline`` adds the PyAV backend with one of its parts left out (two opens
+    per sample, no frame skipping) and the whole-video decoder."""
     import torch
     from torch.utils.data import DataLoader, Subset
 
     from sigma_video.data.collate import collate
-    from sigma_video.data.dataset import ClipConfig, VideoClips
+    from sigma_video.data.dataset import ClipConfig
     from sigma_video.data.decode import available_backends, get_backend
     from sigma_video.data.step_decode import StepDecoder, decoded_in_step
 
@@ -84,14 +109,14 @@ def bench_data(
     names = backends or available_backends()
     chosen: list[Any] = [get_backend(name, device=decoder_device) for name in names]
     if baseline:
-        chosen += [NoSkipBackend(), WholeVideoBaseline()]
+        chosen += [TwoOpensBackend(), NoSkipBackend(), WholeVideoBaseline()]
     results = []
     for backend in chosen:
         for num_sample in num_samples:
             clip = ClipConfig(
                 num_frames=num_frames, stride=stride, size=size, num_sample=num_sample
             )
-            data = VideoClips(records, clip, backend=backend, decode_in=decode_in)
+            data = FirstPass(records, clip, backend=backend, decode_in=decode_in)
             subset = Subset(data, [i % len(data) for i in range(clips)])
             loader: Any = DataLoader(
                 subset,
@@ -222,7 +247,7 @@ def profile_decode(
     decoded, distinct = [], []
     for i in range(samples):
         path = records[i % len(records)].path
-        count = backend.num_frames(path)  # known in training (cached per file): not timed
+        count = backend.num_frames(path)  # read in the same open in training: not timed
         wanted = random_clip_indices(count, num_frames, stride, rng, "repeat")
         t0 = time.perf_counter()
         with av.open(open_source(path)) as container:  # a shard's sample: read, then opened

@@ -26,7 +26,14 @@ from torch import Tensor
 from torch.utils.data import Dataset
 
 from sigma_video.data.annotations import VideoRecord
-from sigma_video.data.decode import Backend, DecodeError, FrameFolder, ImageFile, get_backend
+from sigma_video.data.decode import (
+    Backend,
+    DecodeError,
+    FrameFolder,
+    ImageFile,
+    Positions,
+    get_backend,
+)
 from sigma_video.data.mix import record_at
 from sigma_video.data.randaugment import RandAugment, randaugment_clip, sample_ops
 from sigma_video.data.sampling import PAD_MODES, random_clip_indices, segment_indices
@@ -219,9 +226,30 @@ class VideoClips(Dataset):
             return segment_indices(n, c.num_frames, rng)
         return random_clip_indices(n, c.num_frames, c.stride, rng, c.pad)
 
-    def decode(self, record: VideoRecord, indices: Sequence[int]) -> Tensor:
-        """``uint8 (T, H, W, 3)`` frames of a record."""
-        frames = self.source(record).decode(record.path, file_positions(record, indices))
+    def clip_indices(self, record: VideoRecord, rng: random.Random) -> Positions:
+        """The clip's frame indices, drawn from ``rng`` — or, for a video whose length
+        neither its record nor this process knows yet and a backend that ``opens_once``,
+        the function that draws them from the length the decoder reads: one open of the
+        file per sample instead of one to count its frames and one to decode (the same
+        draws, so the same clip)."""
+        source = self.source(record)
+        if (
+            record.num_frames is not None
+            or record.path in self._lengths
+            or not getattr(source, "opens_once", False)
+        ):
+            return self.frame_indices(record, rng)
+
+        def draw(length: int) -> list[int]:
+            self._lengths[record.path] = length
+            return file_positions(record, self.frame_indices(record, rng))
+
+        return draw
+
+    def decode(self, record: VideoRecord, indices: Positions) -> Tensor:
+        """``uint8 (T, H, W, 3)`` frames of a record (``indices`` as ``clip_indices``)."""
+        at = indices if callable(indices) else file_positions(record, indices)
+        frames = self.source(record).decode(record.path, at)
         return torch.from_numpy(np.ascontiguousarray(frames))
 
     def view_draws(self, height: int, width: int, rng: random.Random) -> Iterator[tuple[Box, bool]]:
@@ -257,7 +285,7 @@ class VideoClips(Dataset):
     def cut(self, record: VideoRecord, rng: random.Random) -> Views:
         """Decode once (with the codec's motion when the masks read it), cut ``num_sample``
         views and their motion maps, augment each view."""
-        indices = self.frame_indices(record, rng)
+        indices = self.clip_indices(record, rng)
         motion = None
         if self.masks is not None and self.masks.reads_codec:
             frames, motion = self.decode_motion(record, indices)
@@ -284,7 +312,7 @@ class VideoClips(Dataset):
         )
 
     def decode_motion(
-        self, record: VideoRecord, indices: Sequence[int]
+        self, record: VideoRecord, indices: Positions
     ) -> tuple[Tensor, Tensor | None]:
         """Frames and the codec's per-pixel motion ``float32 (T, H, W)``; None (one warning
         per reason and process) when the source has no motion vectors to give or they are
@@ -293,7 +321,7 @@ class VideoClips(Dataset):
         if not hasattr(source, "decode_motion"):
             self._log_no_motion(record.path, "its source exports no motion vectors")
             return self.decode(record, indices), None
-        at = [record.start + i for i in indices]  # a video file (frame folders have no vectors)
+        at = indices if callable(indices) else file_positions(record, indices)
         frames, motion = source.decode_motion(record.path, at)
         video = torch.from_numpy(np.ascontiguousarray(frames))
         if not motion.any():

@@ -19,7 +19,7 @@ import importlib.util
 import io
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from fractions import Fraction
 from pathlib import Path
 from typing import Protocol
@@ -39,6 +39,11 @@ class DecodeError(Exception):
         # one-argument form: how a DataLoader worker re-raises it in the main process
         self.path, self.reason = str(path), reason
         super().__init__(f"{path}: {reason}" if reason else str(path))
+
+
+Positions = Sequence[int] | Callable[[int], Sequence[int]]
+"""Frame positions to decode, or (for a backend with ``opens_once``) a function of the
+file's frame count that returns them."""
 
 
 class Backend(Protocol):
@@ -144,9 +149,12 @@ class PyAVBackend:
     ``time_limit`` (seconds) bounds one ``decode`` call; ``threads`` sets FFmpeg's decoder
     threads (1 suits data-loader workers, which already run in parallel); ``skip_nonref``
     lets the decoder drop unwanted frames nothing refers to (same frames, less work).
+    ``decode`` takes the frames to decode or a function that picks them from the file's
+    frame count (``opens_once``).
     """
 
     name = "pyav"
+    opens_once = True
 
     def __init__(
         self, time_limit: float = 30.0, threads: int = 1, skip_nonref: bool = True
@@ -169,19 +177,24 @@ class PyAVBackend:
         return container
 
     def num_frames(self, path: str) -> int:
+        with self._open(path) as container:
+            return self._count(container, path)
+
+    def _count(self, container, path: str) -> int:
+        """The frame count of an open container: from its header, else from its duration,
+        else by counting packets (demuxing is cheap, no decoding)."""
         import av
 
-        with self._open(path) as container:
-            stream = container.streams.video[0]
-            if stream.frames > 0:
-                return int(stream.frames)
-            rate = stream.average_rate or stream.guessed_rate
-            if stream.duration and rate:
-                return max(1, round(float(stream.duration * stream.time_base * rate)))
-            try:  # count packets: demuxing is cheap, no decoding
-                count = sum(1 for p in container.demux(stream) if p.size)
-            except av.error.FFmpegError as err:
-                raise DecodeError(path, f"cannot read: {first_line(err)}") from None
+        stream = container.streams.video[0]
+        if stream.frames > 0:
+            return int(stream.frames)
+        rate = stream.average_rate or stream.guessed_rate
+        if stream.duration and rate:
+            return max(1, round(float(stream.duration * stream.time_base * rate)))
+        try:
+            count = sum(1 for p in container.demux(stream) if p.size)
+        except av.error.FFmpegError as err:
+            raise DecodeError(path, f"cannot read: {first_line(err)}") from None
         if count == 0:
             raise DecodeError(path, "no video frames")
         return count
@@ -194,15 +207,26 @@ class PyAVBackend:
                 raise DecodeError(path, "the video stream states no frame size")
             return context.height, context.width
 
-    def decode(self, path: str, frame_indices: Sequence[int], keep=None) -> np.ndarray:
-        """``uint8 (T, H, W, 3)`` RGB frames at ``frame_indices``; ``keep(position, frame)``
-        also sees each decoded ``av.VideoFrame`` that is kept (e.g. for its side data)."""
+    def decode(self, path: str, frame_indices: Positions, keep=None) -> np.ndarray:
+        """``uint8 (T, H, W, 3)`` RGB frames at ``frame_indices`` — or at the positions that
+        ``frame_indices(num_frames)`` picks from the file's frame count, read from the same
+        open (``opens_once``: a clip drawn from a file's length costs one open, not one to
+        count and one to decode). ``keep(position, frame)`` also sees each decoded
+        ``av.VideoFrame`` that is kept (e.g. for its side data)."""
+        return self._decode(path, frame_indices, keep)[0]
+
+    def _decode(
+        self, path: str, frame_indices: Positions, keep=None
+    ) -> tuple[np.ndarray, Sequence[int]]:
+        """``decode``'s frames and the positions they are of."""
         import av
 
-        check_indices(path, frame_indices)
         deadline = time.monotonic() + self.time_limit
-        wanted = set(frame_indices)
         with self._open(path) as container:
+            if callable(frame_indices):
+                frame_indices = frame_indices(self._count(container, path))
+            check_indices(path, frame_indices)
+            wanted = set(frame_indices)
             stream = container.streams.video[0]
             stream.thread_count = self.threads
             if keep is not None:  # the codec's motion vectors, as frame side data
@@ -221,14 +245,13 @@ class PyAVBackend:
                     )
             except av.error.FFmpegError as err:
                 raise DecodeError(path, f"corrupt data: {first_line(err)}") from None
-        return pick_frames(path, frames, frame_indices)
+        return pick_frames(path, frames, frame_indices), frame_indices
 
-    def decode_motion(
-        self, path: str, frame_indices: Sequence[int]
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """``(uint8 (T, H, W, 3) frames, float32 (T, H, W) motion)``: the frames and, per
-        pixel, the displacement of the codec blocks that cover it (``data.motion``); frames
-        without motion vectors (intra frames, codecs that export none) have zero motion."""
+    def decode_motion(self, path: str, frame_indices: Positions) -> tuple[np.ndarray, np.ndarray]:
+        """``(uint8 (T, H, W, 3) frames, float32 (T, H, W) motion)``: the frames (as
+        ``decode``) and, per pixel, the displacement of the codec blocks that cover it
+        (``data.motion``); frames without motion vectors (intra frames, codecs that export
+        none) have zero motion."""
         from sigma_video.data.motion import motion_magnitude
 
         motions: dict[int, np.ndarray] = {}
@@ -238,8 +261,8 @@ class PyAVBackend:
             array = vectors.to_ndarray() if vectors is not None else None
             motions[position] = motion_magnitude(array, frame.height, frame.width)
 
-        frames = self.decode(path, frame_indices, keep)
-        return frames, pick_frames(path, motions, frame_indices)
+        frames, positions = self._decode(path, frame_indices, keep)
+        return frames, pick_frames(path, motions, positions)
 
     def _scan(self, container, stream, rate, start, wanted, deadline, path, seek, keep=None):
         """Decode forward from the key frame before the first wanted frame (``seek``) or from
