@@ -109,3 +109,9 @@ def test_dino_precision_measures_the_bf16_difference():
     assert line["masked_tubes"] == 1408  # 90 % of 8×14×14
     assert 1e-4 < line["relative_target_difference"] < 0.1  # bf16 differs, but only a little
     assert 0 <= line["hard_labels_changed_pct"] < 50
+
+
+def test_opens_times_both_ways_on_the_same_clips(sample_videos):
+    script = load_script("opens")
+    ms = script.time_opens([sample_videos["bikes"]], stride=2, samples=2)
+    assert set(ms) == {"one", "two", "saved"} and ms["one"] > 0 and ms["two"] > 0

@@ -17,6 +17,7 @@ from sigma_video.data.step_decode import StepDecoder, decoded_in_step
 from sigma_video.masks.builder import MaskConfig
 from sigma_video.pretraining.config import load_pretrain_config
 from sigma_video.pretraining.trainer import pretrain
+from tests.data.test_dataset import CountingPyAV
 from tests.pretraining.test_trainer import losses, tiny
 
 CLIP = ClipConfig(num_frames=4, stride=3, size=48, num_sample=2, flip=True)
@@ -138,3 +139,12 @@ def test_pretraining_with_step_decode_is_the_same_run(synth_root, tmp_path):
     pretrain(tiny(synth_root, tmp_path / "loader", *steps), log=log)
     pretrain(tiny(synth_root, tmp_path / "step", *steps, "data.decode_in=step"), log=log)
     assert losses(tmp_path / "loader") == losses(tmp_path / "step")
+
+
+def test_planning_opens_a_new_video_once_and_a_known_one_not_at_all(sample_videos):
+    backend = CountingPyAV()
+    record = VideoRecord(str(sample_videos["bikes"]))
+    planner = VideoClips([record], CLIP, backend=backend, decode_in="step")
+    first = planner[0]["plan"]
+    assert backend.opens == 1  # its length and frame size from one open
+    assert planner[(0, 1)]["plan"].frame_size == first.frame_size and backend.opens == 1

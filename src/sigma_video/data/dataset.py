@@ -266,12 +266,17 @@ class VideoClips(Dataset):
             yield box, c.flip and rng.random() < 0.5
 
     def plan(self, record: VideoRecord, rng: random.Random) -> ClipPlan:
-        """What ``cut`` would decode and cut, without decoding (``decode_in="step"``)."""
+        """What ``cut`` would decode and cut, without decoding (``decode_in="step"``). A
+        video new to this process is opened once for both its length and frame size."""
+        source = self.source(record)
+        unknown = record.num_frames is None and record.path not in self._lengths
+        if unknown and record.path not in self._sizes and hasattr(source, "header"):
+            self._lengths[record.path], self._sizes[record.path] = source.header(record.path)
         indices = self.frame_indices(record, rng)
         height, width = self.frame_size(record)
         return ClipPlan(
             path=record.path,
-            source=self.source(record).name,
+            source=source.name,
             frames=tuple(file_positions(record, indices)),
             frame_size=(height, width),
             size=self.clip.size,

@@ -202,10 +202,18 @@ class PyAVBackend:
     def frame_size(self, path: str) -> tuple[int, int]:
         """``(height, width)`` of the decoded frames, from the stream's header."""
         with self._open(path) as container:
-            context = container.streams.video[0].codec_context
-            if context.height < 1 or context.width < 1:
-                raise DecodeError(path, "the video stream states no frame size")
-            return context.height, context.width
+            return self._size(container, path)
+
+    def _size(self, container, path: str) -> tuple[int, int]:
+        context = container.streams.video[0].codec_context
+        if context.height < 1 or context.width < 1:
+            raise DecodeError(path, "the video stream states no frame size")
+        return context.height, context.width
+
+    def header(self, path: str) -> tuple[int, tuple[int, int]]:
+        """``(num_frames, (height, width))`` from one open (what a clip's plan needs)."""
+        with self._open(path) as container:
+            return self._count(container, path), self._size(container, path)
 
     def decode(self, path: str, frame_indices: Positions, keep=None) -> np.ndarray:
         """``uint8 (T, H, W, 3)`` RGB frames at ``frame_indices`` — or at the positions that
