@@ -1,7 +1,8 @@
 """The requeue pattern as a cluster job runs it: the same command line, plus
-``--resume auto``, after the job was stopped (SIGTERM) or killed (SIGKILL); the run ends
-with the weights of a run left alone."""
+``--resume auto``, after the job was stopped (SIGTERM) or killed (SIGKILL), reading a list
+or its shards; the run ends with the weights of a run left alone."""
 
+import json
 import os
 import signal
 
@@ -36,10 +37,27 @@ def test_same_command_resumes_after_sigterm(synth_root, straight_run, tmp_path):
     assert_same_weights(final_weights(straight_run), final_weights(out))
 
 
+@pytest.fixture(scope="module")
+def shards(synth_root, tmp_path_factory):
+    """The embedded training list written as tar shards with ``data shard``."""
+    out = tmp_path_factory.mktemp("shards") / "train"
+    args = ["data", "shard", str(synth_root / "train.csv"), "--data-root", str(synth_root)]
+    done = run([*args, "--output", str(out), "--shard-size", "60KB"])
+    assert done.returncode == 0, done.stderr
+    return out
+
+
 @pytest.mark.slow
-def test_same_command_resumes_after_sigkill(synth_root, straight_run, tmp_path):
+@pytest.mark.parametrize("source", ["list", "shards"])
+def test_same_command_resumes_after_sigkill(synth_root, straight_run, tmp_path, source, request):
+    """Killed after a checkpoint and run again: the weights of the run left alone (which
+    read the list; the same samples in the same order from its shards)."""
     out = tmp_path / "run"
     cmd = pretrain_cmd(synth_root, out, "data.workers=1")
+    if source == "shards":
+        folder = request.getfixturevalue("shards")
+        cmd = ["pretrain", "--config", "demo", "--data", str(folder), "--output", str(out)]
+        cmd += [*TINY, "data.workers=1"]
     proc = start(cmd)
     wait_for(proc, lambda: steps_logged(out) >= 6)  # a checkpoint at 4, killed after it
     os.killpg(proc.pid, signal.SIGKILL)
@@ -54,6 +72,10 @@ def test_same_command_resumes_after_sigkill(synth_root, straight_run, tmp_path):
     assert whole["sessions"][0]["stopped_by"] == "killed"
     assert whole["loss_first"] == summary(straight_run)["loss_first"]
     assert whole["seconds_total"] > whole["seconds"]
+    read = json.loads((out / "config.json").read_text())["data"]["train"]
+    assert read == str(
+        request.getfixturevalue("shards") if source == "shards" else synth_root / "train.csv"
+    )
 
 
 def test_a_finished_run_resumed_keeps_its_report(synth_root, tmp_path, monkeypatch, capsys):
