@@ -17,10 +17,14 @@ def first_line(err: BaseException, limit: int = 200) -> str:
 
 
 def atomic_write_text(path: str | Path, text: str) -> None:
-    """Write a text file whole or not at all: a temporary name beside it, then a rename."""
+    """Write a text file whole or not at all: a temporary name beside it, on disk, then a
+    rename."""
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(text, encoding="utf-8")
+    with open(tmp, "w", encoding="utf-8") as out:
+        out.write(text)
+        out.flush()
+        os.fsync(out.fileno())
     os.replace(tmp, path)
 
 

@@ -62,6 +62,8 @@ def test_an_up_weighted_source_repeats_and_a_down_weighted_one_turns_over():
 def test_the_config_forms():
     typed = load_pretrain_config("demo", ["data.sources=x/train.csv=0.7,s3://b/shards.json=0.3"])
     assert typed.data.sources == (Source("x/train.csv", 0.7), Source("s3://b/shards.json", 0.3))
+    # the demo's closing probe report is for the embedded dataset only
+    assert load_pretrain_config("demo").data.embedded and not typed.data.embedded
     with pytest.raises(ValueError, match="path=weight"):
         load_pretrain_config("demo", ["data.sources=x/train.csv"])
     with pytest.raises(ValueError, match="weight of x must be > 0"):

@@ -5,9 +5,11 @@ ranks and workers, and a pretraining run from shards against the same run from t
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tarfile
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +21,13 @@ from sigma_video.data.collate import collate
 from sigma_video.data.dataset import ClipConfig, VideoClips
 from sigma_video.data.decode import DecodeError, get_backend
 from sigma_video.data.shard_writer import parse_size, resized_size, write_shards
-from sigma_video.data.shards import ShardRecords, parse_address, read_shards, scan_shard
+from sigma_video.data.shards import (
+    ShardRecords,
+    index_path,
+    parse_address,
+    read_shards,
+    scan_shard,
+)
 from sigma_video.engine.sampler import RunSampler, epoch_order
 from sigma_video.pretraining.trainer import pretrain
 from tests.pretraining.test_trainer import assert_same_weights, final_weights, losses, tiny
@@ -88,6 +96,11 @@ def test_writing_again_continues_after_the_complete_shards(listed, shards, tmp_p
     assert not list(again.glob("*.partial"))
     with pytest.raises(ValueError, match="another list"):
         write_shards(listed[3:], again, shard_size=60_000)
+    edited = [*listed[:2], listed[5], *listed[3:]]  # one line changed inside the first shard
+    with pytest.raises(ValueError, match="another list"):
+        write_shards(edited, again, shard_size=60_000)
+    with pytest.raises(ValueError, match="--resize-short None"):
+        write_shards(listed, again, shard_size=60_000, resize_short=32)
 
 
 def test_unreadable_inputs_are_listed_and_left_out(listed, tmp_path):
@@ -127,6 +140,53 @@ def test_a_truncated_shard_reads_up_to_the_cut_and_names_the_shard(shards, tmp_p
         backend.decode(broken, [0])
     assert err.value.path == str(cut) and "truncated shard" in err.value.reason
     assert parse_address(broken)[0] == str(cut)
+
+
+def test_a_shard_lost_after_the_start_is_skipped_under_its_name(shards, tmp_path):
+    """A shard gone (with its index) after the run read shards.json, or an index that is
+    not JSON: their samples are bad samples, replaced and reported under the shard's name,
+    and the other shards are read."""
+    copy = tmp_path / "copy"
+    shutil.copytree(shards, copy)
+    records = read_records(copy)
+    (copy / "000001.tar").unlink()
+    (copy / "000001.index.json").unlink()
+    (copy / "000002.index.json").write_text("{not json")
+    clips = VideoClips(records, ClipConfig(num_frames=4, stride=2, size=32), seed=1)
+    assert clips[0]["skipped"] == []
+    lost, damaged = clips[records.starts[1]], clips[records.starts[2]]
+    assert lost["skipped"][0] == (str(copy / "000001.tar"), "shard not found")
+    assert lost["video"].shape == (1, 3, 4, 32, 32)  # another sample stood in
+    path, reason = damaged["skipped"][0]
+    assert path == str(copy / "000002.tar") and reason.startswith("unreadable index")
+
+
+def test_shards_named_by_a_pipe_command_are_fetched_once_and_read(shards, tmp_path, monkeypatch):
+    """``pipe:`` shards (no index beside a command: the fetched copy's headers are read)
+    give the local shard's samples and frames; a command that fetches nothing is one line."""
+    monkeypatch.setenv("SIGMA_VIDEO_SHARD_CACHE", str(tmp_path / "cache"))
+    local = read_records(f"{shards}/000000.tar")
+    piped = read_records(f"pipe:cat {shards}/000000.tar")
+    assert [r.label for r in piped] == [r.label for r in local] and len(piped) > 1
+    backend = get_backend("pyav")
+    frames = backend.decode(piped[1].path, [0, 2])
+    assert np.array_equal(frames, backend.decode(local[1].path, [0, 2]))
+    assert len(list((tmp_path / "cache").glob("*.tar"))) == 1
+    assert index_path("pipe:cat a/000001.tar") is None
+    url = "https://host/a/000001.tar?sig=abc"
+    assert index_path(url) == "https://host/a/000001.index.json?sig=abc"
+    with pytest.raises(ValueError, match=r"pipe:cat /nowhere/000009.tar: cannot fetch"):
+        read_records("pipe:cat /nowhere/000009.tar")
+    assert not list((tmp_path / "cache").glob("*000009*.tar"))  # nothing cached
+
+
+def test_clips_inside_a_video_keep_their_start_and_length(listed, tmp_path):
+    clips = [replace(listed[0], start=5), replace(listed[1], start=2, num_frames=10), listed[2]]
+    write_shards(clips, tmp_path / "clips")
+    back = read_records(tmp_path / "clips")
+    assert [(r.start, r.num_frames) for r in back] == [(5, None), (2, 10), (0, None)]
+    scanned = scan_shard(str(tmp_path / "clips" / "000000.tar"))  # from the samples' JSON
+    assert scanned.starts == [5, 2, 0] and scanned.lengths == [-1, 10, -1]
 
 
 def test_ranks_and_workers_read_disjoint_samples_that_cover_the_epoch(shards):

@@ -79,7 +79,7 @@ def run_pretrain(args: argparse.Namespace) -> None:
     summary = pretrain(
         config, resume=args.resume, overwrite=args.overwrite, allow_changes=args.allow_changes
     )
-    probes = config.run.probe_after and config.data.train is None and not summary["stopped_by"]
+    probes = config.run.probe_after and config.data.embedded and not summary["stopped_by"]
     # a finished run that is resumed keeps its report (written unless a kill came first)
     reported = (
         summary["steps_this_session"] == 0 and (Path(summary["run_dir"]) / "report.json").exists()

@@ -62,6 +62,11 @@ class DataConfig(LoaderSettings):
     """several lists or shards mixed by weight, instead of `data.train` (`[[data.sources]]`
     tables of `path` and `weight`, or `PATH=WEIGHT,PATH=WEIGHT`)"""
 
+    @property
+    def embedded(self) -> bool:
+        """The run trains on the embedded dataset (neither `train` nor `sources` set)."""
+        return self.train is None and not self.sources
+
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.sources and self.train is not None:

@@ -94,16 +94,13 @@ def open_source(path: str) -> str | io.BytesIO:
     """What a decoder opens for ``path``: the file, checked, or for a sample inside a tar
     shard (``data.shards``) its bytes in memory; DecodeError when neither can be read (a
     truncated or missing shard is named as the shard, so it is reported once)."""
-    from sigma_video.data.shards import ShardError, parse_address, read_member
+    from sigma_video.data.shards import parse_address, read_member
 
     if parse_address(path) is None:
         _check_file(path)
         return path
-    try:
+    try:  # a ShardError is a DecodeError of the shard
         return io.BytesIO(read_member(path))
-    except ShardError as err:
-        shard, _, reason = str(err).rpartition(": ")
-        raise DecodeError(shard, reason) from None
     except OSError as err:
         raise DecodeError(path, f"cannot read its shard: {first_line(err)}") from None
 

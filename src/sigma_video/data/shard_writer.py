@@ -12,13 +12,16 @@ out.
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import io
 import json
 import os
 import re
 import tarfile
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -118,23 +121,30 @@ def prepare(position: int, record: VideoRecord, resize_short: int | None) -> Pre
     meta |= {"source": record.path, "label": record.label}
     if record.labels:
         meta["labels"] = list(record.labels)
+    if record.start:  # a clip inside the video: where it starts, and its length if given
+        meta["start"] = record.start
+    if record.num_frames is not None:
+        meta["clip_frames"] = record.num_frames
     return Prepared(position, data, suffix or ".mp4", meta)
-
-
-def _prepare_star(args: tuple) -> Prepared:
-    return prepare(*args)
 
 
 def prepared(
     records: Sequence[VideoRecord], start: int, resize_short: int | None, jobs: int
 ) -> Iterator[Prepared]:
-    """The inputs from ``start`` on, in list order (``jobs`` processes read them)."""
-    work = ((i, records[i], resize_short) for i in range(start, len(records)))
+    """The inputs from ``start`` on, in list order (``jobs`` processes read them, at most
+    ``2 · jobs`` videos ahead of the writer, so memory stays bounded)."""
     if jobs <= 1:
-        yield from map(_prepare_star, work)
+        for i in range(start, len(records)):
+            yield prepare(i, records[i], resize_short)
         return
     with ProcessPoolExecutor(jobs) as pool:
-        yield from pool.map(_prepare_star, work, chunksize=4)
+        ahead: deque[Future[Prepared]] = deque()
+        for i in range(start, len(records)):
+            ahead.append(pool.submit(prepare, i, records[i], resize_short))
+            if len(ahead) >= 2 * jobs:
+                yield ahead.popleft().result()
+        while ahead:
+            yield ahead.popleft().result()
 
 
 def _add(tar: tarfile.TarFile, name: str, data: bytes) -> None:
@@ -147,9 +157,16 @@ def shard_name(number: int) -> str:
     return f"{number:06d}.tar"
 
 
-def completed(output: Path, records: Sequence[VideoRecord]) -> list[dict]:
+def sources_digest(records: Sequence[VideoRecord]) -> str:
+    """A digest of the records' paths, in order (what a shard was written from)."""
+    return hashlib.sha1("\n".join(r.path for r in records).encode()).hexdigest()
+
+
+def completed(
+    output: Path, records: Sequence[VideoRecord], resize_short: int | None = None
+) -> list[dict]:
     """The shards already complete in ``output`` (each with an index), in order; ValueError
-    when they were written from another list."""
+    when they were written from another list or with another ``resize_short``."""
     done = []
     while (output / shard_name(len(done))).exists():
         where = Path(index_path(str(output / shard_name(len(done)))))
@@ -157,10 +174,15 @@ def completed(output: Path, records: Sequence[VideoRecord]) -> list[dict]:
             break
         entry = json.loads(where.read_text())["written"]
         first, end = entry["first"], entry["end"]
-        if end > len(records) or records[first].path != entry["first_source"]:
+        if end > len(records) or entry.get("sources") != sources_digest(records[first:end]):
             raise ValueError(
                 f"{output} holds shards of another list ({entry['first_source']} first in "
                 f"{shard_name(len(done))}); write to another --output"
+            )
+        if entry.get("resize_short") != resize_short:
+            raise ValueError(
+                f"{output} holds shards written with --resize-short "
+                f"{entry.get('resize_short')}; give the same or write to another --output"
             )
         done.append(entry)
     return done
@@ -169,10 +191,13 @@ def completed(output: Path, records: Sequence[VideoRecord]) -> list[dict]:
 class ShardWriter:
     """Fills shards of about ``shard_size`` bytes in ``output``, one at a time."""
 
-    def __init__(self, output: Path, shard_size: int, number: int) -> None:
+    def __init__(
+        self, output: Path, shard_size: int, number: int, resize_short: int | None = None
+    ) -> None:
         self.output, self.shard_size, self.number = output, shard_size, number
+        self.resize_short = resize_short
         self.tar: tarfile.TarFile | None = None
-        self.index = ShardIndex([], [], [], [], [])
+        self.index = ShardIndex([], [], [], [], [], [], [])
         self.skipped: list[list[str]] = []
         self.first: int | None = None
         self.first_source: str | None = None
@@ -195,18 +220,22 @@ class ShardWriter:
         self.index.keys.append(key)
         self.index.labels.append(int(item.meta["label"]))
         self.index.multi.append(list(item.meta.get("labels", [])))
+        self.index.starts.append(record.start)
+        self.index.lengths.append(-1 if record.num_frames is None else record.num_frames)
 
     @property
     def full(self) -> bool:
         return self.tar is not None and self.tar.offset >= self.shard_size
 
-    def close(self, end: int) -> dict | None:
-        """Finish the shard (the inputs before ``end`` are in it): rename it whole, then
-        write its index. Returns its manifest entry (None if nothing was added)."""
+    def close(self, records: Sequence[VideoRecord], end: int) -> dict | None:
+        """Finish the shard (the inputs before ``end`` are in it): on disk, then renamed
+        whole, then its index. Returns its manifest entry (None if nothing was added)."""
         if self.tar is None:
             return None
         self.tar.close()
         partial = self.path.with_suffix(".tar.partial")
+        with open(partial, "rb") as written:  # on disk before any rename says it is whole
+            os.fsync(written.fileno())
         with tarfile.open(partial, "r:") as tar:  # where each video's bytes lie
             videos = {
                 m.name.partition(".")[0]: (m.offset_data, m.size)
@@ -214,13 +243,11 @@ class ShardWriter:
                 if not m.name.endswith(".json")
             }
         os.replace(partial, self.path)
-        index = ShardIndex(
-            self.index.keys,
-            [videos[key][0] for key in self.index.keys],
-            [videos[key][1] for key in self.index.keys],
-            self.index.labels,
-            self.index.multi if any(self.index.multi) else None,
-        )
+        index = dataclasses.replace(
+            self.index,
+            offsets=[videos[key][0] for key in self.index.keys],
+            sizes=[videos[key][1] for key in self.index.keys],
+        ).trimmed()
         entry = {
             "name": self.path.name,
             "samples": len(index.keys),
@@ -228,6 +255,8 @@ class ShardWriter:
             "first": self.first,
             "end": end,
             "first_source": self.first_source,
+            "sources": sources_digest(records[self.first : end]),
+            "resize_short": self.resize_short,
             "skipped": self.skipped,
         }
         payload = {**index.to_json(), "written": entry}
@@ -247,19 +276,19 @@ def write_shards(
     returns the manifest written to ``output/shards.json``."""
     output = Path(output)
     output.mkdir(parents=True, exist_ok=True)
-    entries = completed(output, records)
+    entries = completed(output, records, resize_short)
     start = entries[-1]["end"] if entries else 0
     if progress is not None and start:
         progress(start)
-    writer = ShardWriter(output, shard_size, len(entries))
+    writer = ShardWriter(output, shard_size, len(entries), resize_short)
     for item in prepared(records, start, resize_short, jobs):
         writer.add(item, records[item.position])
         if progress is not None:
             progress(1)
         if writer.full:
-            entries.append(writer.close(item.position + 1))
-            writer = ShardWriter(output, shard_size, len(entries))
-    last = writer.close(len(records))
+            entries.append(writer.close(records, item.position + 1))
+            writer = ShardWriter(output, shard_size, len(entries), resize_short)
+    last = writer.close(records, len(records))
     if last is not None:
         entries.append(last)
     shards = [e for e in entries if e["samples"]]

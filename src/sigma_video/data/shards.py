@@ -14,12 +14,15 @@ the indexes): no per-sample file is opened or stat'ed before the first step.
 A sample's ``VideoRecord.path`` is its address, ``SHARD#KEY@OFFSET+SIZE``; the decoders
 read those bytes from the shard (``read_member``) and decode them in memory. Shards named
 by URL (``http://``, ``s3://`` through ``pipe:`` commands, anything ``webdataset.gopen``
-opens) are copied whole into a local cache the first time a process needs them.
+opens) are copied whole into a local cache by the first process that needs them. A shard
+that cannot be read (gone, damaged, its index too) is a ``ShardError``: a ``DecodeError``
+of the shard, so its samples are skipped as bad ones.
 """
 
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import hashlib
 import json
 import os
@@ -28,8 +31,11 @@ import tarfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 from sigma_video.data.annotations import VIDEO_SUFFIXES, VideoRecord
+from sigma_video.data.decode import DecodeError
+from sigma_video.files import first_line
 
 INDEX_SUFFIX = ".index.json"
 MANIFEST = "shards.json"
@@ -38,32 +44,59 @@ _ADDRESS = re.compile(r"^(?P<shard>.+)#(?P<key>[^#@]*)@(?P<offset>\d+)\+(?P<size
 _REMOTE = re.compile(r"^(pipe:|[a-z][a-z0-9+.-]*://)", re.IGNORECASE)
 
 
-class ShardError(Exception):
-    """A shard that cannot be read; ``str()`` is one line naming it."""
+class ShardError(DecodeError):
+    """A shard, or its index, that cannot be read: a ``DecodeError`` whose ``path`` is the
+    shard, so its samples are skipped as bad ones and it is reported once, under its name."""
 
 
 @dataclass(frozen=True)
 class ShardIndex:
     """One shard's samples, in order: ``keys``, the byte ``offsets`` and ``sizes`` of their
-    videos inside the tar, ``labels`` (-1: none) and, for multi-label samples, ``labels``
-    lists in ``multi``."""
+    videos inside the tar, ``labels`` (-1: none), for multi-label samples their ``labels``
+    lists in ``multi`` and, for clips inside a video (a list's start frame, a segment's
+    length), ``starts`` and ``lengths`` (-1: to the end)."""
 
     keys: list[str]
     offsets: list[int]
     sizes: list[int]
     labels: list[int]
     multi: list[list[int]] | None = None
+    starts: list[int] | None = None
+    lengths: list[int] | None = None
 
     def to_json(self) -> dict:
         out = {"keys": self.keys, "offsets": self.offsets, "sizes": self.sizes}
         out["labels"] = self.labels
-        if self.multi is not None:
-            out["multi"] = self.multi
+        for name in ("multi", "starts", "lengths"):
+            if getattr(self, name) is not None:
+                out[name] = getattr(self, name)
         return out
 
     @classmethod
     def from_json(cls, data: dict) -> ShardIndex:
-        return cls(data["keys"], data["offsets"], data["sizes"], data["labels"], data.get("multi"))
+        optional = (data.get(name) for name in ("multi", "starts", "lengths"))
+        return cls(data["keys"], data["offsets"], data["sizes"], data["labels"], *optional)
+
+    def trimmed(self) -> ShardIndex:
+        """The same index without the optional columns that hold nothing."""
+        return dataclasses.replace(
+            self,
+            multi=self.multi if self.multi and any(self.multi) else None,
+            starts=self.starts if self.starts and any(self.starts) else None,
+            lengths=self.lengths if self.lengths and any(n >= 0 for n in self.lengths) else None,
+        )
+
+    def record(self, shard: str, i: int) -> VideoRecord:
+        """Sample ``i`` of this index as a record of ``shard``."""
+        start = self.starts[i] if self.starts else 0
+        length = self.lengths[i] if self.lengths and self.lengths[i] >= 0 else None
+        return VideoRecord(
+            member_address(shard, self.keys[i], self.offsets[i], self.sizes[i]),
+            label=self.labels[i],
+            start=start,
+            num_frames=length,
+            labels=tuple(self.multi[i]) if self.multi else (),
+        )
 
 
 def is_remote(location: str) -> bool:
@@ -92,15 +125,29 @@ def is_shard_source(source: str | os.PathLike) -> bool:
     return os.path.isdir(text) and os.path.exists(os.path.join(text, MANIFEST))
 
 
-def index_path(shard: str) -> str:
-    """Where a shard's index lies: beside it, ``NAME.index.json`` for ``NAME.tar``."""
-    return (shard[: -len(".tar")] if shard.endswith(".tar") else shard) + INDEX_SUFFIX
+def _beside(path: str) -> str:
+    return (path[: -len(".tar")] if path.endswith(".tar") else path) + INDEX_SUFFIX
 
 
-def scan_shard(path: str) -> ShardIndex:
-    """Index a tar shard from its headers: each key's video member (and label from its
-    ``.json``, ``label`` or ``labels``). A truncated shard keeps the samples before the
-    cut; ShardError when not even a header can be read."""
+def index_path(shard: str) -> str | None:
+    """Where a shard's index lies: beside it, ``NAME.index.json`` for ``NAME.tar`` (of a
+    URL, its path so changed and its query kept); None for a ``pipe:`` command, which has
+    no name to put one beside."""
+    if shard.lower().startswith("pipe:"):
+        return None
+    if is_remote(shard):
+        parts = urlsplit(shard)
+        return urlunsplit(parts._replace(path=_beside(parts.path)))
+    return _beside(shard)
+
+
+def scan_shard(path: str, name: str | None = None) -> ShardIndex:
+    """Index a tar shard from its headers: each key's video member (WebDataset's key: the
+    member's name up to the first dot of its base name) and, from its ``.json``, ``label``
+    or ``labels`` and a clip's ``start`` and ``clip_frames``. A truncated shard keeps the
+    samples before the cut; ShardError (naming the shard as ``name``, default ``path``)
+    when not even a header can be read or a sample's JSON is not what it should be."""
+    name = name or path
     members: dict[str, dict] = {}
     try:
         with tarfile.open(path, "r:") as tar:
@@ -108,39 +155,63 @@ def scan_shard(path: str) -> ShardIndex:
                 for info in tar:
                     if not info.isfile():
                         continue
-                    name = os.path.basename(info.name)
-                    key, _, suffix = name.partition(".")
-                    entry = members.setdefault(key, {})
+                    folder, base = os.path.split(info.name)
+                    stem, _, suffix = base.partition(".")
+                    entry = members.setdefault(os.path.join(folder, stem), {})
                     if "." + suffix.lower() in VIDEO_SUFFIXES:
                         entry["video"] = (info.offset_data, info.size)
                     elif suffix.lower() == "json":
-                        entry["meta"] = json.loads(tar.extractfile(info).read())
+                        try:
+                            entry["meta"] = json.loads(tar.extractfile(info).read())
+                        except ValueError as err:
+                            reason = f"{info.name} is not JSON ({first_line(err)})"
+                            raise ShardError(name, reason) from None
             except (tarfile.ReadError, EOFError, OSError):
                 pass  # truncated: the members read so far stand
     except (tarfile.ReadError, OSError) as err:
-        raise ShardError(f"{path}: not a readable tar shard ({err})") from None
-    keys, offsets, sizes, labels, multi = [], [], [], [], []
+        raise ShardError(name, f"not a readable tar shard ({first_line(err)})") from None
+    index = ShardIndex([], [], [], [], [], [], [])
     for key, entry in members.items():
         if "video" not in entry:
             continue
         meta = entry.get("meta", {})
-        keys.append(key)
-        offsets.append(entry["video"][0])
-        sizes.append(entry["video"][1])
-        labels.append(int(meta.get("label", -1)))
-        multi.append([int(x) for x in meta.get("labels", [])])
-    return ShardIndex(keys, offsets, sizes, labels, multi if any(multi) else None)
+        try:
+            label, labels = int(meta.get("label", -1)), [int(x) for x in meta.get("labels", [])]
+            start, length = int(meta.get("start", 0)), int(meta.get("clip_frames", -1))
+        except (TypeError, ValueError):
+            raise ShardError(name, f"sample {key}: labels and frames must be integers") from None
+        index.keys.append(key)
+        index.offsets.append(entry["video"][0])
+        index.sizes.append(entry["video"][1])
+        index.labels.append(label)
+        index.multi.append(labels)
+        index.starts.append(start)
+        index.lengths.append(length)
+    return index.trimmed()
+
+
+def _parse_index(shard: str, where: str) -> ShardIndex:
+    try:
+        return ShardIndex.from_json(json.loads(Path(where).read_text(encoding="utf-8")))
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise ShardError(shard, f"unreadable index {where} ({first_line(err)})") from None
 
 
 def read_index(shard: str) -> ShardIndex:
-    """A shard's index: its ``.index.json`` (local or remote), else a scan of its headers."""
+    """A shard's index: its ``.index.json`` (local or remote), else a scan of its headers
+    (of a remote shard: of its local copy); ShardError naming the shard otherwise."""
     where = index_path(shard)
     if is_remote(shard):
-        return ShardIndex.from_json(json.loads(Path(local_copy(where)).read_text()))
+        if where is not None:
+            try:
+                return _parse_index(shard, local_copy(where))
+            except ShardError:  # none beside it (or not one): the shard's own headers
+                pass
+        return scan_shard(local_copy(shard), name=shard)
     if os.path.exists(where):
-        return ShardIndex.from_json(json.loads(Path(where).read_text()))
+        return _parse_index(shard, where)
     if not os.path.exists(shard):
-        raise ShardError(f"{shard}: shard not found")
+        raise ShardError(shard, "shard not found")
     return scan_shard(shard)
 
 
@@ -175,8 +246,8 @@ class ShardRecords(Sequence[VideoRecord]):
             index = read_index(self.shards[shard])
             if len(index.keys) < self.counts[shard]:
                 raise ShardError(
-                    f"{self.shards[shard]}: its index lists {len(index.keys)} samples, "
-                    f"{self.counts[shard]} expected"
+                    self.shards[shard],
+                    f"its index lists {len(index.keys)} samples, {self.counts[shard]} expected",
                 )
             self._indexes[shard] = index
         return self._indexes[shard]
@@ -189,12 +260,7 @@ class ShardRecords(Sequence[VideoRecord]):
         if not 0 <= i < len(self):
             raise IndexError(i)
         shard = bisect.bisect_right(self.starts, i) - 1
-        index, local = self.index_of(shard), i - self.starts[shard]
-        labels = tuple(index.multi[local]) if index.multi else ()
-        path = member_address(
-            self.shards[shard], index.keys[local], index.offsets[local], index.sizes[local]
-        )
-        return VideoRecord(path, label=index.labels[local], labels=labels)
+        return self.index_of(shard).record(self.shards[shard], i - self.starts[shard])
 
     def missing(self) -> list[str]:
         """The local shards that do not exist (remote ones are checked when fetched)."""
@@ -209,7 +275,7 @@ def read_shards(source: str | os.PathLike) -> ShardRecords:
         text = os.path.join(text, MANIFEST)
     if text.endswith(MANIFEST):
         try:
-            manifest = json.loads(Path(local_copy(text)).read_text(encoding="utf-8"))
+            manifest = json.loads(Path(local_copy(text, fresh=True)).read_text(encoding="utf-8"))
             base = text[: -len(MANIFEST)]
             shards = [s["name"] for s in manifest["shards"]]
             counts = [int(s["samples"]) for s in manifest["shards"]]
@@ -232,36 +298,52 @@ def cache_dir() -> Path:
     return Path(os.environ.get("SIGMA_VIDEO_SHARD_CACHE", default))
 
 
-def local_copy(location: str) -> str:
-    """A local path for ``location``: itself, or its copy in ``cache_dir()``, fetched once
-    with ``webdataset.gopen`` (URLs, ``pipe:`` commands) and renamed into place whole."""
+def local_copy(location: str, fresh: bool = False) -> str:
+    """A local path for ``location``: itself, or its copy in ``cache_dir()``, fetched with
+    ``webdataset.gopen`` (URLs, ``pipe:`` commands) by one process at a time (the others
+    wait for it and read its copy), renamed into place whole; once, or again with
+    ``fresh`` (a manifest). Nothing fetched is an error, not an empty copy. The cache is
+    never emptied: it grows to the remote shards a run reads."""
     if not is_remote(location):
         return location
+    import fcntl
+
     digest = hashlib.sha1(location.encode()).hexdigest()[:16]
-    target = cache_dir() / f"{digest}-{os.path.basename(location.split('?')[0])}"
-    if target.exists():
+    target = cache_dir() / f"{digest}-{os.path.basename(urlsplit(location).path)}"
+    if target.exists() and not fresh:
         return str(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with open(target.with_name(target.name + ".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if target.exists() and not fresh:  # fetched while this process waited
+            return str(target)
+        _fetch(location, target)
+    return str(target)
+
+
+def _fetch(location: str, target: Path) -> None:
     from webdataset import gopen
 
-    target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_name(f"{target.name}.{os.getpid()}.partial")
     try:
         with gopen(location, "rb") as stream, open(partial, "wb") as out:
             while chunk := stream.read(1 << 20):
                 out.write(chunk)
+        if partial.stat().st_size == 0:
+            raise OSError("nothing was fetched")
         os.replace(partial, target)
     except Exception as err:  # any transport's failure: one line naming the shard
         partial.unlink(missing_ok=True)
-        raise ShardError(f"{location}: cannot fetch ({str(err).splitlines()[0]})") from None
-    return str(target)
+        raise ShardError(location, f"cannot fetch ({first_line(err)})") from None
 
 
 class MemberReader:
     """Reads a sample's bytes from its shard with ``os.pread`` (no shared file position, so
     loader workers forked with a shard open never disturb each other); keeps the last few
-    shards open, so a worker reading many samples of one shard opens it once."""
+    shards open (the most recently opened 64), so a worker reading many samples of one
+    shard opens it once."""
 
-    def __init__(self, keep_open: int = 8) -> None:
+    def __init__(self, keep_open: int = 64) -> None:
         self.keep_open = keep_open
         self._files: dict[str, int] = {}
         self._pid = os.getpid()
@@ -273,7 +355,7 @@ class MemberReader:
         shard, _, offset, size = parsed
         data = os.pread(self._open(shard), size, offset)
         if len(data) != size:
-            raise ShardError(f"{shard}: truncated shard (a sample ends past its end)")
+            raise ShardError(shard, "truncated shard (a sample ends past its end)")
         return data
 
     def _open(self, shard: str) -> int:
@@ -285,7 +367,7 @@ class MemberReader:
             try:
                 self._files[shard] = os.open(local_copy(shard), os.O_RDONLY)
             except FileNotFoundError:
-                raise ShardError(f"{shard}: shard not found") from None
+                raise ShardError(shard, "shard not found") from None
         return self._files[shard]
 
     def __getstate__(self) -> dict:  # open files stay in the process that opened them

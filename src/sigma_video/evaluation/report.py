@@ -76,8 +76,10 @@ def probe_report(
     ``RUN/report.json``; the run must have trained on the embedded dataset."""
     trained, clip = load_model(run_dir)
     config = load_pretrain_config(str(Path(run_dir) / "config.json"))
-    if config.data.train is not None:
-        raise ValueError("the probe report needs the embedded dataset (data.train unset)")
+    if not config.data.embedded:
+        raise ValueError(
+            "the probe report needs the embedded dataset (data.train and data.sources unset)"
+        )
     root = root or default_dataset()
     encoders = {
         "SIGMA (this run)": trained,
