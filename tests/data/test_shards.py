@@ -28,6 +28,7 @@ from sigma_video.data.shards import (
     read_shards,
     scan_shard,
 )
+from sigma_video.data.skips import DataError
 from sigma_video.engine.sampler import RunSampler, epoch_order
 from sigma_video.pretraining.trainer import pretrain
 from tests.pretraining.test_trainer import assert_same_weights, final_weights, losses, tiny
@@ -159,6 +160,18 @@ def test_a_shard_lost_after_the_start_is_skipped_under_its_name(shards, tmp_path
     assert lost["video"].shape == (1, 3, 4, 32, 32)  # another sample stood in
     path, reason = damaged["skipped"][0]
     assert path == str(copy / "000002.tar") and reason.startswith("unreadable index")
+
+
+def test_a_run_stops_when_its_damaged_shards_hold_too_many_samples(shards, synth_root, tmp_path):
+    """A bad shard counts as all its samples against ``data.max_bad_fraction``, not as one
+    file: a run whose damaged indexes hold most of its data stops, naming them."""
+    copy = tmp_path / "copy"
+    shutil.copytree(shards, copy)
+    for index in sorted(copy.glob("*.index.json"))[1:]:
+        index.write_text("{not json")
+    config = tiny(synth_root, tmp_path / "run", "optim.max_steps=4", f"data.train={copy}")
+    with pytest.raises(DataError, match=r"\d+ of 16 samples are unreadable .*unreadable index"):
+        pretrain(config, log=quiet)
 
 
 def test_shards_named_by_a_pipe_command_are_fetched_once_and_read(shards, tmp_path, monkeypatch):

@@ -267,6 +267,17 @@ class ShardRecords(Sequence[VideoRecord]):
         return [s for s in self.shards if not is_remote(s) and not os.path.exists(s)]
 
 
+def samples_in(records: Sequence[VideoRecord]) -> dict[str, int]:
+    """Each shard of ``records`` (shards, or sources mixed from shards and lists) with its
+    sample count: what a bad shard stands for."""
+    if isinstance(records, ShardRecords):
+        return dict(zip(records.shards, records.counts, strict=True))
+    counts: dict[str, int] = {}
+    for part in getattr(records, "sources", ()):  # ``MixedRecords``
+        counts.update(samples_in(part))
+    return counts
+
+
 def read_shards(source: str | os.PathLike) -> ShardRecords:
     """The records of ``source``: ``shards.json``, a folder holding one, or shard names
     with brace ranges; ValueError (one line) for a manifest that cannot be read."""

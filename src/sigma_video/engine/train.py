@@ -21,6 +21,7 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset
 
+from sigma_video.data.shards import samples_in
 from sigma_video.data.skips import SkipCounter
 from sigma_video.engine.context import Context
 from sigma_video.engine.device import start_device
@@ -119,7 +120,10 @@ def _train_built(
     plan = make_plan(config.optim, len(built.dataset), info.world_size, built.views)
     optimizer = built.optimizer(plan.lr)
     write_run_files(config, info, resume, overwrite, built.files)
-    skips = SkipCounter(len(built.dataset), config.data.max_bad_fraction)
+    shards = samples_in(getattr(built.dataset, "records", ()))
+    skips = SkipCounter(
+        len(built.dataset), config.data.max_bad_fraction, samples_of=lambda p: shards.get(p, 1)
+    )
     loop = open_loop(
         built.model,
         optimizer,
