@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 from torch.utils.data import DataLoader
 
+import sigma_video.data.shards as shards_module
 from sigma_video.data.annotations import VideoRecord, read_list, read_records
 from sigma_video.data.collate import collate
 from sigma_video.data.dataset import ClipConfig, VideoClips
@@ -143,7 +144,7 @@ def test_a_truncated_shard_reads_up_to_the_cut_and_names_the_shard(shards, tmp_p
     assert parse_address(broken)[0] == str(cut)
 
 
-def test_a_shard_lost_after_the_start_is_skipped_under_its_name(shards, tmp_path):
+def test_a_shard_lost_after_the_start_is_skipped_under_its_name(shards, tmp_path, monkeypatch):
     """A shard gone (with its index) after the run read shards.json, or an index that is
     not JSON: their samples are bad samples, replaced and reported under the shard's name,
     and the other shards are read."""
@@ -160,6 +161,11 @@ def test_a_shard_lost_after_the_start_is_skipped_under_its_name(shards, tmp_path
     assert lost["video"].shape == (1, 3, 4, 32, 32)  # another sample stood in
     path, reason = damaged["skipped"][0]
     assert path == str(copy / "000002.tar") and reason.startswith("unreadable index")
+    reads, read = [], shards_module.read_index
+    monkeypatch.setattr(shards_module, "read_index", lambda s: reads.append(s) or read(s))
+    again = clips[records.starts[1] + 1]  # the lost shard is not looked for again
+    assert again["skipped"][0] == (str(copy / "000001.tar"), "shard not found")
+    assert str(copy / "000001.tar") not in reads
 
 
 def test_a_run_stops_when_its_damaged_shards_hold_too_many_samples(shards, synth_root, tmp_path):

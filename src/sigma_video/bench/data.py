@@ -15,7 +15,6 @@ from sigma_video.data.decode import (
     DecodeError,
     Positions,
     PyAVBackend,
-    check_indices,
     open_source,
     pick_frames,
     to_rgb,
@@ -33,10 +32,8 @@ class WholeVideoBaseline(PyAVBackend):
         import av
 
         with self._open(path) as container:
-            if callable(frame_indices):
-                frame_indices = frame_indices(self._count(container, path))
-                container.seek(0)  # counting may have read the packets to the end
-            check_indices(path, frame_indices)
+            frame_indices = self._positions(container, path, frame_indices)
+            container.seek(0)  # counting may have read the packets to the end
             try:
                 frames = dict(enumerate(to_rgb(f) for f in container.decode(video=0)))
             except av.error.FFmpegError as err:

@@ -40,6 +40,9 @@ class DecodeError(Exception):
         self.path, self.reason = str(path), reason
         super().__init__(f"{path}: {reason}" if reason else str(path))
 
+    def __reduce__(self):  # pickled (e.g. a dataset's kept failure): path and reason stay
+        return type(self), (self.path, self.reason)
+
 
 Positions = Sequence[int] | Callable[[int], Sequence[int]]
 """Frame positions to decode, or (for a backend with ``opens_once``) a function of the
@@ -212,6 +215,13 @@ class PyAVBackend:
         with self._open(path) as container:
             return self._count(container, path), self._size(container, path)
 
+    def _positions(self, container, path: str, frame_indices: Positions) -> Sequence[int]:
+        """The positions to decode from an open container (``Positions`` resolved), checked."""
+        if callable(frame_indices):
+            frame_indices = frame_indices(self._count(container, path))
+        check_indices(path, frame_indices)
+        return frame_indices
+
     def decode(self, path: str, frame_indices: Positions, keep=None) -> np.ndarray:
         """``uint8 (T, H, W, 3)`` RGB frames at ``frame_indices`` — or at the positions that
         ``frame_indices(num_frames)`` picks from the file's frame count, read from the same
@@ -228,9 +238,7 @@ class PyAVBackend:
 
         deadline = time.monotonic() + self.time_limit
         with self._open(path) as container:
-            if callable(frame_indices):
-                frame_indices = frame_indices(self._count(container, path))
-            check_indices(path, frame_indices)
+            frame_indices = self._positions(container, path, frame_indices)
             wanted = set(frame_indices)
             stream = container.streams.video[0]
             stream.thread_count = self.threads

@@ -157,9 +157,9 @@ def shard_name(number: int) -> str:
     return f"{number:06d}.tar"
 
 
-def sources_digest(records: Sequence[VideoRecord]) -> str:
-    """A digest of the records' paths, in order (what a shard was written from)."""
-    return hashlib.sha1("\n".join(r.path for r in records).encode()).hexdigest()
+def sources_digest(paths: Sequence[str]) -> str:
+    """A digest of the inputs' paths, in order (what a shard was written from)."""
+    return hashlib.sha1("\n".join(paths).encode()).hexdigest()
 
 
 def completed(
@@ -174,7 +174,8 @@ def completed(
             break
         entry = json.loads(where.read_text())["written"]
         first, end = entry["first"], entry["end"]
-        if end > len(records) or entry.get("sources") != sources_digest(records[first:end]):
+        written = sources_digest([r.path for r in records[first:end]])
+        if end > len(records) or entry.get("sources") != written:
             raise ValueError(
                 f"{output} holds shards of another list ({entry['first_source']} first in "
                 f"{shard_name(len(done))}); write to another --output"
@@ -199,6 +200,7 @@ class ShardWriter:
         self.tar: tarfile.TarFile | None = None
         self.index = ShardIndex([], [], [], [], [], [], [])
         self.skipped: list[list[str]] = []
+        self.sources: list[str] = []  # every input of the shard, left out or not
         self.first: int | None = None
         self.first_source: str | None = None
 
@@ -211,6 +213,7 @@ class ShardWriter:
             self.first, self.first_source = item.position, record.path
             partial = self.path.with_suffix(".tar.partial")
             self.tar = tarfile.open(partial, "w", format=tarfile.USTAR_FORMAT)  # noqa: SIM115
+        self.sources.append(record.path)
         if item.problem is not None:
             self.skipped.append([record.path, item.problem])
             return
@@ -227,7 +230,7 @@ class ShardWriter:
     def full(self) -> bool:
         return self.tar is not None and self.tar.offset >= self.shard_size
 
-    def close(self, records: Sequence[VideoRecord], end: int) -> dict | None:
+    def close(self, end: int) -> dict | None:
         """Finish the shard (the inputs before ``end`` are in it): on disk, then renamed
         whole, then its index. Returns its manifest entry (None if nothing was added)."""
         if self.tar is None:
@@ -255,7 +258,7 @@ class ShardWriter:
             "first": self.first,
             "end": end,
             "first_source": self.first_source,
-            "sources": sources_digest(records[self.first : end]),
+            "sources": sources_digest(self.sources),
             "resize_short": self.resize_short,
             "skipped": self.skipped,
         }
@@ -286,9 +289,9 @@ def write_shards(
         if progress is not None:
             progress(1)
         if writer.full:
-            entries.append(writer.close(records, item.position + 1))
+            entries.append(writer.close(item.position + 1))
             writer = ShardWriter(output, shard_size, len(entries), resize_short)
-    last = writer.close(records, len(records))
+    last = writer.close(len(records))
     if last is not None:
         entries.append(last)
     shards = [e for e in entries if e["samples"]]

@@ -236,21 +236,25 @@ class ShardRecords(Sequence[VideoRecord]):
         self.starts = [0]
         for count in self.counts:
             self.starts.append(self.starts[-1] + count)
-        self._indexes: dict[int, ShardIndex] = dict(indexes or {})
+        self._indexes: dict[int, ShardIndex | ShardError] = dict(indexes or {})
 
     def __len__(self) -> int:
         return self.starts[-1]
 
     def index_of(self, shard: int) -> ShardIndex:
-        if shard not in self._indexes:
-            index = read_index(self.shards[shard])
-            if len(index.keys) < self.counts[shard]:
-                raise ShardError(
-                    self.shards[shard],
-                    f"its index lists {len(index.keys)} samples, {self.counts[shard]} expected",
-                )
-            self._indexes[shard] = index
-        return self._indexes[shard]
+        if shard not in self._indexes:  # read once per process; a failure is kept too
+            try:
+                index = read_index(self.shards[shard])
+                if len(index.keys) < self.counts[shard]:
+                    reason = f"its index lists {len(index.keys)} samples, {self.counts[shard]}"
+                    raise ShardError(self.shards[shard], reason + " expected")
+                self._indexes[shard] = index
+            except ShardError as err:  # not fetched or read again for each of its samples
+                self._indexes[shard] = err
+        found = self._indexes[shard]
+        if isinstance(found, ShardError):
+            raise ShardError(found.path, found.reason)
+        return found
 
     def __getitem__(self, i):  # type: ignore[override]
         if isinstance(i, slice):
